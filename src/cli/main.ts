@@ -2,9 +2,10 @@
 // Exit codes: 0 success, 1 the command ran and found a problem (e.g. invalid config), 2 usage error.
 import { Command, CommanderError } from 'commander';
 import { registerVersion } from './commands/version.ts';
+import { registerDemo } from './commands/demo.ts';
 
 /** Every subcommand, registered explicitly (no side-effect imports). */
-const registrations: Array<(program: Command) => void> = [registerVersion];
+const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo];
 
 export function buildProgram(): Command {
   const program = new Command('weft')
