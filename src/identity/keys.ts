@@ -1,0 +1,132 @@
+// Key pairs made with node:crypto, the key-type policy (P-256 default; Ed25519, RSA accepted), and
+// conversion to WebCrypto keys for @peculiar/x509. Private keys stay in the process that made them.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
+type Algorithm = webcrypto.Algorithm;
+type EcdsaParams = webcrypto.EcdsaParams;
+type EcKeyImportParams = webcrypto.EcKeyImportParams;
+type RsaHashedImportParams = webcrypto.RsaHashedImportParams;
+import { IdentityError } from './errors.ts';
+
+
+export type KeyType = 'ec-p256' | 'ec-p384' | 'ed25519' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
+
+export interface KeyPairPem {
+  readonly type: KeyType;
+  readonly privateKeyPem: string;
+  readonly publicKeyPem: string;
+}
+
+/** Makes a key pair in this process. Default ECDSA P-256. */
+export function generateKeyPair(type: KeyType = 'ec-p256'): KeyPairPem {
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  let pair: { publicKey: string; privateKey: string };
+  switch (type) {
+    case 'ec-p256':
+      pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1', publicKeyEncoding, privateKeyEncoding });
+      break;
+    case 'ec-p384':
+      pair = generateKeyPairSync('ec', { namedCurve: 'secp384r1', publicKeyEncoding, privateKeyEncoding });
+      break;
+    case 'ed25519':
+      pair = generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding });
+      break;
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      pair = generateKeyPairSync('rsa', { modulusLength: Number(type.slice(4)), publicKeyEncoding, privateKeyEncoding });
+      break;
+  }
+  return { type, privateKeyPem: pair.privateKey, publicKeyPem: pair.publicKey };
+}
+
+/** Classifies a node KeyObject (public or private) into a KeyType, or undefined when it is outside every policy. */
+export function keyTypeOf(key: KeyObject): KeyType | undefined {
+  const kind = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (kind === 'ec') {
+    if (details.namedCurve === 'prime256v1') return 'ec-p256';
+    if (details.namedCurve === 'secp384r1') return 'ec-p384';
+    return undefined;
+  }
+  if (kind === 'ed25519') return 'ed25519';
+  if (kind === 'rsa') {
+    const bits = details.modulusLength;
+    if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa-${bits}` as KeyType;
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Key types a workload CSR may carry by default. */
+export const DEFAULT_LEAF_KEY_POLICY: readonly KeyType[] = ['ec-p256', 'ec-p384', 'ed25519', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+
+/** Describes a public key for error messages: "ec prime256v1", "rsa 1024 bits". */
+export function describeKey(key: KeyObject): string {
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec') return `ec ${d.namedCurve ?? '?'}`;
+  if (key.asymmetricKeyType === 'rsa') return `rsa ${d.modulusLength ?? '?'} bits`;
+  return String(key.asymmetricKeyType);
+}
+
+/** Checks a public key (SPKI DER) against the policy; returns its KeyType or throws IDENTITY_KEY_POLICY. */
+export function checkKeyPolicy(spkiDer: ArrayBuffer | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): KeyType {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spkiDer instanceof Uint8Array ? spkiDer : new Uint8Array(spkiDer)), format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_KEY_POLICY', 'the public key cannot be parsed', { cause });
+  }
+  const type = keyTypeOf(key);
+  if (type === undefined || !allowed.includes(type)) {
+    throw new IdentityError('IDENTITY_KEY_POLICY', `key type ${describeKey(key)} is outside policy; allowed: ${allowed.join(', ')}`, {
+      details: { key: describeKey(key) },
+    });
+  }
+  return type;
+}
+
+/** WebCrypto import and signing parameters for a key type. */
+export function algorithmsFor(type: KeyType): { importAlg: EcKeyImportParams | RsaHashedImportParams | Algorithm; signAlg: EcdsaParams | Algorithm } {
+  switch (type) {
+    case 'ec-p256':
+      return { importAlg: { name: 'ECDSA', namedCurve: 'P-256' }, signAlg: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams };
+    case 'ec-p384':
+      return { importAlg: { name: 'ECDSA', namedCurve: 'P-384' }, signAlg: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams };
+    case 'ed25519':
+      return { importAlg: { name: 'Ed25519' }, signAlg: { name: 'Ed25519' } };
+    default:
+      return {
+        importAlg: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as RsaHashedImportParams,
+        signAlg: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm,
+      };
+  }
+}
+
+export interface SigningKey {
+  readonly type: KeyType;
+  readonly privateKey: CryptoKey;
+  readonly publicKey: CryptoKey;
+  readonly signAlg: EcdsaParams | Algorithm;
+}
+
+/** Imports a PKCS#8 PEM private key for signing certificates (CA keys, or a workload's own key for its CSR). */
+export async function importSigningKey(privateKeyPem: string): Promise<SigningKey> {
+  let priv: KeyObject;
+  try {
+    priv = createPrivateKey(privateKeyPem);
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CA_STATE_INVALID', 'private key cannot be parsed (expected PEM, PKCS#8, SEC1 or PKCS#1)', { cause });
+  }
+  const type = keyTypeOf(priv);
+  if (type === undefined) throw new IdentityError('IDENTITY_KEY_POLICY', `unsupported private key type ${describeKey(priv)}`);
+  const { importAlg, signAlg } = algorithmsFor(type);
+  const pkcs8 = priv.export({ type: 'pkcs8', format: 'der' });
+  const spki = createPublicKey(priv).export({ type: 'spki', format: 'der' });
+  const subtle = webcrypto.subtle;
+  const privateKey = await subtle.importKey('pkcs8', pkcs8, importAlg, false, ['sign']);
+  const publicKey = await subtle.importKey('spki', spki, importAlg, true, ['verify']);
+  return { type, privateKey, publicKey, signAlg };
+}
