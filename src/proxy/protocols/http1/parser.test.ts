@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Http1Parser, NEED_MORE, PARSE_ERROR, K_HOST, K_CONNECTION, K_CONNECTION_LISTED, K_OTHER } from './parser.ts';
+
+const req = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+function parseAll(text: string, isResponse = false, limits = {}): Http1Parser {
+  const p = new Http1Parser(isResponse, limits);
+  const buf = req(text);
+  const at = p.execute(buf, 0);
+  assert.notEqual(at, NEED_MORE, 'head incomplete');
+  return p;
+}
+
+function errorCode(text: string, isResponse = false, limits = {}): string | undefined {
+  const p = new Http1Parser(isResponse, limits);
+  const at = p.execute(req(text), 0);
+  if (at !== PARSE_ERROR) return undefined;
+  return p.error?.code;
+}
+
+test('parses a request head with routing headers extracted', () => {
+  const text = 'POST /a/b?c=1 HTTP/1.1\r\nHost: catalog.shop:8080\r\nContent-Length: 5\r\nConnection: keep-alive, X-Trace\r\nX-Trace: 1\r\nExpect: 100-continue\r\nTE: trailers\r\n\r\nhello';
+  const p = parseAll(text);
+  const h = p.head;
+  assert.equal(h.method, 'POST');
+  assert.equal(h.target, '/a/b?c=1');
+  assert.equal(h.versionMinor, 1);
+  assert.equal(h.host, 'catalog.shop:8080');
+  assert.equal(h.contentLength, 5);
+  assert.equal(h.chunked, false);
+  assert.equal(h.keepAlive, true);
+  assert.equal(h.expectContinue, true);
+  assert.equal(h.te, 'trailers');
+  assert.equal(h.headerCount, 6);
+  assert.equal(h.kinds[0], K_HOST);
+  assert.equal(h.kinds[2], K_CONNECTION);
+  assert.equal(h.kinds[3], K_CONNECTION_LISTED);
+  assert.equal(h.get('x-trace'), '1');
+  assert.equal(h.get('missing'), undefined);
+  assert.deepEqual(h.headerList()[0], ['host', 'catalog.shop:8080']);
+  assert.equal(req(text).subarray(h.end).toString(), 'hello');
+});
+
+test('the returned offset is where the body starts, also for heads split across chunks', () => {
+  const text = 'GET / HTTP/1.1\r\nHost: a\r\nX-Long: ' + 'v'.repeat(300) + '\r\n\r\nBODY';
+  for (const split of [1, 5, 15, 17, 30, 200, text.length - 5, text.length - 6]) {
+    const p = new Http1Parser(false);
+    const a = req(text.slice(0, split));
+    const b = req(text.slice(split));
+    assert.equal(p.execute(a, 0), NEED_MORE, `split ${split}`);
+    const at = p.execute(b, 0);
+    assert.ok(at >= 0, `split ${split}: ${p.error?.message}`);
+    assert.equal(b.subarray(at).toString(), 'BODY');
+    assert.equal(p.head.get('x-long'), 'v'.repeat(300));
+    assert.equal(p.head.host, 'a');
+  }
+});
+
+test('byte-at-a-time feeding parses the same head', () => {
+  const text = 'GET /x HTTP/1.1\r\nHost: h\r\nA: 1\r\n\r\n';
+  const p = new Http1Parser(false);
+  let at = NEED_MORE;
+  for (let i = 0; i < text.length; i++) {
+    at = p.execute(req(text[i]!), 0);
+    if (i < text.length - 1) assert.equal(at, NEED_MORE);
+  }
+  assert.equal(at, 1);
+  assert.equal(p.head.target, '/x');
+  assert.equal(p.head.get('a'), '1');
+});
+
+test('parses responses: status, reason, framing headers', () => {
+  const p = parseAll('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', true);
+  assert.equal(p.head.status, 404);
+  assert.equal(p.head.reason, 'Not Found');
+  assert.equal(p.head.chunked, true);
+  assert.equal(p.head.keepAlive, false);
+  const q = parseAll('HTTP/1.0 200\r\n\r\n', true);
+  assert.equal(q.head.status, 200);
+  assert.equal(q.head.keepAlive, false);
+});
+
+test('HTTP/1.0 keep-alive decision and absolute-form targets', () => {
+  const a = parseAll('GET / HTTP/1.0\r\n\r\n');
+  assert.equal(a.head.keepAlive, false);
+  const b = parseAll('GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n');
+  assert.equal(b.head.keepAlive, true);
+  const c = parseAll('GET http://catalog.shop:80/items?x=1 HTTP/1.1\r\nHost: ignored\r\n\r\n');
+  assert.equal(c.head.absoluteForm, true);
+  assert.equal(c.head.authority, 'catalog.shop:80');
+  assert.equal(c.head.path, '/items?x=1');
+  assert.equal(parseAll('GET /p HTTP/1.1\r\nHost: h\r\n\r\n').head.authority, 'h');
+});
+
+test('rejects request smuggling vectors with stable codes', () => {
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'), 'HTTP1_CL_TE_CONFLICT');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n'), 'HTTP1_DUPLICATE_CONTENT_LENGTH');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\n'), 'HTTP1_DUPLICATE_CONTENT_LENGTH');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n'), 'HTTP1_BAD_CONTENT_LENGTH');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n'), 'HTTP1_OBS_FOLD');
+  assert.equal(errorCode('GET / HTTP/1.1\nHost: a\r\n\r\n'), 'HTTP1_BARE_LF');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost: a\n\r\n'), 'HTTP1_BARE_LF');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n'), 'HTTP1_BARE_CR');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost : a\r\n\r\n'), 'HTTP1_WHITESPACE_BEFORE_COLON');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHo(st: a\r\n\r\n'), 'HTTP1_BAD_HEADER_NAME');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost: a\u0000b\r\n\r\n'), 'HTTP1_BAD_HEADER_VALUE');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+  assert.equal(errorCode('POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+  assert.equal(errorCode('GET / HTTP/1.1\r\n\r\n'), 'HTTP1_MISSING_HOST');
+  assert.equal(errorCode('GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), 'HTTP1_DUPLICATE_HOST');
+  assert.equal(errorCode('GET / HTTP/2.0\r\nHost: a\r\n\r\n'), 'HTTP1_VERSION_NOT_SUPPORTED');
+  assert.equal(errorCode('GET  / HTTP/1.1\r\nHost: a\r\n\r\n'), 'HTTP1_BAD_TARGET');
+  assert.equal(errorCode('G@T / HTTP/1.1\r\nHost: a\r\n\r\n'), 'HTTP1_BAD_METHOD');
+  assert.equal(errorCode('\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n'), 'HTTP1_BAD_METHOD');
+  assert.equal(errorCode('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', true), 'HTTP1_CL_TE_CONFLICT');
+  assert.equal(errorCode('HTTP/1.1 2x0 OK\r\n\r\n', true), 'HTTP1_BAD_STATUS_LINE');
+});
+
+test('limits: header bytes and header count give 431', () => {
+  const p = new Http1Parser(false, { maxHeaderBytes: 1024 });
+  assert.equal(p.execute(req('GET / HTTP/1.1\r\nHost: a\r\nX: ' + 'a'.repeat(2000) + '\r\n\r\n'), 0), PARSE_ERROR);
+  assert.equal(p.error?.code, 'HTTP1_HEADERS_TOO_LARGE');
+  assert.equal(p.error?.status, 431);
+  // Split across chunks, never complete: 431 once the limit is passed.
+  const q = new Http1Parser(false, { maxHeaderBytes: 1024 });
+  assert.equal(q.execute(req('GET / HTTP/1.1\r\nX: '), 0), NEED_MORE);
+  let r = NEED_MORE;
+  for (let i = 0; i < 20 && r === NEED_MORE; i++) r = q.execute(req('a'.repeat(100)), 0);
+  assert.equal(r, PARSE_ERROR);
+  assert.equal(q.error?.status, 431);
+  const many = 'GET / HTTP/1.1\r\nHost: a\r\n' + Array.from({ length: 10 }, (_, i) => `X-${i}: v\r\n`).join('') + '\r\n';
+  assert.equal(errorCode(many, false, { maxHeaders: 5 }), 'HTTP1_TOO_MANY_HEADERS');
+  assert.equal(errorCode(many, false, { maxHeaders: 50 }), undefined);
+});
+
+test('reset() allows the next pipelined head in the same buffer', () => {
+  const two = req('GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: b\r\nX: y\r\n\r\n');
+  const p = new Http1Parser(false);
+  const first = p.execute(two, 0);
+  assert.equal(p.head.target, '/1');
+  p.reset();
+  const second = p.execute(two, first);
+  assert.equal(second, two.length);
+  assert.equal(p.head.target, '/2');
+  assert.equal(p.head.host, 'b');
+  assert.equal(p.head.kinds[1], K_OTHER);
+});
+
+test('ignores empty lines before a request line', () => {
+  const p = parseAll('\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  assert.equal(p.head.method, 'GET');
+});
