@@ -246,7 +246,7 @@ class Normalizer {
         return undefined;
       }
       const out: Record<string, unknown> = {};
-      const keyType = (field as protobuf.MapField).keyType;
+      const keyType = (field as unknown as protobuf.MapField).keyType;
       for (const [k, v] of Object.entries(value)) {
         if (keyType !== 'string' && keyType !== 'bool' && !/^-?\d+$/.test(k)) this.issues.push({ path: `${path}[${k}]`, message: `map key must be an integer (${keyType})` });
         const c = this.single(field, v, `${path}[${JSON.stringify(k)}]`, depth);
