@@ -31,6 +31,9 @@ import type { RingHash, RingHash__Output } from './generated/envoy/extensions/lo
 import type { WrrLocality, WrrLocality__Output } from './generated/envoy/extensions/load_balancing_policies/wrr_locality/v3/WrrLocality.ts';
 import type { PickFirst, PickFirst__Output } from './generated/envoy/extensions/load_balancing_policies/pick_first/v3/PickFirst.ts';
 
+/** The input type of a `google.protobuf.Any` field in generated types. */
+export type AnyInput = import('./generated/google/protobuf/Any.ts').Any;
+
 export const TYPE_URL_PREFIX = 'type.googleapis.com/';
 
 /** Type URLs of the resource types distributed over ADS. */
@@ -382,6 +385,16 @@ export function packAny<N extends XdsMessageName>(typeName: N, value: XdsInput<N
 export function packAny(typeName: string, value: object): XdsAny;
 export function packAny(typeName: string, value: object): XdsAny {
   return Object.freeze({ type_url: typeUrlOf(typeName), value: encodeMessage(typeName, value) });
+}
+
+/**
+ * A nested `typed_config` written as fields, packed (and validated) when the enclosing resource is
+ * packed: `typed_config: typedConfig('envoy.extensions.filters.http.router.v3.Router', {})`.
+ */
+export function typedConfig<N extends XdsMessageName>(typeName: N, fields: XdsInput<N>): AnyInput;
+export function typedConfig(typeName: string, fields: object): AnyInput;
+export function typedConfig(typeName: string, fields: object): AnyInput {
+  return { '@type': typeUrlOf(typeName), ...fields } as AnyInput;
 }
 
 /** Wraps already-encoded bytes as an Any (no validation). */

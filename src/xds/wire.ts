@@ -1,0 +1,179 @@
+// Wire encoding of ADS messages and the gRPC method definitions of the AggregatedDiscoveryService.
+// Responses are encoded by hand from pre-encoded Anys: each resource's bytes (Any and, for delta,
+// the Resource wrapper) are built once per Any object and cached, so pushing one snapshot to a
+// thousand clients costs a buffer concatenation per client, not a protobuf encode per resource.
+// Requests (and, on the client side, responses) go through protobufjs with the options of proto-files.ts.
+import type * as grpc from '@grpc/grpc-js';
+import { decodeMessage, encodeMessage, type XdsAny } from './resources.ts';
+import type { DiscoveryRequest__Output, DiscoveryRequest } from './generated/envoy/service/discovery/v3/DiscoveryRequest.ts';
+import type { DiscoveryResponse__Output } from './generated/envoy/service/discovery/v3/DiscoveryResponse.ts';
+import type { DeltaDiscoveryRequest__Output, DeltaDiscoveryRequest } from './generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.ts';
+import type { DeltaDiscoveryResponse__Output } from './generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.ts';
+
+export type { DiscoveryRequest, DiscoveryRequest__Output, DiscoveryResponse__Output, DeltaDiscoveryRequest, DeltaDiscoveryRequest__Output, DeltaDiscoveryResponse__Output };
+
+const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+export const SOTW_METHOD_PATH = `/${ADS_SERVICE}/StreamAggregatedResources`;
+export const DELTA_METHOD_PATH = `/${ADS_SERVICE}/DeltaAggregatedResources`;
+
+const REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
+const RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
+const DELTA_REQUEST = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
+const DELTA_RESPONSE = 'envoy.service.discovery.v3.DeltaDiscoveryResponse';
+
+// ---------------------------------------------------------------------------------------------
+// Minimal protobuf writer
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  while (n >= 0x80) {
+    buf[offset++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[offset++] = n;
+  return offset;
+}
+
+/** A length-delimited field: tag, length, payload. */
+function lengthDelimited(fieldNumber: number, payload: Buffer): Buffer {
+  const tag = (fieldNumber << 3) | 2;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(payload.length) + payload.length);
+  let o = writeVarint(out, 0, tag);
+  o = writeVarint(out, o, payload.length);
+  payload.copy(out, o);
+  return out;
+}
+
+function stringField(fieldNumber: number, value: string): Buffer {
+  return lengthDelimited(fieldNumber, Buffer.from(value, 'utf8'));
+}
+
+const anyFieldCache = new WeakMap<XdsAny, Buffer>();
+
+/** The Any encoded as a message body (type_url = 1, value = 2), cached per Any object. */
+function anyBody(any: XdsAny): Buffer {
+  let b = anyFieldCache.get(any);
+  if (b === undefined) {
+    b = Buffer.concat([stringField(1, any.type_url), lengthDelimited(2, any.value)]);
+    anyFieldCache.set(any, b);
+  }
+  return b;
+}
+
+const sotwEntryCache = new WeakMap<XdsAny, Buffer>();
+
+/** `resources` entry (field 2) of a DiscoveryResponse for this Any, cached. */
+function sotwEntry(any: XdsAny): Buffer {
+  let b = sotwEntryCache.get(any);
+  if (b === undefined) {
+    b = lengthDelimited(2, anyBody(any));
+    sotwEntryCache.set(any, b);
+  }
+  return b;
+}
+
+const deltaEntryCache = new WeakMap<XdsAny, { name: string; version: string; bytes: Buffer }>();
+
+/** `resources` entry (field 2) of a DeltaDiscoveryResponse: Resource{version=1, resource=2, name=3}, cached. */
+function deltaEntry(name: string, version: string, any: XdsAny): Buffer {
+  const hit = deltaEntryCache.get(any);
+  if (hit !== undefined && hit.name === name && hit.version === version) return hit.bytes;
+  const body = Buffer.concat([stringField(1, version), lengthDelimited(2, anyBody(any)), stringField(3, name)]);
+  const bytes = lengthDelimited(2, body);
+  deltaEntryCache.set(any, { name, version, bytes });
+  return bytes;
+}
+
+export interface SotwResponseParts {
+  versionInfo: string;
+  typeUrl: string;
+  nonce: string;
+  resources: readonly XdsAny[];
+  controlPlaneId?: string;
+}
+
+/** Encodes a DiscoveryResponse from cached resource entries. */
+export function encodeDiscoveryResponse(parts: SotwResponseParts): Buffer {
+  const chunks: Buffer[] = [stringField(1, parts.versionInfo)];
+  for (const r of parts.resources) chunks.push(sotwEntry(r));
+  chunks.push(stringField(4, parts.typeUrl), stringField(5, parts.nonce));
+  if (parts.controlPlaneId) chunks.push(lengthDelimited(6, stringField(1, parts.controlPlaneId)));
+  return Buffer.concat(chunks);
+}
+
+export interface DeltaResponseParts {
+  systemVersionInfo: string;
+  typeUrl: string;
+  nonce: string;
+  resources: ReadonlyArray<{ name: string; version: string; resource: XdsAny }>;
+  removed: readonly string[];
+  controlPlaneId?: string;
+}
+
+/** Encodes a DeltaDiscoveryResponse from cached resource entries. */
+export function encodeDeltaDiscoveryResponse(parts: DeltaResponseParts): Buffer {
+  const chunks: Buffer[] = [stringField(1, parts.systemVersionInfo)];
+  for (const r of parts.resources) chunks.push(deltaEntry(r.name, r.version, r.resource));
+  chunks.push(stringField(4, parts.typeUrl), stringField(5, parts.nonce));
+  for (const name of parts.removed) chunks.push(stringField(6, name));
+  if (parts.controlPlaneId) chunks.push(lengthDelimited(7, stringField(1, parts.controlPlaneId)));
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Method definitions
+
+export function decodeDiscoveryRequest(bytes: Buffer): DiscoveryRequest__Output {
+  return decodeMessage<DiscoveryRequest__Output>(REQUEST, bytes);
+}
+export function decodeDeltaDiscoveryRequest(bytes: Buffer): DeltaDiscoveryRequest__Output {
+  return decodeMessage<DeltaDiscoveryRequest__Output>(DELTA_REQUEST, bytes);
+}
+export function decodeDiscoveryResponse(bytes: Buffer): DiscoveryResponse__Output {
+  return decodeMessage<DiscoveryResponse__Output>(RESPONSE, bytes);
+}
+export function decodeDeltaDiscoveryResponse(bytes: Buffer): DeltaDiscoveryResponse__Output {
+  return decodeMessage<DeltaDiscoveryResponse__Output>(DELTA_RESPONSE, bytes);
+}
+export function encodeDiscoveryRequest(request: DiscoveryRequest): Buffer {
+  return encodeMessage(REQUEST, request);
+}
+export function encodeDeltaDiscoveryRequest(request: DeltaDiscoveryRequest): Buffer {
+  return encodeMessage(DELTA_REQUEST, request);
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/** Server side: requests decoded to plain objects, responses written as pre-encoded Buffers. */
+export function adsServerDefinition(): grpc.ServiceDefinition {
+  return {
+    StreamAggregatedResources: {
+      path: SOTW_METHOD_PATH,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: encodeDiscoveryRequest,
+      requestDeserialize: decodeDiscoveryRequest,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+      originalName: 'streamAggregatedResources',
+    },
+    DeltaAggregatedResources: {
+      path: DELTA_METHOD_PATH,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: encodeDeltaDiscoveryRequest,
+      requestDeserialize: decodeDeltaDiscoveryRequest,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+      originalName: 'deltaAggregatedResources',
+    },
+  } as grpc.ServiceDefinition;
+}
