@@ -1,12 +1,12 @@
 // The config subsystem's public API: load resources from files or in-memory documents and validate
-// them into an immutable MeshConfig (or every issue found), plus lookups and policy resolution.
-//
-// Planned signatures (landing next, additive):
-//   loadConfigFiles(paths: readonly string[], options?: ConfigLoadOptions): Promise<ConfigLoadResult>
-//   validateDocuments(docs: readonly SourceDocument[], options?: ConfigLoadOptions): ConfigLoadResult
-//   formatIssue(issue: ConfigIssue, text?: string): string
-//   parseDuration(text: string): number | undefined
-//   resolveMtlsMode(config, { namespace, service, port }): MtlsMode
-//   resolveBackendTraffic(config, { namespace, service }): ResolvedBackendTraffic
+// them into an immutable MeshConfig (or every issue found), format issues, resolve policies, and
+// the kind registry (whose schemas also produce the JSON Schemas under schemas/).
 export type * from './types.ts';
 export { resourceKey, serviceKey } from './types.ts';
+export { loadConfigFiles, loadConfigFilesOrThrow, readSourceDocuments, ConfigReadError } from './load.ts';
+export { validateDocuments, formatPath, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_ISSUES } from './validate.ts';
+export { formatIssue, formatIssues } from './format.ts';
+export { parseDuration, formatDuration } from './duration.ts';
+export { MESH_DEFAULTS, BACKEND_TRAFFIC_DEFAULTS, DEFAULT_RETRY_BUDGET } from './defaults.ts';
+export { resolveMtlsMode, resolveBackendTraffic, applicablePolicies, type ResolvedBackendTraffic, type PolicySubject } from './resolve.ts';
+export { KIND_SCHEMAS, IGNORED_KINDS, SUPPORTED_KIND_NAMES, jsonSchemaFor, documentSchema, type KindDefinition } from './kinds.ts';

@@ -1,0 +1,352 @@
+// Turns the text of one source into documents (plain values), safely: size, NUL bytes, nesting depth,
+// alias expansion and duplicate keys are all bounded and reported with line and column.
+//
+// Two parsers, one meaning. The fast path (js-yaml, YAML 1.2 core schema) handles the common case of
+// plain multi-document YAML or JSON; it is ~15x faster than `yaml`. Anything unusual — anchors or
+// aliases, directives, `...` markers, or any error at all — goes to the precise path (`yaml` with a
+// LineCounter), which is also what locates every reported problem. Positions are resolved lazily by
+// field path, so a valid config never pays for them.
+import jsyaml from 'js-yaml';
+import { parseAllDocuments, LineCounter, isMap, isSeq, isPair, isScalar, isNode, type Document, type Node as YamlNode, type Pair } from 'yaml';
+import type { ConfigIssueCode } from './types.ts';
+import type { PathSegment } from './schema.ts';
+
+export interface ParseLimits {
+  readonly maxDepth: number;
+  readonly maxAliasCount: number;
+  readonly maxDocuments: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 64, maxAliasCount: 100, maxDocuments: 100_000 };
+
+/** One non-empty document of a source. */
+export interface ParsedDocument {
+  /** Ordinal among the source's non-empty documents (0-based). */
+  readonly index: number;
+  readonly value: unknown;
+  /** Position of the document's first content line (1-based). */
+  readonly line: number;
+  readonly column: number;
+}
+
+/** A problem found while parsing, already located. */
+export interface ParseIssue {
+  readonly code: ConfigIssueCode;
+  readonly message: string;
+  readonly line: number;
+  readonly column: number;
+  readonly expected?: string;
+  readonly found?: string;
+}
+
+export interface ParsedSource {
+  readonly docs: readonly ParsedDocument[];
+  readonly issues: readonly ParseIssue[];
+  /** The `yaml` documents when the precise path ran (reused for positions). */
+  readonly yamlDocs: readonly Document.Parsed[] | undefined;
+  readonly lineCounter: LineCounter | undefined;
+}
+
+const FAST_PATH_BLOCKERS = /(^|[\s[\]{},])[&*!]|^%|^\.\.\.(\s|$)/m;
+
+/** Parses `text` (YAML or JSON, one or more documents). Never throws. */
+export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedSource {
+  if (text.charCodeAt(0) === 0xfeff) text = ' ' + text.slice(1);
+  const nul = text.indexOf('\0');
+  if (nul >= 0) {
+    const { line, column } = lineColumnAt(text, nul);
+    return failed({ code: 'BINARY_CONTENT', message: 'NUL byte found; this looks like a binary file, not YAML or JSON', line, column, expected: 'YAML or JSON text', found: 'NUL byte' });
+  }
+  if (!FAST_PATH_BLOCKERS.test(text)) {
+    const fast = parseFast(text, limits);
+    if (fast !== undefined) return fast;
+  }
+  return parsePrecise(text, limits);
+}
+
+function failed(issue: ParseIssue): ParsedSource {
+  return { docs: [], issues: [issue], yamlDocs: undefined, lineCounter: undefined };
+}
+
+/** 1-based line and column of a character offset. */
+export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function isMarkerLine(text: string, start: number): boolean {
+  if (text.charCodeAt(start) !== 45 || text.charCodeAt(start + 1) !== 45 || text.charCodeAt(start + 2) !== 45) return false;
+  const next = text.charCodeAt(start + 3);
+  return Number.isNaN(next) || next === 10 || next === 13 || next === 32 || next === 9;
+}
+
+/** Fast path: split at `---` lines (always document boundaries in YAML) and load each with js-yaml. */
+function parseFast(text: string, limits: ParseLimits): ParsedSource | undefined {
+  const docs: ParsedDocument[] = [];
+  let segStart = 0;
+  let segLine = 1;
+  let contentLine = 0;
+  let contentColumn = 0;
+  let line = 1;
+  let pos = 0;
+  const flush = (end: number): boolean => {
+    if (contentLine === 0) return true;
+    let value: unknown;
+    try {
+      value = jsyaml.load(text.slice(segStart, end), { schema: jsyaml.CORE_SCHEMA, maxDepth: limits.maxDepth } as jsyaml.LoadOptions);
+    } catch {
+      return false;
+    }
+    if (value === null || value === undefined) return true;
+    if (docs.length >= limits.maxDocuments) return false;
+    docs.push({ index: docs.length, value, line: contentLine, column: contentColumn });
+    return true;
+  };
+  while (pos <= text.length) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = text.length;
+    if (isMarkerLine(text, pos)) {
+      if (!flush(pos)) return undefined;
+      segStart = pos;
+      segLine = line;
+      contentLine = 0;
+      // Content on the marker line itself (`--- {a: 1}`) counts.
+      const rest = text.slice(pos + 3, eol).trim();
+      if (rest !== '' && !rest.startsWith('#')) {
+        contentLine = line;
+        contentColumn = 1;
+      }
+    } else if (contentLine === 0) {
+      let i = pos;
+      while (i < eol && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9 || text.charCodeAt(i) === 13)) i++;
+      if (i < eol && text.charCodeAt(i) !== 35) {
+        contentLine = line;
+        contentColumn = i - pos + 1;
+      }
+    }
+    pos = eol + 1;
+    line++;
+  }
+  void segLine;
+  if (!flush(text.length)) return undefined;
+  return { docs, issues: [], yamlDocs: undefined, lineCounter: undefined };
+}
+
+function isEmptyYamlDoc(doc: Document.Parsed): boolean {
+  const c = doc.contents;
+  return c === null || (isScalar(c) && (c.value === null || c.value === undefined) && doc.errors.length === 0);
+}
+
+/** The precise path: `yaml` with positions, unique keys, an alias budget and a depth limit. */
+export function parsePrecise(text: string, limits: ParseLimits): ParsedSource {
+  const lineCounter = new LineCounter();
+  const issues: ParseIssue[] = [];
+  let yamlDocs: Document.Parsed[];
+  try {
+    yamlDocs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }) as Document.Parsed[];
+  } catch (error) {
+    return failed({ code: 'YAML_SYNTAX', message: `cannot parse: ${(error as Error).message}`, line: 1, column: 1 });
+  }
+  if (!Array.isArray(yamlDocs)) yamlDocs = [yamlDocs];
+  const docs: ParsedDocument[] = [];
+  const at = (offset: number) => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  let ordinal = 0;
+  for (const doc of yamlDocs) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors.slice(0, 20)) {
+        const { line, column } = at(e.pos[0]);
+        if (e.code === 'DUPLICATE_KEY') {
+          const first = firstDuplicate(doc, e.pos[0]);
+          const key = first?.key;
+          const where = first ? at(first.offset) : undefined;
+          issues.push({
+            code: 'DUPLICATE_KEY',
+            message: key !== undefined && where ? `duplicate key \`${key}\` (first defined at line ${where.line}, column ${where.column})` : 'duplicate key in mapping',
+            line,
+            column,
+            expected: 'unique keys',
+            ...(key !== undefined ? { found: key } : {}),
+          });
+        } else {
+          issues.push({ code: 'YAML_SYNTAX', message: firstLine(e.message), line, column });
+        }
+      }
+      ordinal += isEmptyYamlDoc(doc) ? 0 : 1;
+      continue;
+    }
+    if (isEmptyYamlDoc(doc)) continue;
+    if (ordinal >= limits.maxDocuments) {
+      const { line, column } = at(doc.range[0]);
+      issues.push({ code: 'DOCUMENT_LIMIT', message: `more than ${limits.maxDocuments} documents in one source`, line, column, expected: `at most ${limits.maxDocuments} documents` });
+      break;
+    }
+    const index = ordinal++;
+    const start = at(doc.contents?.range?.[0] ?? doc.range[0]);
+    const deep = tooDeep(doc.contents, limits.maxDepth);
+    if (deep !== undefined) {
+      const { line, column } = at(deep);
+      issues.push({ code: 'DEPTH_LIMIT', message: `nesting deeper than ${limits.maxDepth} levels`, line, column, expected: `at most ${limits.maxDepth} nested mappings/sequences` });
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/alias/i.test(message)) {
+        issues.push({
+          code: 'ALIAS_LIMIT',
+          message: `too many alias expansions (more than ${limits.maxAliasCount}); refusing a possible "billion laughs" document`,
+          line: start.line,
+          column: start.column,
+          expected: `at most ${limits.maxAliasCount} alias expansions`,
+        });
+      } else {
+        issues.push({ code: 'YAML_SYNTAX', message: firstLine(message), line: start.line, column: start.column });
+      }
+      continue;
+    }
+    docs.push({ index, value, line: start.line, column: start.column });
+  }
+  return { docs, issues, yamlDocs, lineCounter };
+}
+
+function firstLine(message: string): string {
+  const nl = message.indexOf('\n');
+  return (nl >= 0 ? message.slice(0, nl) : message).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** Offset of the first collection nested deeper than `max`, found without recursion. */
+function tooDeep(root: unknown, max: number): number | undefined {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (isMap(node) || isSeq(node)) {
+      if (depth + 1 > max) return node.range?.[0] ?? 0;
+      for (const item of node.items as unknown[]) {
+        if (isPair(item)) {
+          stack.push([item.key, depth + 1]);
+          stack.push([item.value, depth + 1]);
+        } else stack.push([item, depth + 1]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The earlier pair with the same key as the pair whose key starts at `offset`. */
+function firstDuplicate(doc: Document.Parsed, offset: number): { key: string; offset: number } | undefined {
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const pairs = node.items as Pair[];
+      const dup = pairs.find((p) => isNode(p.key) && p.key.range?.[0] === offset);
+      if (dup !== undefined) {
+        const key = keyText(dup.key);
+        const first = pairs.find((p) => p !== dup && keyText(p.key) === key);
+        if (first !== undefined && isNode(first.key)) return { key, offset: first.key.range?.[0] ?? 0 };
+        return undefined;
+      }
+      for (const p of pairs) stack.push(p.value);
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return undefined;
+}
+
+function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value);
+  return String(key);
+}
+
+/**
+ * Finds where a field path points in a source, parsing it precisely the first time it is asked.
+ * Missing path segments (a required field that is absent) resolve to the deepest node present.
+ */
+export class PositionResolver {
+  readonly #text: string;
+  #docs: readonly Document.Parsed[] | undefined;
+  #lineCounter: LineCounter | undefined;
+  #nonEmpty: Document.Parsed[] | undefined;
+
+  constructor(text: string, parsed?: ParsedSource) {
+    this.#text = text.charCodeAt(0) === 0xfeff ? ' ' + text.slice(1) : text;
+    this.#docs = parsed?.yamlDocs;
+    this.#lineCounter = parsed?.lineCounter;
+  }
+
+  #ensure(): void {
+    if (this.#nonEmpty !== undefined) return;
+    if (this.#docs === undefined || this.#lineCounter === undefined) {
+      this.#lineCounter = new LineCounter();
+      try {
+        this.#docs = parseAllDocuments(this.#text, { lineCounter: this.#lineCounter, uniqueKeys: false }) as Document.Parsed[];
+        if (!Array.isArray(this.#docs)) this.#docs = [this.#docs as unknown as Document.Parsed];
+      } catch {
+        this.#docs = [];
+      }
+    }
+    this.#nonEmpty = this.#docs.filter((d) => !isEmptyYamlDoc(d));
+  }
+
+  /** Line and column of `path` in document `docIndex` (the key of the last segment when `atKey`). */
+  locate(docIndex: number, path: readonly PathSegment[], atKey: boolean, fallback: { line: number; column: number }): { line: number; column: number } {
+    this.#ensure();
+    const doc = this.#nonEmpty?.[docIndex];
+    const lc = this.#lineCounter;
+    if (doc === undefined || lc === undefined) return fallback;
+    let node: unknown = doc.contents;
+    let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? doc.range[0];
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = (node.items as Pair[]).find((p) => keyText(p.key) === String(seg));
+        if (pair === undefined) break;
+        if (last && atKey && isNode(pair.key)) {
+          offset = pair.key.range?.[0] ?? offset;
+          break;
+        }
+        node = pair.value;
+        const r = isNode(pair.value) ? pair.value.range : undefined;
+        if (r !== undefined && r !== null) offset = r[0];
+        else if (isNode(pair.key)) offset = pair.key.range?.[0] ?? offset;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        if (item === undefined) break;
+        node = item;
+        if (isNode(item) && item.range) offset = item.range[0];
+      } else break;
+    }
+    const p = lc.linePos(offset);
+    return { line: p.line, column: p.col };
+  }
+
+  /** The text of a 1-based line (for carets in human output). */
+  lineText(line: number): string {
+    return sourceLine(this.#text, line);
+  }
+}
+
+/** The text of a 1-based line of `text`, without its line break. */
+export function sourceLine(text: string, line: number): string {
+  let start = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) return '';
+    start = nl + 1;
+  }
+  let end = text.indexOf('\n', start);
+  if (end < 0) end = text.length;
+  return text.slice(start, end).replace(/\r$/, '');
+}

@@ -1,0 +1,49 @@
+// Spelling suggestions: the closest known word by edit distance, for misspelt field names and enum values.
+
+/** Levenshtein distance, bounded: returns `max + 1` as soon as the distance must exceed `max`. */
+export function editDistance(a: string, b: string, max = Infinity): number {
+  if (a === b) return 0;
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = new Array<number>(b.length + 1);
+  let curr = new Array<number>(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    curr[0] = i;
+    let rowMin = curr[0];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      const v = Math.min((prev[j] as number) + 1, (curr[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      curr[j] = v;
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > max) return max + 1;
+    [prev, curr] = [curr, prev];
+  }
+  return prev[b.length] as number;
+}
+
+/**
+ * The candidate closest to `word`, if it is close enough to be a plausible typo: a case-insensitive
+ * match, a candidate containing the word, or an edit distance of at most 1 (words up to 3 letters), 2 (up to 5) or 3 (longer).
+ */
+export function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  const lower = word.toLowerCase();
+  const limit = word.length <= 3 ? 1 : word.length <= 5 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  const list = [...candidates];
+  for (const c of list) if (c.toLowerCase() === lower) return c;
+  // A word that is a clear part of exactly one candidate (`Prefix` → `PathPrefix`).
+  if (word.length >= 4) {
+    const containing = list.filter((c) => c.toLowerCase().includes(lower));
+    if (containing.length === 1) return containing[0];
+  }
+  for (const c of list) {
+    const d = editDistance(lower, c.toLowerCase(), limit);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
