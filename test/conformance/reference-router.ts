@@ -8,7 +8,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Readable } from 'node:stream';
+import { Duplex, Readable } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { sharedTimer, type Deadline } from '../../src/core/coarse-timer.ts';
@@ -344,11 +344,16 @@ export class ReferenceRouter {
     } else {
       // Plain listener: HTTP/1.1, or h2c when the client opens with the HTTP/2 preface (prior knowledge).
       server = net.createServer((socket) => {
-        socket.once('data', (chunk) => {
+        socket.once('data', (chunk: Buffer) => {
           socket.pause();
-          socket.unshift(chunk);
-          (chunk.toString('latin1', 0, 3) === 'PRI' ? h2c : h1).emit('connection', socket);
-          socket.resume();
+          if (chunk.toString('latin1', 0, 3) === 'PRI') {
+            // node:http2 reads the native handle, so the peeked bytes go through a JS duplex instead.
+            h2c.emit('connection', replayingDuplex(socket, chunk));
+          } else {
+            socket.unshift(chunk);
+            h1.emit('connection', socket);
+            socket.resume();
+          }
         });
       });
     }
@@ -391,7 +396,8 @@ export class ReferenceRouter {
   /** Routes one request through the selected rule: filters, backend choice, proxying. */
   async #route(rules: readonly Rule[], req: Incoming, meshDefault?: () => Outgoing | Promise<Outgoing>): Promise<Outgoing> {
     const selected = this.#select(rules, req);
-    if (selected === undefined) return meshDefault ? meshDefault() : { status: 404, headers: [], body: '' };
+    // No rule matched: 404 — except a mesh Service with no route attached at all, which is served as is.
+    if (selected === undefined) return meshDefault && rules.length === 0 ? meshDefault() : { status: 404, headers: [], body: '' };
     const { rule, match } = selected;
     let headers = req.headers;
     let path = req.path;
@@ -450,7 +456,7 @@ export class ReferenceRouter {
     if ((ref.kind ?? 'Service') !== 'Service' || (ref.group ?? '') !== '') return 'invalid';
     const routeNs = route.metadata.namespace ?? 'default';
     const ns = ref.namespace ?? routeNs;
-    if (ns !== routeNs && !this.#granted(route, ns, ref.name)) return 'invalid';
+    if (ns !== routeNs && !this.#granted(route, ns, ref.name) && !isServiceParent(route, ns, ref.name)) return 'invalid';
     const svc = this.#find('Service', ns, ref.name);
     if (svc === undefined) return 'invalid';
     const fromPods = backends.endpoints(ns, ref.name, ref.port);
@@ -562,6 +568,11 @@ export class ReferenceRouter {
   }
 }
 
+/** GAMMA: a consumer route may send to the Service it is attached to without a ReferenceGrant. */
+function isServiceParent(route: K8sObject, namespace: string, name: string): boolean {
+  return (route.spec?.parentRefs ?? []).some((p: any) => p.kind === 'Service' && (p.group ?? '') === '' && p.name === name && (p.namespace ?? route.metadata.namespace) === namespace);
+}
+
 function compareKeys(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
   return 0;
@@ -584,6 +595,33 @@ function redirect(spec: any, req: Incoming, match: Match): Outgoing {
   const newPath = spec?.path ? splitPath(rewritePath(spec.path, path, match)).path : path;
   const location = `${scheme}://${hostname}${wellKnown ? '' : `:${port}`}${newPath}`;
   return { status: spec?.statusCode ?? 302, headers: [['Location', location]], body: '' };
+}
+
+/** A duplex over `socket` that first replays `first` (bytes already read while sniffing the protocol). */
+function replayingDuplex(socket: Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(error, callback) {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(first);
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => duplex.push(null));
+  socket.on('error', (e) => duplex.destroy(e));
+  socket.on('close', () => duplex.destroy());
+  return duplex;
 }
 
 function emptyStream(): NodeJS.ReadableStream {
