@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { WeftError } from '../../core/errors.ts';
 import { err, ok, type Result } from '../../core/result.ts';
+import { materialFromPem, type IdentityMaterial } from '../../identity/material.ts';
 import type {
   LbPolicy,
   MtlsMode,
@@ -40,15 +41,8 @@ export function formatPath(path: readonly (string | number)[]): string {
 // ---------------------------------------------------------------------------------------------
 // Compiled types (all readonly; frozen at runtime)
 
-export interface LocalIdentity {
-  readonly certChainPem: string;
-  readonly keyPem: string;
-  readonly trustBundlePem: string;
-  /** The SPIFFE ID in the leaf's URI SAN. */
-  readonly spiffeId: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
+/** The local workload's certificates (src/identity's IdentityMaterial). */
+export type LocalIdentity = IdentityMaterial;
 
 export interface InboundPortConfig {
   readonly port: number;
@@ -383,7 +377,7 @@ export function compileSnapshot(input: unknown, options: CompileOptions = {}): R
       try {
         const leaf = describeLeaf(certChainPem);
         if (leaf.spiffeId === undefined) c.fail(['workload', 'identity', 'certChainPem'], 'the leaf certificate has no spiffe:// URI SAN');
-        else identity = Object.freeze({ certChainPem, keyPem, trustBundlePem, spiffeId: leaf.spiffeId, notBefore: leaf.notBefore, notAfter: leaf.notAfter });
+        else identity = materialFromPem({ spiffeId: leaf.spiffeId, certChainPem, keyPem, trustBundlePem });
       } catch (e) {
         c.fail(['workload', 'identity', 'certChainPem'], `not a PEM certificate: ${(e as Error).message}`);
       }

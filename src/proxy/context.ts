@@ -1,0 +1,57 @@
+// ProxyContext: what the layers share — the current snapshot (from a Watch), the local identity,
+// per-cluster balancer state, upstream connection pools, metrics and the drain flag. Built once per
+// proxy; snapshot changes rebuild the per-target objects (clusters) but keep pools and state.
+import http from 'node:http';
+import type { Watch } from '../core/watch.ts';
+import type { IdentityMaterial } from '../identity/material.ts';
+import { ClusterSet } from './balancer/clusters.ts';
+import { H2Pool } from './protocols/h2-pool.ts';
+import type { RuntimeSnapshot } from './runtime/snapshot.ts';
+import { ProxyMetrics } from './metrics.ts';
+
+export class ProxyContext {
+  readonly snapshots: Watch<RuntimeSnapshot>;
+  readonly identities: Watch<IdentityMaterial | undefined>;
+  readonly clusters = new ClusterSet();
+  /** HTTP/2 sessions to peer proxies (mTLS, ALPN h2), keyed by endpoint + expected identity. */
+  readonly meshPool = new H2Pool();
+  /** h2c sessions to local apps / plain h2 upstreams, keyed by address:port. */
+  readonly plainH2Pool = new H2Pool();
+  /** Keep-alive HTTP/1.1 connections to plain upstreams and to the local app. */
+  readonly http1Agent: http.Agent;
+  readonly metrics: ProxyMetrics;
+  draining = false;
+  /** Requests in flight (both directions), for drain. */
+  inflight = 0;
+  readonly #unsubscribe: () => void;
+
+  constructor(snapshots: Watch<RuntimeSnapshot>, identities: Watch<IdentityMaterial | undefined>, metrics = new ProxyMetrics()) {
+    this.snapshots = snapshots;
+    this.identities = identities;
+    this.metrics = metrics;
+    this.http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' });
+    this.#unsubscribe = snapshots.subscribe((s) => this.clusters.update(s), { now: true });
+  }
+
+  get snapshot(): RuntimeSnapshot {
+    return this.snapshots.current;
+  }
+
+  get identity(): IdentityMaterial | undefined {
+    return this.identities.current;
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.meshPool.close();
+    this.plainH2Pool.close();
+    this.http1Agent.destroy();
+  }
+
+  destroy(): void {
+    this.#unsubscribe();
+    this.meshPool.destroy();
+    this.plainH2Pool.destroy();
+    this.http1Agent.destroy();
+  }
+}

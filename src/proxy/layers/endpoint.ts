@@ -1,0 +1,92 @@
+// Endpoint layer: sends a request to the chosen endpoint the way its cluster says — an HTTP/2 stream
+// on the shared mTLS connection to the peer proxy (naming the app port in `weft-dst-port`), or
+// straight to a plain upstream as HTTP/1.1 (keep-alive pool) or h2c. Connect failures reject before
+// anything was sent, so the caller may mark the endpoint and try another.
+import type http2 from 'node:http2';
+import type { ProxyContext } from '../context.ts';
+import { ProxyError } from '../errors.ts';
+import type { EndpointConfig, ClusterConfig } from '../runtime/snapshot.ts';
+import type { Exchange } from '../protocols/exchange.ts';
+import { ALPN_H2, DST_PORT_HEADER, connectPeer, connectTcp } from '../protocols/mesh-tls.ts';
+import { forwardH2, forwardHttp1, type ResponseHook, type UpstreamCall } from '../protocols/forward.ts';
+import { openMeshTunnel } from '../protocols/tunnel.ts';
+
+/** Wraps a session acquisition so connect errors are ProxyErrors tagged as connect failures. */
+export class ConnectFailure extends Error {
+  constructor(readonly error: ProxyError) {
+    super(error.message);
+  }
+}
+
+function settleSession(
+  s: http2.ClientHttp2Session | Promise<http2.ClientHttp2Session>,
+  go: (session: http2.ClientHttp2Session) => UpstreamCall,
+): UpstreamCall | Promise<UpstreamCall> {
+  if (!(s instanceof Promise)) return go(s);
+  return s.then(go, (e: unknown) => {
+    throw new ConnectFailure(e instanceof ProxyError ? e : new ProxyError('CONNECT_FAILED', String(e), { cause: e }));
+  });
+}
+
+/** Starts the upstream call to `ep` of `cluster` (mesh peer or plain upstream). */
+export function callEndpoint(
+  ctx: ProxyContext,
+  cluster: ClusterConfig,
+  ep: EndpointConfig,
+  ex: Exchange,
+  onResponseHead: ResponseHook,
+): UpstreamCall | Promise<UpstreamCall> {
+  if (cluster.peerProtocol !== 'plain') {
+    const material = ctx.identity;
+    if (material === undefined) {
+      throw new ConnectFailure(new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers'));
+    }
+    const key = `${ep.address}:${ep.proxyPort}|${ep.spiffeId}`;
+    const target = `${ep.address}:${ep.proxyPort} (${ep.spiffeId})`;
+    const session = ctx.meshPool.acquire(key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, () =>
+      connectPeer({ host: ep.address, port: ep.proxyPort!, material, expectedPeer: ep.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
+    );
+    const extra = { [DST_PORT_HEADER]: String(ep.port) };
+    return settleSession(session, (s) => {
+      const call = forwardH2(s, ex, target, extra, onResponseHead);
+      ctx.meshPool.track(key, s, call.stream);
+      return call;
+    });
+  }
+  return callPlain(ctx, ep.address, ep.port, cluster.protocol, cluster, ex, onResponseHead);
+}
+
+/** A plain (non-mesh) HTTP upstream: h2c for http2/grpc, HTTP/1.1 otherwise; `auto` follows the downstream. */
+export function callPlain(
+  ctx: ProxyContext,
+  address: string,
+  port: number,
+  protocol: string,
+  limits: { connectTimeoutMs: number; idleTimeoutMs: number; maxStreamsPerConnection: number },
+  ex: Exchange,
+  onResponseHead: ResponseHook,
+): UpstreamCall | Promise<UpstreamCall> {
+  const h2 = protocol === 'http2' || protocol === 'grpc' || (protocol === 'auto' && (ex.downstreamProtocol === 'h2' || ex.isGrpc));
+  const target = `${address}:${port}`;
+  if (h2) {
+    const session = ctx.plainH2Pool.acquire(target, { maxStreams: limits.maxStreamsPerConnection, idleTimeoutMs: limits.idleTimeoutMs }, () =>
+      connectTcp(address, port, limits.connectTimeoutMs),
+    );
+    return settleSession(session, (s) => {
+      const call = forwardH2(s, ex, target, undefined, onResponseHead);
+      ctx.plainH2Pool.track(target, s, call.stream);
+      return call;
+    });
+  }
+  return forwardHttp1(ctx.http1Agent, address, port, ex, onResponseHead, limits.connectTimeoutMs);
+}
+
+/** Opens a byte stream to `ep` (a `weft-tcp/1` mTLS tunnel to a meshed peer, or plain TCP). */
+export function openStream(ctx: ProxyContext, cluster: ClusterConfig, ep: EndpointConfig): Promise<import('node:stream').Duplex> {
+  if (cluster.peerProtocol !== 'plain') {
+    const material = ctx.identity;
+    if (material === undefined) return Promise.reject(new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers'));
+    return openMeshTunnel({ host: ep.address, proxyPort: ep.proxyPort!, port: ep.port, material, expectedPeer: ep.spiffeId!, timeoutMs: cluster.connectTimeoutMs });
+  }
+  return connectTcp(ep.address, ep.port, cluster.connectTimeoutMs);
+}

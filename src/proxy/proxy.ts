@@ -1,0 +1,439 @@
+// The proxy process: binds the listeners of the runtime snapshot — outbound by Host (HTTP/1.1 and
+// h2c), one port per upstream (any protocol, detection only where undeclared), inbound (mTLS with
+// ALPN dispatch; plaintext detection in PERMISSIVE) and admin — and hands connections to the
+// protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown.
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Watch } from '../core/watch.ts';
+import { sharedTimer } from '../core/coarse-timer.ts';
+import { logger } from '../core/logger.ts';
+import type { IdentityMaterial } from '../identity/material.ts';
+import { trustDomainOf } from '../identity/spiffe.ts';
+import { ProxyContext } from './context.ts';
+import { ProxyError, rescue } from './errors.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { H2Exchange, Http1Exchange, endToEnd, type Exchange } from './protocols/exchange.ts';
+import { detect } from './protocols/detect.ts';
+import { ALPN_H2, ALPN_HTTP1, ALPN_TCP, connectTcp, inboundTlsOptions, peerExpectation, verifyPeerSpiffeId } from './protocols/mesh-tls.ts';
+import { acceptMeshTunnel } from './protocols/tunnel.ts';
+import { splice } from './protocols/tcp.ts';
+import { outboundHttp } from './outbound/stack.ts';
+import { outboundTcp } from './outbound/tcp.ts';
+import { inboundHttp } from './inbound/stack.ts';
+import { routeRequest, type RoutableRequest } from './layers/route.ts';
+import type { RuntimeSnapshot, ServicePortConfig, UpstreamListenerConfig } from './runtime/snapshot.ts';
+import { startAdminServer, type AdminServer } from './admin/server.ts';
+
+const log = logger('proxy');
+
+export interface ProxyOptions {
+  /** The runtime snapshot, or a Watch of them (routes and clusters follow updates; listeners are bound once). */
+  snapshot: RuntimeSnapshot | Watch<RuntimeSnapshot>;
+  /** Identity material (renewals). Default: the snapshot's `workload.identity`. */
+  identity?: Watch<IdentityMaterial | undefined>;
+  metrics?: ProxyMetrics;
+}
+
+export interface ProxyAddresses {
+  outbound: AddressInfo | undefined;
+  inbound: AddressInfo | undefined;
+  admin: AddressInfo | undefined;
+  /** Keyed `<service host>:<servicePort>` as written in the upstream listener config. */
+  upstreams: Map<string, AddressInfo>;
+}
+
+/** HTTP/2 server settings and limits shared by every downstream h2 listener (hardening). */
+function h2ServerOptions(s: RuntimeSnapshot): http2.ServerOptions {
+  return {
+    settings: {
+      maxConcurrentStreams: s.limits.maxConcurrentStreams,
+      maxHeaderListSize: s.limits.maxHeaderBytes,
+      enablePush: false,
+      initialWindowSize: 1 << 20,
+    },
+    maxHeaderListPairs: 256,
+    maxSessionMemory: 16,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    maxOutstandingPings: 10,
+    maxSettings: 32,
+  };
+}
+
+type Handler = (ex: Exchange) => void;
+
+export class WeftProxy {
+  readonly ctx: ProxyContext;
+  readonly addresses: ProxyAddresses = { outbound: undefined, inbound: undefined, admin: undefined, upstreams: new Map() };
+  readonly #servers: net.Server[] = [];
+  readonly #sockets = new Set<Duplex>();
+  readonly #h2Sessions = new Set<http2.Http2Session>();
+  readonly #h1Servers: http.Server[] = [];
+  #admin: AdminServer | undefined;
+  #drained: Promise<void> | undefined;
+  readonly startedAt = Date.now();
+
+  private constructor(ctx: ProxyContext) {
+    this.ctx = ctx;
+  }
+
+  /** Binds every listener of the snapshot; resolves when all are listening. */
+  static async start(options: ProxyOptions): Promise<WeftProxy> {
+    const snapshots = options.snapshot instanceof Watch ? options.snapshot : new Watch(options.snapshot);
+    const identities = options.identity ?? new Watch<IdentityMaterial | undefined>(snapshots.current.workload.identity);
+    const proxy = new WeftProxy(new ProxyContext(snapshots, identities, options.metrics));
+    try {
+      await proxy.#listen();
+    } catch (e) {
+      await proxy.close();
+      throw e;
+    }
+    return proxy;
+  }
+
+  get snapshot(): RuntimeSnapshot {
+    return this.ctx.snapshot;
+  }
+
+  get draining(): boolean {
+    return this.ctx.draining;
+  }
+
+  async #listen(): Promise<void> {
+    const s = this.ctx.snapshot;
+    const { listeners } = s;
+    if (listeners.outbound) {
+      const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, undefined), undefined);
+      const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, undefined));
+      this.addresses.outbound = await this.#bind('outbound', listeners.outbound.address, listeners.outbound.port, (socket) => {
+        void detect(socket, s.limits.detectTimeoutMs).then((kind) => {
+          if (kind === 'h2') h2.emit('connection', socket);
+          else if (kind === 'http1') handOffH1(h1, socket);
+          else socket.destroy();
+        });
+      });
+    }
+    for (const up of listeners.upstreams) {
+      const addr = await this.#bind(`upstream:${up.servicePort.id}`, up.localAddress, up.localPort, this.#upstreamHandler(up));
+      this.addresses.upstreams.set(`${up.service.id}:${up.servicePort.port}`, addr);
+    }
+    if (listeners.inbound) {
+      this.addresses.inbound = await this.#bind('inbound', listeners.inbound.address, listeners.inbound.port, this.#inboundHandler());
+    }
+    if (listeners.admin) {
+      this.#admin = await startAdminServer(this, listeners.admin.address, listeners.admin.port);
+      this.addresses.admin = this.#admin.address;
+    }
+  }
+
+  #bind(name: string, address: string, port: number, onConnection: (socket: net.Socket) => void): Promise<AddressInfo> {
+    const limits = this.ctx.snapshot.limits;
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
+    server.maxConnections = limits.maxConnections;
+    server.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      this.ctx.metrics.connectionOpened(name);
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        this.ctx.metrics.connectionClosed(name);
+      });
+      if (this.ctx.draining) {
+        socket.destroy();
+        return;
+      }
+      onConnection(socket);
+    });
+    this.#servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: address, port }, () => {
+        server.removeListener('error', reject);
+        server.on('error', (e) => log.error({ err: e, listener: name }, 'listener error'));
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** An HTTP/1 server fed with sockets by a listener (node http until the raw-socket engine replaces it). */
+  #h1Server(handler: Handler, upgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined): http.Server {
+    const limits = this.ctx.snapshot.limits;
+    const server = http.createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headerTimeoutMs,
+      requestTimeout: 0,
+      keepAliveTimeout: 5000,
+      noDelay: true,
+      joinDuplicateHeaders: false,
+    });
+    server.timeout = limits.idleTimeoutMs;
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      handler(new Http1Exchange(req, res, { closeConnection: this.ctx.draining }));
+    });
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (upgrade) upgrade(req, socket, head);
+      else socket.destroy();
+    });
+    server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return socket.destroy();
+      const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const code = status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\nweft-error: ${code}; ${String(e.code ?? 'malformed request')}\r\n\r\n`);
+      socket.destroy();
+    });
+    this.#h1Servers.push(server);
+    return server;
+  }
+
+  /** An HTTP/2 server (h2c or h2 over an accepted TLS socket), with rapid-reset protection. */
+  #h2Server(handler: Handler): http2.Http2Server {
+    const limits = this.ctx.snapshot.limits;
+    const server = http2.createServer(h2ServerOptions(this.ctx.snapshot));
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      this.#h2Sessions.add(session);
+      let resets = 0;
+      let windowStart = performance.now();
+      session.on('close', () => this.#h2Sessions.delete(session));
+      session.on('error', () => {});
+      session.setTimeout(limits.idleTimeoutMs, () => session.close());
+      session.on('stream', (stream: http2.ServerHttp2Stream) => {
+        stream.once('aborted', () => {
+          const now = performance.now();
+          if (now - windowStart > 10_000) {
+            windowStart = now;
+            resets = 0;
+          }
+          if (++resets > limits.maxResetsPer10s && !session.destroyed) {
+            log.warn({ resets, remote: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: closing the connection');
+            session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+            session.destroy();
+          }
+        });
+      });
+      if (this.ctx.draining) session.close();
+    });
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      const method = headers[':method'];
+      if (method === 'CONNECT') {
+        stream.respond({ ':status': 405, 'weft-error': 'BAD_REQUEST; CONNECT is not supported on this listener' }, { endStream: true });
+        return;
+      }
+      handler(new H2Exchange(stream, headers, flags));
+    });
+    server.on('sessionError', () => {});
+    return server;
+  }
+
+  /** Connection handler of one upstream listener (fixed destination; detection only when `auto`). */
+  #upstreamHandler(up: UpstreamListenerConfig): (socket: net.Socket) => void {
+    const fixed: ServicePortConfig = up.servicePort;
+    const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, fixed), (req, socket, head) => this.#outboundUpgrade(req, socket, head, fixed));
+    const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, fixed));
+    const tcp = (socket: net.Socket) => {
+      const req: RoutableRequest = { authority: up.service.id, method: 'CONNECT', path: '/', headers: {}, remoteAddress: socket.remoteAddress ?? '' };
+      let decision;
+      try {
+        decision = routeRequest(this.ctx.snapshot, this.ctx.clusters, req, fixed);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      outboundTcp(this.ctx, socket, decision, req, undefined, this.ctx.snapshot.limits.idleTimeoutMs).catch((e: unknown) => {
+        log.warn({ code: (e as ProxyError).code, service: fixed.id }, (e as Error).message);
+        socket.resetAndDestroy();
+      });
+    };
+    return (socket) => {
+      const protocol = up.protocol;
+      if (protocol === 'tcp') return tcp(socket); // declared TCP: never wait for client bytes
+      if (protocol === 'http1') return void handOffH1(h1, socket);
+      if (protocol === 'http2' || protocol === 'grpc') return void h2.emit('connection', socket);
+      void detect(socket, this.ctx.snapshot.limits.detectTimeoutMs).then((kind) => {
+        if (kind === 'h2') h2.emit('connection', socket);
+        else if (kind === 'http1') handOffH1(h1, socket);
+        else if (kind === 'closed') socket.destroy();
+        else tcp(socket);
+      });
+    };
+  }
+
+  /** HTTP/1 Upgrade (WebSocket…) from the app: tunnel the raw connection to an endpoint. */
+  #outboundUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, fixed: ServicePortConfig | undefined): void {
+    const r: RoutableRequest = { authority: req.headers.host ?? '', method: req.method ?? 'GET', path: req.url ?? '/', headers: endToEnd(req.headers), remoteAddress: (socket as net.Socket).remoteAddress ?? '' };
+    let decision;
+    try {
+      decision = routeRequest(this.ctx.snapshot, this.ctx.clusters, r, fixed);
+    } catch (e) {
+      return writeRawError(socket, e);
+    }
+    const replay = Buffer.concat([rawHead(req), head]);
+    outboundTcp(this.ctx, socket, decision, r, replay, this.ctx.snapshot.limits.idleTimeoutMs).catch((e: unknown) => writeRawError(socket, e));
+  }
+
+  /** Connection handler of the inbound port: mTLS (ALPN dispatch), or plaintext where permitted. */
+  #inboundHandler(): (socket: net.Socket) => void {
+    const appH1 = this.#h1Server((ex) => void inboundHttp(this.ctx, ex), (req, socket, head) => this.#inboundUpgrade(req, socket, head));
+    const appH2 = this.#h2Server((ex) => void inboundHttp(this.ctx, ex));
+    const snapshot = () => this.ctx.snapshot;
+    // One tls.Server (never listening itself) terminates mTLS for sockets the inbound listener hands
+    // it; it follows identity renewals through setSecureContext.
+    let tlsServer: tls.Server | undefined;
+    let appliedMaterial: IdentityMaterial | undefined;
+    const tlsFor = (material: IdentityMaterial): tls.Server => {
+      if (tlsServer === undefined) {
+        tlsServer = tls.createServer({ ...inboundTlsOptions(material), allowHalfOpen: true } as tls.TlsOptions);
+        tlsServer.on('tlsClientError', (_e: Error, s: tls.TLSSocket) => s.destroy());
+        tlsServer.on('secureConnection', onSecure);
+        appliedMaterial = material;
+      } else if (appliedMaterial !== material) {
+        tlsServer.setSecureContext(inboundTlsOptions(material) as tls.SecureContextOptions);
+        appliedMaterial = material;
+      }
+      return tlsServer;
+    };
+    const onSecure = (socket: tls.TLSSocket) => {
+      this.#sockets.add(socket);
+      socket.on('error', () => socket.destroy());
+      socket.once('close', () => this.#sockets.delete(socket));
+      const material = this.ctx.identity;
+      const inbound = snapshot().workload.inbound;
+      const verdict = material
+        ? verifyPeerSpiffeId(socket, peerExpectation(inbound.allowedPeers, material), trustDomainOf(material.spiffeId))
+        : undefined;
+      if (verdict === undefined || !verdict.ok) {
+        log.warn({ remote: socket.remoteAddress, reason: verdict?.error.message ?? 'no identity' }, 'inbound mTLS peer refused');
+        socket.destroy();
+        return;
+      }
+      const alpn = socket.alpnProtocol;
+      if (alpn === ALPN_H2) appH2.emit('connection', socket);
+      else if (alpn === ALPN_HTTP1) handOffH1(appH1, socket);
+      else if (alpn === ALPN_TCP) {
+        void acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then((app) => {
+          if (app) splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs });
+        });
+      } else socket.destroy();
+    };
+    const onTls = (raw: net.Socket) => {
+      const material = this.ctx.identity;
+      if (material === undefined) return raw.destroy();
+      // Handshake deadline (slow or silent clients).
+      const d = sharedTimer.deadline(snapshot().limits.headerTimeoutMs, () => {
+        if (!secured) raw.destroy();
+      });
+      let secured = false;
+      raw.once('close', () => d.cancel());
+      const server = tlsFor(material);
+      const onSecured = (s: tls.TLSSocket) => {
+        if ((s as unknown as { _parent?: unknown })._parent === raw || (s as unknown as { _handle?: unknown }) && s.remotePort === raw.remotePort) {
+          secured = true;
+          d.cancel();
+          server.removeListener('secureConnection', onSecured);
+        }
+      };
+      server.on('secureConnection', onSecured);
+      raw.once('close', () => server.removeListener('secureConnection', onSecured));
+      server.emit('connection', raw);
+    };
+    return (socket) => {
+      const mode = snapshot().workload.inbound.mtlsMode;
+      if (mode === 'STRICT') return onTls(socket);
+      void detect(socket, snapshot().limits.detectTimeoutMs).then((kind) => {
+        if (kind === 'tls') return mode === 'PERMISSIVE' ? onTls(socket) : socket.destroy();
+        if (kind === 'h2') return void appH2.emit('connection', socket);
+        if (kind === 'http1') return void handOffH1(appH1, socket);
+        if (kind === 'closed') return socket.destroy();
+        // Opaque plaintext TCP: only to a declared tcp port, the first one.
+        const inbound = snapshot().workload.inbound;
+        const tcpPort = [...inbound.ports.values()].find((p) => p.protocol === 'tcp');
+        if (tcpPort === undefined) return socket.destroy();
+        connectTcp(inbound.appAddress, tcpPort.port, 1000).then(
+          (app) => splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs }),
+          () => socket.destroy(),
+        );
+      });
+    };
+  }
+
+  /** HTTP/1 Upgrade arriving at the inbound port (plaintext or ALPN http/1.1): pipe to the app. */
+  #inboundUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const inbound = this.ctx.snapshot.workload.inbound;
+    const named = req.headers['weft-dst-port'];
+    const port = typeof named === 'string' ? inbound.ports.get(Number(named)) : inbound.ports.values().next().value;
+    if (port === undefined) return writeRawError(socket, new ProxyError('FORBIDDEN_PORT', `port ${String(named)} is not declared by this workload`));
+    connectTcp(inbound.appAddress, port.port, 1000).then(
+      (app) => {
+        app.write(Buffer.concat([rawHead(req), head]));
+        splice(socket, app, { idleTimeoutMs: this.ctx.snapshot.limits.idleTimeoutMs });
+      },
+      (e: unknown) => writeRawError(socket, e),
+    );
+  }
+
+  /**
+   * Graceful drain: stop accepting, GOAWAY every HTTP/2 connection, `Connection: close` on HTTP/1
+   * responses, wait for in-flight requests up to `deadlineMs`, then close everything.
+   */
+  drain(deadlineMs = this.ctx.snapshot.drainTimeoutMs): Promise<void> {
+    if (this.#drained) return this.#drained;
+    this.ctx.draining = true;
+    log.info({ deadlineMs, inflight: this.ctx.inflight }, 'draining');
+    for (const server of this.#servers) server.close();
+    for (const session of this.#h2Sessions) if (!session.closed) session.close();
+    for (const server of this.#h1Servers) server.closeIdleConnections();
+    this.#drained = new Promise<void>((resolve) => {
+      const started = Date.now();
+      const check = setInterval(() => {
+        for (const server of this.#h1Servers) server.closeIdleConnections();
+        if (this.ctx.inflight === 0 || Date.now() - started >= deadlineMs) {
+          clearInterval(check);
+          resolve(this.close());
+        }
+      }, 25);
+    });
+    return this.#drained;
+  }
+
+  /** Closes every listener and connection now. */
+  async close(): Promise<void> {
+    this.ctx.draining = true;
+    for (const server of this.#servers) server.close();
+    for (const session of this.#h2Sessions) session.destroy();
+    for (const socket of this.#sockets) socket.destroy();
+    this.ctx.destroy();
+    await this.#admin?.close();
+  }
+}
+
+/** Re-serialises an HTTP/1 request head (for Upgrade tunnels) from node's raw header list. */
+function rawHead(req: http.IncomingMessage): Buffer {
+  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'weft-dst-port') continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  return Buffer.from(head + '\r\n', 'latin1');
+}
+
+/** Writes a proxy error as a raw HTTP/1.1 response on an Upgrade socket, then closes it. */
+function writeRawError(socket: Duplex, e: unknown): void {
+  const r = rescue(e, { grpc: false, where: 'upgrade' });
+  let head = `HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ''}\r\nconnection: close\r\n`;
+  for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`;
+  socket.end(head + '\r\n' + r.body);
+}
+
+/**
+ * Gives a (detected, paused, bytes unshifted) socket to node's HTTP/1 server. Its parser consumes the
+ * socket's handle directly, so the bytes put back must be flowed through the 'data' path: resume.
+ * (node's http2 session, in contrast, drains the socket's buffer itself — no resume there.)
+ */
+function handOffH1(server: http.Server, socket: Duplex): void {
+  server.emit('connection', socket);
+  socket.resume();
+}
