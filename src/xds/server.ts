@@ -345,6 +345,23 @@ abstract class StreamBase {
     }
   }
 
+  /**
+   * True while a type later in PUSH_ORDER than `typeUrl` is subscribed and either has a response in
+   * flight or has a snapshot version not yet sent: removals of `typeUrl` must wait (a route or
+   * listener may still refer to what would be removed).
+   */
+  laterTypesUnsettled(typeUrl: string, snapshot: XdsSnapshot): boolean {
+    const mine = orderOf(typeUrl);
+    for (const [other, st] of this.typeStates()) {
+      if (orderOf(other) <= mine || !st.subscribed) continue;
+      if (st.pending) return true;
+      const ts = snapshot.resources[other];
+      if (ts !== undefined && ts.version !== st.sentVersion && ts.version !== st.nackedVersion) return true;
+    }
+    return false;
+  }
+
+  abstract typeStates(): Iterable<[string, { subscribed: boolean; pending: boolean; sentVersion: string | undefined; nackedVersion: string | undefined }]>;
   abstract handle(req: unknown): void;
   abstract flush(): void;
   abstract status(): Record<string, AdsTypeStatus>;
@@ -366,6 +383,10 @@ interface SotwTypeState {
   ackedAt: number | undefined;
   nackedVersion: string | undefined;
   lastNack: AdsNack | undefined;
+  /** The type snapshot the last response was built from (shared, not copied). */
+  sentFrom: TypeSnapshot | undefined;
+  /** The last response kept resources the snapshot dropped; send the real set once later types settle. */
+  retaining: boolean;
 }
 
 class SotwStream extends StreamBase {
@@ -391,10 +412,16 @@ class SotwStream extends StreamBase {
         ackedAt: undefined,
         nackedVersion: undefined,
         lastNack: undefined,
+        sentFrom: undefined,
+        retaining: false,
       };
       this.types.set(typeUrl, st);
     }
     return st;
+  }
+
+  typeStates(): Iterable<[string, SotwTypeState]> {
+    return this.types;
   }
 
   handle(raw: unknown): void {
@@ -454,20 +481,39 @@ class SotwStream extends StreamBase {
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
       const changed = ts.version !== st.sentVersion;
-      if (!changed && !st.needsResponse) continue;
+      const unsettled = orderOf(typeUrl) < orderOf(LISTENER_TYPE_URL) && this.laterTypesUnsettled(typeUrl, snapshot);
+      const release = st.retaining && !unsettled && !st.pending;
+      if (!changed && !st.needsResponse && !release) continue;
       if (changed && !st.needsResponse && ts.version === st.nackedVersion) continue;
       if (this.#blockedByEarlier(typeUrl)) continue;
       const resources: XdsAny[] = [];
+      const included = new Set<string>();
+      const add = (name: string, any: XdsAny): void => {
+        included.add(name);
+        resources.push(any);
+      };
       if (st.wildcard) {
-        for (const any of ts.items.values()) resources.push(any);
+        for (const [name, any] of ts.items) add(name, any);
       } else {
         for (const name of st.names) {
           const any = ts.items.get(name);
-          if (any !== undefined) resources.push(any);
+          if (any !== undefined) add(name, any);
         }
         if (resources.length === 0 && st.names.size === 0) {
           st.needsResponse = false;
-          continue; // subscribed to nothing
+          st.sentVersion = ts.version; // subscribed to nothing: trivially up to date
+          continue;
+        }
+      }
+      // Make before break: resources the client has that the snapshot dropped stay in this response
+      // while listeners/routes that may still use them have not been updated and ACKed.
+      let retained = false;
+      if (unsettled && st.sentFrom !== undefined && st.sentFrom !== ts) {
+        for (const [name, any] of st.sentFrom.items) {
+          if (included.has(name) || ts.items.has(name)) continue;
+          if (!st.wildcard && !st.names.has(name)) continue;
+          add(name, any);
+          retained = true;
         }
       }
       const nonce = this.nextNonce();
@@ -476,6 +522,8 @@ class SotwStream extends StreamBase {
       st.sentNonce = nonce;
       st.pending = true;
       st.needsResponse = false;
+      st.retaining = retained;
+      if (!retained) st.sentFrom = ts;
       this.send(bytes, { typeUrl, version: ts.version, nonce, resources: resources.length, removed: 0, bytes: bytes.length });
     }
   }
@@ -527,6 +575,8 @@ interface DeltaTypeState {
   ackedVersion: string | undefined;
   ackedAt: number | undefined;
   lastNack: AdsNack | undefined;
+  /** Removals held back until later types settle (make before break). */
+  retaining: boolean;
 }
 
 class DeltaStream extends StreamBase {
@@ -552,10 +602,19 @@ class DeltaStream extends StreamBase {
         ackedVersion: undefined,
         ackedAt: undefined,
         lastNack: undefined,
+        retaining: false,
       };
       this.types.set(typeUrl, st);
     }
     return st;
+  }
+
+  typeStates(): Iterable<[string, { subscribed: boolean; pending: boolean; sentVersion: string | undefined; nackedVersion: string | undefined }]> {
+    const out: Array<[string, { subscribed: boolean; pending: boolean; sentVersion: string | undefined; nackedVersion: string | undefined }]> = [];
+    for (const [t, st] of this.types) {
+      out.push([t, { subscribed: st.subscribed, pending: st.inFlight.size > 0, sentVersion: st.sentVersion, nackedVersion: st.lastNack?.rejectedVersion }]);
+    }
+    return out;
   }
 
   handle(raw: unknown): void {
@@ -648,8 +707,14 @@ class DeltaStream extends StreamBase {
       };
       if (st.wildcard) for (const name of ts.items.keys()) consider(name);
       for (const name of st.names) if (!st.wildcard || !ts.items.has(name)) consider(name);
+      // Make before break: removals wait while listeners/routes that may use them are not settled.
+      const unsettled = orderOf(typeUrl) < orderOf(LISTENER_TYPE_URL) && this.laterTypesUnsettled(typeUrl, snapshot);
+      st.retaining = false;
       for (const name of st.clientHas.keys()) {
-        if (!ts.items.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
+        if (!ts.items.has(name) && (st.wildcard || st.names.has(name))) {
+          if (unsettled) st.retaining = true;
+          else removed.push(name);
+        }
       }
       for (const name of st.names) {
         if (!ts.items.has(name) && !st.clientHas.has(name) && !st.announcedMissing.has(name)) {
@@ -657,7 +722,10 @@ class DeltaStream extends StreamBase {
           st.announcedMissing.add(name);
         }
       }
-      if (resources.length === 0 && removed.length === 0) continue;
+      if (resources.length === 0 && removed.length === 0) {
+        st.sentVersion = ts.version; // the client is up to date with this version
+        continue;
+      }
       const nonce = this.nextNonce();
       const flight: InFlight = { systemVersion: ts.version, previous: new Map(), sent: new Map() };
       for (const r of resources) {

@@ -201,6 +201,45 @@ for (const mode of ['sotw', 'delta'] as const) {
   });
 }
 
+for (const mode of ['sotw', 'delta'] as const) {
+  test(`${mode}: a removed cluster is withdrawn only after the routes that used it are updated and ACKed`, async () => {
+    const s = await startServer();
+    s.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
+    const { client, applied } = startClient(s.port, { mode });
+    await eventually(() => applied.length === 1, 'first apply');
+    await eventually(() => Object.values(s.ads.streams()[0]!.types).every((t) => !t.pending), 'initial acks');
+    const mark = s.events.pushes.length;
+    // v2: the route sends everything to b, and cluster a (and its endpoints) are gone.
+    s.cache.setSnapshot(
+      'web-1',
+      snapshotOf({ LDS: '1', RDS: '2', CDS: '2', EDS: '2' }, {
+        listeners: [apiListener('web', 'web-routes')],
+        routes: [routeConfig('web-routes', [route('b')])],
+        clusters: [edsCluster('b')],
+        endpoints: [loadAssignment('b', [{ address: '127.0.0.1', port: 9002 }])],
+      }),
+    );
+    await eventually(() => client.current?.clusters.size === 1 && client.current.versions.RDS === '2', 'converged');
+    const pushes = s.events.pushes.slice(mark);
+    const rdsAt = pushes.findIndex((p) => p.typeUrl === XDS_TYPE_URLS.RDS);
+    const cdsRemovalAt = pushes.findIndex((p) => p.typeUrl === XDS_TYPE_URLS.CDS && (mode === 'delta' ? p.removed === 1 : p.resources === 1));
+    assert.ok(rdsAt >= 0 && cdsRemovalAt > rdsAt, `cluster removal (${cdsRemovalAt}) after the route update (${rdsAt}): ${pushes.map((p) => `${p.typeUrl.split('.').pop()}:${p.resources}/${p.removed}`).join(' ')}`);
+    if (mode === 'sotw') {
+      const firstCds = pushes.find((p) => p.typeUrl === XDS_TYPE_URLS.CDS)!;
+      assert.equal(firstCds.resources, 2, 'first CDS push still carries the removed cluster');
+    }
+    // Every set the proxy applied was consistent, and the final one has no trace of a.
+    for (const set of applied) for (const rc of set.routes.values()) for (const vh of rc.virtual_hosts) for (const r of vh.routes) {
+      const targets = r.route!.cluster ? [r.route!.cluster] : r.route!.weighted_clusters!.clusters.map((c) => c.name);
+      for (const t of targets) assert.ok(set.clusters.has(t), `route to ${t} with cluster present`);
+    }
+    assert.deepEqual([...client.current!.clusters.keys()], ['b']);
+    assert.deepEqual([...client.current!.endpoints.keys()], ['b']);
+    client.stop();
+    s.stop();
+  });
+}
+
 test('delta: following references subscribes and unsubscribes RDS/EDS names; removals arrive as removed_resources', async () => {
   const s = await startServer();
   s.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
