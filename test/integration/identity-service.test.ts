@@ -20,7 +20,7 @@ function rawClient(target: string, bundlePem: string) {
   const creds = grpc.credentials.createSsl(Buffer.from(bundlePem), null, null, {
     checkServerIdentity: (_h, cert) => ((cert.subjectaltname ?? '').includes(controlPlaneSpiffeId(TD)) ? undefined : new Error('wrong control plane')),
   });
-  return new Ctor(target, creds) as grpc.Client & { Certify: (req: unknown, cb: (e: grpc.ServiceError | null, r?: CertifyResponseMsg) => void) => void };
+  return new Ctor(target, creds) as unknown as grpc.Client & { Certify: (req: unknown, cb: (e: grpc.ServiceError | null, r?: CertifyResponseMsg) => void) => void };
 }
 
 function certify(client: ReturnType<typeof rawClient>, csrPem: string, token: string): Promise<CertifyResponseMsg> {

@@ -339,7 +339,10 @@ export class IdentityAuthority {
         await this.#reloadPlugin();
       } else {
         await this.#advanceRotation(now);
-        if (!this.#state.rotation) await this.#maybeStartAutoRotation(now);
+        if (!this.#state.rotation) {
+          await this.#maybeStartAutoRotation(now);
+          await this.#advanceRotation(now);
+        }
         if (!this.#state.rotation || this.#state.rotation.step === 'await-reissue') await this.#maybeRenewIntermediate(now);
       }
       await this.#maybeRenewServing(now);
@@ -401,7 +404,9 @@ export class IdentityAuthority {
   async #maybeStartAutoRotation(now: number): Promise<void> {
     const active = this.#roots.get(this.#issuer.rootId ?? '');
     if (!active) return;
-    const nb = rootNotBefore(active);
+    // Life is measured from when the root was made (its notBefore is backdated for clock skew).
+    const stored = this.#state.roots.find((r) => r.id === this.#issuer.rootId);
+    const nb = stored?.createdAt ?? rootNotBefore(active);
     const na = rootNotAfter(active);
     if (na <= now) return; // expired: only `recover` helps
     if (na - now < this.rotationThreshold * (na - nb)) await this.#startRotation('auto', now);

@@ -84,7 +84,7 @@ export async function startIdentityServer(options: IdentityServerOptions = {}): 
     adminUrl,
     close: async () => {
       authority.close();
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      // Bundle streams stay open for as long as workloads run: do not wait for them.
       server.forceShutdown();
       if (admin) {
         admin.closeAllConnections();
