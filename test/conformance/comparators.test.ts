@@ -156,6 +156,8 @@ test('grpc: code; on OK the method, namespace and backend prefix; headers never 
   fails(compareGrpc(e, ok('grpc-infra-backend-v1-a-b', '/svc/Echo', 'x')), /namespace: expected gateway-conformance-infra/);
   fails(compareGrpc(e, { code: 'UNIMPLEMENTED', details: 'no', assertions: undefined }), /grpc code: expected OK, got UNIMPLEMENTED/);
   assert.equal(compareGrpc({ grpcCode: 'UNIMPLEMENTED' }, { code: 'UNIMPLEMENTED', details: '', assertions: undefined }).pass, true);
+  assert.equal(compareGrpc({ grpcCode: 'Unimplemented', backend: null, namespace: null, fullyQualifiedMethod: null }, { code: 'UNIMPLEMENTED', details: '', assertions: undefined }).pass, true, 'Go and grpc-js spellings agree');
+  fails(compareGrpc({ grpcCode: 'DeadlineExceeded' }, { code: 'UNAVAILABLE', details: '', assertions: undefined }), /expected DeadlineExceeded, got UNAVAILABLE/);
   fails(compareGrpc({ grpcCode: 'UNIMPLEMENTED' }, ok('p-a-b')), /expected UNIMPLEMENTED, got OK/);
 });
 

@@ -141,21 +141,26 @@ export function compareGatewayHttp(expected: CaseExpectation, response: HttpClie
   return verdict(out);
 }
 
+/** Go spells codes `Unimplemented`, grpc-js `UNIMPLEMENTED`: compare without case and underscores. */
+export function grpcCodeKey(code: string): string {
+  return code.replace(/_/g, '').toLowerCase();
+}
+
 /** grpc (upstream grpc.compareResponse): code; when OK the method, namespace and backend pod prefix. Headers never. */
 export function compareGrpc(expected: CaseExpectation, response: GrpcClientResponse): Verdict {
   const out: string[] = [];
   const code = expected.grpcCode ?? 'OK';
-  if (response.code !== code) {
+  if (grpcCodeKey(response.code) !== grpcCodeKey(code)) {
     out.push(`grpc code: expected ${code}, got ${response.code}${response.details ? ` (${response.details})` : ''}`);
     return verdict(out);
   }
-  if (code !== 'OK') return verdict(out);
+  if (grpcCodeKey(code) !== 'ok') return verdict(out);
   const a = response.assertions;
   if (a === undefined) return verdict(['grpc: OK without an EchoResponse.assertions']);
-  if (expected.fullyQualifiedMethod !== undefined && a.fully_qualified_method !== expected.fullyQualifiedMethod) {
+  if (expected.fullyQualifiedMethod !== undefined && expected.fullyQualifiedMethod !== null && a.fully_qualified_method !== expected.fullyQualifiedMethod) {
     out.push(`grpc method: expected ${expected.fullyQualifiedMethod}, got ${a.fully_qualified_method}`);
   }
-  if (expected.namespace !== undefined && expected.namespace !== '' && a.context?.namespace !== expected.namespace) {
+  if (expected.namespace !== undefined && expected.namespace !== null && expected.namespace !== '' && a.context?.namespace !== expected.namespace) {
     out.push(`namespace: expected ${expected.namespace}, got ${JSON.stringify(a.context?.namespace ?? '')}`);
   }
   if (expected.backend !== undefined && expected.backend !== null && expected.backend !== '' && !(a.context?.pod ?? '').startsWith(expected.backend)) {

@@ -110,14 +110,14 @@ export interface CaseExpectation {
   statusCode?: number;
   statusCodes?: number[];
   backend?: string | null;
-  namespace?: string;
+  namespace?: string | null;
   backendRequest?: ExpectedBackendRequest;
   response?: ExpectedResponse;
   redirect?: ExpectedRedirect;
   mirroredTo?: Array<{ name: string; namespace: string; percent: number | null }>;
   exchange?: Array<{ send: { text: string } | { binary: number[] }; receive: { text: string } | { binary: number[] } }>;
   grpcCode?: string;
-  fullyQualifiedMethod?: string;
+  fullyQualifiedMethod?: string | null;
   notAssertedUpstream?: unknown;
 }
 

@@ -67,8 +67,9 @@ test('tests needing features the SUT does not declare are skipped and name the m
   assert.equal(result.status, 'skipped');
   assert.deepEqual(result.missingFeatures, ['HTTPRouteQueryParamMatching']);
   assert.ok(result.cases.length > 0 && result.cases.every((c) => c.status === 'skipped'));
-  const grpc = await runConformanceTest(loadConformanceTest('GRPCRouteWeight'), new ReferenceSut());
+  const grpc = await runConformanceTest(loadConformanceTest('GRPCRouteWeight'), sut);
   assert.deepEqual(grpc.missingFeatures, ['GRPCRoute']);
+  assert.equal(grpc.reason, 'SUT lacks features: GRPCRoute');
 });
 
 test('preActions run in order: deleting the ReferenceGrant turns the route into a 500', { skip }, async () => {

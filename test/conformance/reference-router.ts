@@ -8,7 +8,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Duplex, Readable } from 'node:stream';
+import { Duplex } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { sharedTimer, type Deadline } from '../../src/core/coarse-timer.ts';
@@ -17,7 +18,7 @@ import type { K8sObject } from './corpus.ts';
 import type { RunningBackends } from './backends.ts';
 import type { GatewayRef, MeshClientRef, MeshRequest } from './sut.ts';
 import { HarnessSetupError } from './errors.ts';
-import { formatEchoAdvancedClientOutput } from '../support/echo-advanced.ts';
+import { echoAdvancedGrpcClientConstructor, formatEchoAdvancedClientOutput } from '../support/echo-advanced.ts';
 import { parseGoDuration } from '../support/echo-basic.ts';
 
 /** Deliberate faults, so a test can prove the comparators catch a wrong router. */
@@ -53,6 +54,7 @@ interface Match {
 }
 
 interface Rule {
+  kind: 'HTTPRoute' | 'GRPCRoute';
   route: K8sObject;
   order: number;
   ruleIndex: number;
@@ -61,6 +63,7 @@ interface Rule {
   filters: any[];
   backendRefs: any[];
   timeouts: { request?: string; backendRequest?: string } | undefined;
+  retry: { codes?: number[]; attempts?: number; backoff?: string } | undefined;
 }
 
 /** The request as the router sees it, independent of HTTP/1.1 or HTTP/2. */
@@ -70,7 +73,10 @@ interface Incoming {
   host: string;
   path: string;
   headers: Pairs;
-  body: NodeJS.ReadableStream;
+  /** The whole request body (buffered, so retries and mirrors can resend it). */
+  body: Buffer;
+  /** gRPC (content-type application/grpc…): routed by GRPCRoutes, forwarded over HTTP/2. */
+  grpc: boolean;
   /** The parent's declared port (listener or Service port) for redirect port derivation. */
   parentPort: number;
 }
@@ -79,7 +85,19 @@ interface Outgoing {
   status: number;
   headers: Pairs;
   body: NodeJS.ReadableStream | string;
+  /** HTTP/2 trailers (gRPC status), filled in before the body ends. */
+  trailers?: Record<string, string>;
+  /** Why no real answer came back: the backend connection failed, or the per-try deadline passed. */
+  failure?: 'connect' | 'timeout';
 }
+
+interface Endpoint {
+  address: Address;
+  appProtocol: string | undefined;
+}
+
+/** Sends one attempt to an endpoint (HTTP proxying, or a gRPC call for mesh gRPC clients). */
+type Sender = (req: Incoming, endpoint: Endpoint, timeoutMs: number | undefined) => Promise<Outgoing>;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host']);
 
@@ -120,6 +138,24 @@ function pathMatches(m: Match['path'], path: string): boolean {
   if (m.type === 'RegularExpression') return new RegExp(`^(?:${m.value})$`).test(path);
   const prefix = m.value.replace(/\/+$/, '');
   return prefix === '' || path === prefix || path.startsWith(prefix + '/');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A GRPCRouteMatch as a path match on `/<service>/<method>` plus header matches. */
+function compileGrpcMatch(raw: any): Match {
+  const m = raw?.method;
+  const exact = (m?.type ?? 'Exact') === 'Exact';
+  let path: Match['path'];
+  if (m?.service === undefined && m?.method === undefined) path = { type: 'PathPrefix', value: '/' };
+  else if (exact && m.service !== undefined && m.method !== undefined) path = { type: 'Exact', value: `/${m.service}/${m.method}` };
+  else {
+    const part = (v: string | undefined) => (v === undefined ? '[^/]+' : exact ? escapeRegExp(v) : v);
+    path = { type: 'RegularExpression', value: `/${part(m.service)}/${part(m.method)}` };
+  }
+  return { path, headers: (raw?.headers ?? []).map((h: any) => ({ type: h.type ?? 'Exact', name: h.name, value: h.value })), query: [], method: undefined };
 }
 
 function compileMatch(raw: any): Match {
@@ -238,10 +274,11 @@ export class ReferenceRouter {
     }
     this.#rules = [];
     this.#objects.forEach((o, order) => {
-      if (o.kind !== 'HTTPRoute') return;
+      if (o.kind !== 'HTTPRoute' && o.kind !== 'GRPCRoute') return;
+      const kind = o.kind;
       (o.spec?.rules ?? []).forEach((r: any, ruleIndex: number) => {
-        const matches = (r.matches?.length ? r.matches : [{}]).map(compileMatch);
-        this.#rules.push({ route: o, order, ruleIndex, hostnames: o.spec?.hostnames ?? [], matches, filters: r.filters ?? [], backendRefs: r.backendRefs ?? [], timeouts: r.timeouts });
+        const matches = (r.matches?.length ? r.matches : [{}]).map(kind === 'GRPCRoute' ? compileGrpcMatch : compileMatch);
+        this.#rules.push({ kind, route: o, order, ruleIndex, hostnames: o.spec?.hostnames ?? [], matches, filters: r.filters ?? [], backendRefs: r.backendRefs ?? [], timeouts: r.timeouts, retry: r.retry });
       });
     });
   }
@@ -376,7 +413,8 @@ export class ReferenceRouter {
       host,
       path: (req.headers[':path'] as string | undefined) ?? req.url ?? '/',
       headers: readPairs(req.rawHeaders).filter(([k]) => !k.startsWith(':')),
-      body: req as NodeJS.ReadableStream,
+      body: await readBody(req as NodeJS.ReadableStream),
+      grpc: String(req.headers['content-type'] ?? '').startsWith('application/grpc'),
       parentPort: port,
     };
     let out: Outgoing;
@@ -387,17 +425,20 @@ export class ReferenceRouter {
     } else if (listener === undefined) {
       out = { status: 404, headers: [], body: '' };
     } else {
-      const rules = this.#rules.filter((r) => this.#attaches(r.route, gw, listener));
+      const attached = this.#rules.filter((r) => this.#attaches(r.route, gw, listener));
+      // gRPC requests are routed by GRPCRoutes when any is attached, everything else by HTTPRoutes.
+      const grpcRules = attached.filter((r) => r.kind === 'GRPCRoute');
+      const rules = incoming.grpc && grpcRules.length > 0 ? grpcRules : attached.filter((r) => r.kind === 'HTTPRoute');
       out = await this.#route(rules, incoming);
     }
     writeOut(res, out);
   }
 
-  /** Routes one request through the selected rule: filters, backend choice, proxying. */
-  async #route(rules: readonly Rule[], req: Incoming, meshDefault?: () => Outgoing | Promise<Outgoing>): Promise<Outgoing> {
+  /** Routes one request through the selected rule: filters, backend choice, retries and timeouts, proxying. */
+  async #route(rules: readonly Rule[], req: Incoming, options: { fallback?: () => Promise<Outgoing>; send?: Sender } = {}): Promise<Outgoing> {
     const selected = this.#select(rules, req);
     // No rule matched: 404 — except a mesh Service with no route attached at all, which is served as is.
-    if (selected === undefined) return meshDefault && rules.length === 0 ? meshDefault() : { status: 404, headers: [], body: '' };
+    if (selected === undefined) return options.fallback && rules.length === 0 ? options.fallback() : { status: 404, headers: [], body: '' };
     const { rule, match } = selected;
     let headers = req.headers;
     let path = req.path;
@@ -427,12 +468,10 @@ export class ReferenceRouter {
     const endpoints = this.#endpoints(rule.route, ref);
     if (endpoints === 'invalid') return { status: 500, headers: [], body: '' };
     if (endpoints.length === 0) return { status: 503, headers: [], body: '' };
-    const ep = endpoints[Math.floor(Math.random() * endpoints.length)]!;
-    const timeoutText = rule.timeouts?.request ?? rule.timeouts?.backendRequest;
-    const timeoutMs = timeoutText === undefined ? undefined : parseGoDuration(timeoutText);
-    const res = await forward({ ...req, headers, path, host }, ep.address, ep.appProtocol === 'kubernetes.io/h2c', timeoutMs === 0 ? undefined : timeoutMs);
-    if (responseModifier !== undefined) res.headers = modifyHeaders(res.headers, responseModifier);
-    return res;
+    const send = options.send ?? forward;
+    const out = await sendWithRetries({ ...req, headers, path, host }, endpoints, rule, send);
+    if (responseModifier !== undefined) out.headers = modifyHeaders(out.headers, responseModifier);
+    return out;
   }
 
   /** Weighted random choice among backendRefs (weight default 1); undefined when none can be chosen. */
@@ -450,7 +489,7 @@ export class ReferenceRouter {
   }
 
   /** Endpoints of a backendRef, or 'invalid' (unknown kind, missing Service, cross-namespace without ReferenceGrant). */
-  #endpoints(route: K8sObject, ref: any): Array<{ address: Address; appProtocol: string | undefined }> | 'invalid' {
+  #endpoints(route: K8sObject, ref: any): Endpoint[] | 'invalid' {
     const backends = this.#backends;
     if (backends === undefined) return 'invalid';
     if ((ref.kind ?? 'Service') !== 'Service' || (ref.group ?? '') !== '') return 'invalid';
@@ -463,7 +502,7 @@ export class ReferenceRouter {
     if (fromPods.length > 0) return fromPods;
     // Services without a selector: endpoints come from their EndpointSlices (pod IPs).
     const sp = (svc.spec?.ports ?? []).find((p: any) => p.port === ref.port);
-    const out: Array<{ address: Address; appProtocol: string | undefined }> = [];
+    const out: Endpoint[] = [];
     for (const slice of this.#objects) {
       if (slice.kind !== 'EndpointSlice' || slice.metadata.namespace !== ns || slice.metadata.labels?.['kubernetes.io/service-name'] !== ref.name) continue;
       const slicePort = ((slice['ports'] as any[]) ?? []).find((p) => sp?.name === undefined || p.name === sp.name)?.port ?? sp?.targetPort;
@@ -495,14 +534,18 @@ export class ReferenceRouter {
     const endpoints = this.#endpoints(rule.route, spec.backendRef);
     if (endpoints === 'invalid' || endpoints.length === 0) return;
     const ep = endpoints[this.#mirrorCounter % endpoints.length]!;
-    forward({ ...req, body: emptyStream() }, ep.address, false, 5000).catch(() => undefined);
+    forward(req, ep, 5000).then(
+      (out) => drain(out.body),
+      () => undefined,
+    );
   }
 
   #upgrade(gw: Gateway, port: number, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
     const host = req.headers.host ?? '';
     const listener = this.#listenerFor(gw, port, hostOnly(host));
     const rules = listener === undefined ? [] : this.#rules.filter((r) => this.#attaches(r.route, gw, listener));
-    const incoming: Incoming = { method: req.method ?? 'GET', scheme: 'http', host, path: req.url ?? '/', headers: readPairs(req.rawHeaders), body: req, parentPort: port };
+    const incoming: Incoming = { method: req.method ?? 'GET', scheme: 'http', host, path: req.url ?? '/', headers: readPairs(req.rawHeaders), body: Buffer.alloc(0), grpc: false, parentPort: port };
+    if (listener !== undefined) rules.splice(0, rules.length, ...rules.filter((r) => r.kind === 'HTTPRoute'));
     const selected = this.#select(rules, incoming);
     const ref = selected && this.#pickBackend(selected.rule);
     const endpoints = ref && selected ? this.#endpoints(selected.rule.route, ref) : 'invalid';
@@ -525,33 +568,41 @@ export class ReferenceRouter {
 
   // ---- mesh (GAMMA) ----------------------------------------------------------------------------
 
-  /** Sends a mesh request from `client` the way its sidecar would: Service parentRef routes, else the Service itself. */
+  /**
+   * Sends a mesh request from `client` the way its sidecar would: Service-parentRef routes (HTTPRoute,
+   * or GRPCRoute for gRPC), else the Service itself; a pod IP bypasses routing. Resolves to the echo
+   * client's printout.
+   */
   async meshSend(client: MeshClientRef, request: MeshRequest): Promise<string> {
     const backends = this.#backends;
     if (backends === undefined) throw new HarnessSetupError('reference router: meshSend before apply');
-    if (request.protocol !== 'http') throw new HarnessSetupError('reference router: mesh gRPC is not supported (no GRPCRoute)');
-    const url = new URL(request.url);
+    const grpc = request.protocol === 'grpc';
+    const url = new URL(request.url.replace(/^grpc:/, 'http:'));
     const hostname = url.hostname.replace(/^\[|\]$/g, '');
     const port = url.port === '' ? 80 : Number(url.port);
-    const path = (url.pathname || '/') + url.search;
+    const path = grpc ? '/proto.EchoTestService/Echo' : (url.pathname || '/') + url.search;
     const headers: Pairs = Object.entries(request.headers);
     const hostHeader = getHeader(headers, 'host') ?? url.host;
-    const req: Incoming = { method: request.method, scheme: 'http', host: hostHeader, path, headers: headers.filter(([k]) => k.toLowerCase() !== 'host'), body: emptyStream(), parentPort: port };
+    const req: Incoming = { method: grpc ? 'POST' : request.method, scheme: 'http', host: hostHeader, path, headers: headers.filter(([k]) => k.toLowerCase() !== 'host'), body: Buffer.alloc(0), grpc, parentPort: port };
+    const send: Sender = grpc ? grpcEchoAdvancedSend : forward;
     let out: Outgoing;
     const pod = backends.podByIP(hostname);
     if (pod !== undefined) {
       const address = pod.resolve(port);
-      out = address === undefined ? { status: 503, headers: [], body: '' } : await forward(req, address, false, undefined);
+      out = address === undefined ? { status: 503, headers: [], body: '' } : await send(req, { address, appProtocol: undefined }, undefined);
     } else {
-      const [svcName, svcNs = client.namespace] = hostname.split('.');
-      const rules = this.#meshRules(client.namespace, svcNs, svcName ?? '', port);
-      out = await this.#route(rules, req, async () => {
-        const eps = backends.endpoints(svcNs, svcName ?? '', port);
-        if (eps.length === 0) return { status: 503, headers: [], body: '' };
-        return forward(req, eps[Math.floor(Math.random() * eps.length)]!.address, false, undefined);
+      const [svcName = '', svcNs = client.namespace] = hostname.split('.');
+      const rules = this.#meshRules(client.namespace, svcNs, svcName, port).filter((r) => r.kind === (grpc ? 'GRPCRoute' : 'HTTPRoute'));
+      out = await this.#route(rules, req, {
+        send,
+        fallback: async () => {
+          const eps = backends.endpoints(svcNs, svcName, port);
+          if (eps.length === 0) return { status: 503, headers: [], body: '' };
+          return send(req, eps[Math.floor(Math.random() * eps.length)]!, undefined);
+        },
       });
     }
-    const body = typeof out.body === 'string' ? out.body : await readAll(out.body);
+    const body = typeof out.body === 'string' ? out.body : (await readBody(out.body)).toString('utf8');
     return formatEchoAdvancedClientOutput(out.status, out.headers, body);
   }
 
@@ -624,21 +675,58 @@ function replayingDuplex(socket: Socket, first: Buffer): Duplex {
   return duplex;
 }
 
-function emptyStream(): NodeJS.ReadableStream {
-  return Readable.from([]);
+/** Drops a body nobody will read (a retried attempt, a mirror's answer). */
+function drain(body: NodeJS.ReadableStream | string): void {
+  if (typeof body !== 'string') body.resume();
 }
 
-function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+function msOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseGoDuration(text);
+  return ms === undefined || ms === 0 ? undefined : ms;
+}
+
+/**
+ * HTTPRoute retry and timeouts: up to 1 + `retry.attempts` tries, retrying connection failures, per-try
+ * timeouts (`timeouts.backendRequest`) and `retry.codes`; `timeouts.request` bounds the whole exchange (504).
+ */
+async function sendWithRetries(req: Incoming, endpoints: readonly Endpoint[], rule: Rule, send: Sender): Promise<Outgoing> {
+  const tries = rule.retry === undefined ? 1 : 1 + (rule.retry.attempts ?? 1);
+  const perTry = msOf(rule.timeouts?.backendRequest);
+  const total = msOf(rule.timeouts?.request);
+  const backoff = Math.min(msOf(rule.retry?.backoff) ?? 0, 100);
+  const started = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    const remaining = total === undefined ? undefined : total - (performance.now() - started);
+    if (remaining !== undefined && remaining <= 0) return { status: 504, headers: [], body: '' };
+    const limit = perTry === undefined ? remaining : remaining === undefined ? perTry : Math.min(perTry, remaining);
+    const endpoint = endpoints[Math.floor(Math.random() * endpoints.length)]!;
+    const out = await send(req, endpoint, limit);
+    const overallExpired = total !== undefined && performance.now() - started >= total;
+    if (out.failure === 'timeout' && overallExpired) return { status: 504, headers: [], body: '' };
+    const retryable = out.failure !== undefined || (rule.retry?.codes ?? []).includes(out.status);
+    if (rule.retry === undefined || !retryable || attempt >= tries) return out;
+    drain(out.body);
+    if (backoff > 0) await new Promise<void>((resolve) => sharedTimer.deadline(backoff, resolve));
+  }
+}
+
+function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
-    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
   });
 }
 
-/** Proxies one request to `address` (HTTP/1.1, or h2c prior knowledge), with an optional deadline → 504. */
-function forward(req: Incoming, address: Address, h2c: boolean, timeoutMs: number | undefined): Promise<Outgoing> {
+/**
+ * Proxies one request to an endpoint: HTTP/2 cleartext for gRPC or `kubernetes.io/h2c` ports, else
+ * HTTP/1.1 on a fresh connection. A deadline answers 504 (failure 'timeout'); a connection error or
+ * reset answers 503 (failure 'connect').
+ */
+const forward: Sender = (req, endpoint, timeoutMs) => {
+  const { address } = endpoint;
   return new Promise((resolve) => {
     let done = false;
     let deadline: Deadline | undefined;
@@ -649,44 +737,67 @@ function forward(req: Incoming, address: Address, h2c: boolean, timeoutMs: numbe
       deadline?.cancel();
       resolve(out);
     };
+    const failed = (): void => finish({ status: 503, headers: [], body: '', failure: 'connect' });
     if (timeoutMs !== undefined) {
       deadline = sharedTimer.deadline(timeoutMs, () => {
         abort();
-        finish({ status: 504, headers: [], body: '' });
+        finish({ status: 504, headers: [], body: '', failure: 'timeout' });
       });
     }
     const headers = req.headers.filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase()));
-    if (h2c) {
+    if (req.grpc || endpoint.appProtocol === 'kubernetes.io/h2c') {
       const session = http2.connect(`http://${address.host}:${address.port}`);
       abort = () => session.destroy();
-      session.on('error', () => finish({ status: 502, headers: [], body: '' }));
+      session.on('error', failed);
       const h: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':authority': req.host, ':scheme': 'http' };
       for (const [k, v] of headers) {
         const key = k.toLowerCase();
         const prior = h[key];
         h[key] = prior === undefined ? v : `${String(prior)},${v}`;
       }
-      const stream = session.request(h);
-      req.body.pipe(stream);
+      if (req.grpc) h['te'] = 'trailers';
+      const stream = session.request(h, { endStream: req.body.length === 0 });
+      if (req.body.length > 0) stream.end(req.body);
       stream.on('response', (rh) => {
-        const out: Pairs = [];
-        for (const [k, v] of Object.entries(rh)) if (!k.startsWith(':') && v !== undefined) for (const one of Array.isArray(v) ? v : [String(v)]) out.push([k, one]);
-        stream.on('end', () => session.close());
-        finish({ status: Number(rh[':status'] ?? 502), headers: out, body: stream });
+        const out: Outgoing = { status: Number(rh[':status'] ?? 503), headers: [], body: stream };
+        for (const [k, v] of Object.entries(rh)) if (!k.startsWith(':') && v !== undefined) for (const one of Array.isArray(v) ? v : [String(v)]) out.headers.push([k, one]);
+        stream.on('trailers', (t) => {
+          out.trailers = {};
+          for (const [k, v] of Object.entries(t)) if (!k.startsWith(':') && v !== undefined) out.trailers[k] = Array.isArray(v) ? v.join(',') : String(v);
+        });
+        stream.on('close', () => session.close());
+        finish(out);
       });
-      stream.on('error', () => finish({ status: 502, headers: [], body: '' }));
+      stream.on('error', failed);
       return;
     }
     const flat: string[] = ['Host', req.host];
     for (const [k, v] of headers) flat.push(k, v);
     const r = http.request({ host: address.host, port: address.port, method: req.method, path: req.path, agent: false, setHost: false, headers: flat as any }, (res) => {
-      finish({ status: res.statusCode ?? 502, headers: readPairs(res.rawHeaders).filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())), body: res });
+      finish({ status: res.statusCode ?? 503, headers: readPairs(res.rawHeaders).filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase())), body: res });
     });
     abort = () => r.destroy();
-    r.on('error', () => finish({ status: 502, headers: [], body: '' }));
-    req.body.pipe(r);
+    r.on('error', failed);
+    r.end(req.body);
   });
-}
+};
+
+/** Mesh gRPC: one EchoTestService/Echo call to an echo-advanced pod, printed as the echo client would (OK = 200). */
+const grpcEchoAdvancedSend: Sender = (req, endpoint, timeoutMs) => {
+  const Ctor = echoAdvancedGrpcClientConstructor();
+  const client = new Ctor(`${endpoint.address.host}:${endpoint.address.port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': req.host }) as unknown as grpc.Client & {
+    Echo: (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: { message: string }) => void) => void;
+  };
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of req.headers) metadata.add(k.toLowerCase(), v);
+  return new Promise((resolve) => {
+    client.Echo({ message: '' }, metadata, { deadline: Date.now() + (timeoutMs ?? 10_000) }, (error, value) => {
+      client.close();
+      if (error) resolve({ status: error.code === grpc.status.DEADLINE_EXCEEDED ? 504 : 503, headers: [], body: `grpc error ${error.code}: ${error.details}` });
+      else resolve({ status: 200, headers: [], body: value?.message ?? '' });
+    });
+  });
+};
 
 function writeOut(res: http.ServerResponse | http2.Http2ServerResponse, out: Outgoing): void {
   const h2 = res instanceof http2.Http2ServerResponse;
@@ -703,6 +814,15 @@ function writeOut(res: http.ServerResponse | http2.Http2ServerResponse, out: Out
   } catch {
     res.writeHead(502);
   }
-  if (typeof out.body === 'string') res.end(out.body);
-  else (out.body as NodeJS.ReadableStream).pipe(res as unknown as NodeJS.WritableStream);
+  if (typeof out.body === 'string') {
+    res.end(out.body);
+    return;
+  }
+  const body = out.body;
+  body.on('data', (chunk: Buffer) => (res as http.ServerResponse).write(chunk));
+  body.on('end', () => {
+    if (h2 && out.trailers !== undefined) (res as http2.Http2ServerResponse).addTrailers(out.trailers);
+    (res as http.ServerResponse).end();
+  });
+  body.on('error', () => (res as http.ServerResponse).destroy());
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { WeftError } from '../../src/core/errors.ts';
-import { canonicalHeaderName } from './echo-basic.ts';
+import { canonicalHeaderName, splitJoinedMetadata } from './echo-basic.ts';
 
 export const ECHO_ADVANCED_PROTO = fileURLToPath(new URL('../conformance/protos/echo-advanced.proto', import.meta.url));
 
@@ -172,7 +172,7 @@ export async function startEchoAdvanced(options: EchoAdvancedOptions): Promise<E
     Echo(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const requestHeaders: Array<[string, string]> = [];
       for (const [key, values] of Object.entries(call.metadata.toJSON())) {
-        for (const value of values) requestHeaders.push([canonicalHeaderName(key), String(value)]);
+        for (const value of values) for (const one of splitJoinedMetadata(value)) requestHeaders.push([canonicalHeaderName(key), one]);
       }
       const message = formatEchoAdvanced({
         version,

@@ -85,6 +85,16 @@ export function parseGoDuration(text: string): number | undefined {
   return matched === text.length && matched > 0 ? total : undefined;
 }
 
+/**
+ * The separate values of one incoming gRPC metadata entry. node:http2 joins repeated header fields with
+ * ', ' before grpc-js sees them; a Go server (the real echo apps) keeps them apart, so split them back.
+ * Binary (`-bin`) values are reported base64-encoded.
+ */
+export function splitJoinedMetadata(value: string | Buffer): string[] {
+  if (Buffer.isBuffer(value)) return [value.toString('base64')];
+  return value.split(', ');
+}
+
 /** Go's textproto canonical form: `x-echo-set-header` → `X-Echo-Set-Header`. */
 export function canonicalHeaderName(name: string): string {
   return name
@@ -311,7 +321,7 @@ async function startGrpcEcho(options: EchoBasicOptions): Promise<EchoBasicServer
   const answer = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
     const headers: Array<{ key: string; value: string }> = [];
     for (const [key, values] of Object.entries(call.metadata.toJSON())) {
-      for (const value of values) headers.push({ key, value: Buffer.isBuffer(value) ? value.toString('base64') : String(value) });
+      for (const value of values) for (const one of splitJoinedMetadata(value)) headers.push({ key, value: one });
     }
     const line = `Echoing back request made to ${call.getPath()} to client (${call.getPeer()})`;
     logLines.push(line);
