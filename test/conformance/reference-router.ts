@@ -444,8 +444,13 @@ export class ReferenceRouter {
     let path = req.path;
     let host = req.host;
     let responseModifier: any;
+    let corsHeaders: Pairs = [];
     for (const f of rule.filters) {
-      if (f.type === 'RequestHeaderModifier' && !this.#faults.has('drop-request-header-modifier')) headers = modifyHeaders(headers, f.requestHeaderModifier);
+      if (f.type === 'CORS') {
+        const cors = applyCors(f.cors, req);
+        if (cors.preflight !== undefined) return cors.preflight;
+        corsHeaders = cors.headers;
+      } else if (f.type === 'RequestHeaderModifier' && !this.#faults.has('drop-request-header-modifier')) headers = modifyHeaders(headers, f.requestHeaderModifier);
       else if (f.type === 'ResponseHeaderModifier') responseModifier = f.responseHeaderModifier;
       else if (f.type === 'RequestRedirect') return redirect(f.requestRedirect, req, match);
       else if (f.type === 'URLRewrite') {
@@ -471,6 +476,7 @@ export class ReferenceRouter {
     const send = options.send ?? forward;
     const out = await sendWithRetries({ ...req, headers, path, host }, endpoints, rule, send);
     if (responseModifier !== undefined) out.headers = modifyHeaders(out.headers, responseModifier);
+    if (corsHeaders.length > 0) out.headers = [...out.headers.filter(([k]) => !corsHeaders.some(([c]) => c === k.toLowerCase())), ...corsHeaders];
     return out;
   }
 
@@ -634,6 +640,44 @@ function rewritePath(spec: any, fullPath: string, match: Match): string {
   if (spec.type === 'ReplaceFullPath') return (spec.replaceFullPath ?? '/') + query;
   if (spec.type === 'ReplacePrefixMatch' && match.path.type === 'PathPrefix') return replacePrefix(path, match.path.value, spec.replacePrefixMatch ?? '/') + query;
   return fullPath;
+}
+
+/** Does `origin` match an allowOrigins entry (`*`, exact, or with `*` standing for one or more characters)? */
+export function corsOriginAllowed(allowOrigins: readonly string[], origin: string): boolean {
+  return allowOrigins.some((o) => o === '*' || o === origin || (o.includes('*') && new RegExp(`^${o.split('*').map(escapeRegExp).join('.+')}$`).test(origin)));
+}
+
+/**
+ * The CORS filter: a preflight (OPTIONS + Origin + Access-Control-Request-Method) is answered by the
+ * router itself (204, or 403 for a disallowed origin); an actual request gets allow-origin, credentials
+ * and expose headers added to its response. Wildcards are answered by echoing the request's values,
+ * which is valid with and without credentials.
+ */
+function applyCors(spec: any, req: Incoming): { preflight?: Outgoing; headers: Pairs } {
+  const origin = getHeader(req.headers, 'origin');
+  if (origin === undefined) return { headers: [] };
+  const allowed = corsOriginAllowed(spec?.allowOrigins ?? [], origin);
+  const requestedMethod = getHeader(req.headers, 'access-control-request-method');
+  const credentials: Pairs = spec?.allowCredentials === true ? [['access-control-allow-credentials', 'true']] : [];
+  const expose: Pairs = (spec?.exposeHeaders ?? []).length > 0 ? [['access-control-expose-headers', spec.exposeHeaders.join(', ')]] : [];
+  if (req.method === 'OPTIONS' && requestedMethod !== undefined) {
+    if (!allowed) return { preflight: { status: 403, headers: [], body: '' }, headers: [] };
+    const methods: string[] = spec?.allowMethods ?? [];
+    const requestedHeaders = getHeader(req.headers, 'access-control-request-headers');
+    const allowHeaders: string[] = spec?.allowHeaders ?? [];
+    const headers: Pairs = [
+      ['access-control-allow-origin', origin],
+      ['access-control-allow-methods', methods.includes('*') ? requestedMethod : methods.join(', ')],
+      ...credentials,
+      ...expose,
+    ];
+    if (allowHeaders.includes('*')) {
+      if (requestedHeaders !== undefined) headers.push(['access-control-allow-headers', requestedHeaders]);
+    } else if (allowHeaders.length > 0) headers.push(['access-control-allow-headers', allowHeaders.join(', ')]);
+    if (spec?.maxAge !== undefined) headers.push(['access-control-max-age', String(spec.maxAge)]);
+    return { preflight: { status: 204, headers, body: '' }, headers: [] };
+  }
+  return { headers: allowed ? [['access-control-allow-origin', origin], ...credentials, ...expose] : [] };
 }
 
 /** RequestRedirect: scheme, hostname, port (explicit, else the scheme's well-known port, else the parent port), path. */

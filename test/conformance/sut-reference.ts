@@ -39,6 +39,7 @@ export const REFERENCE_FEATURES: readonly string[] = [
   'HTTPRouteBackendTimeout',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteCORS',
   'HTTPRouteBackendRequestRedirect',
   'HTTPRouteBackendURLRewrite',
   'HTTPRouteRetry',
