@@ -3,9 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { registerVersion } from './commands/version.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerValidate } from './commands/validate.ts';
+import { registerIdentity } from './commands/identity.ts';
 
 /** Every subcommand, registered explicitly (no side-effect imports). */
-const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo];
+const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity];
 
 export function buildProgram(): Command {
   const program = new Command('weft')

@@ -111,7 +111,11 @@ export function crossCheck(entries: readonly ValidatedEntry[]): CrossIssue[] {
         g.to.some((t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === toName)),
     );
 
-  const checkBackend = (e: ValidatedEntry, ref: { group: string; kind: string; name: string; namespace: string; port: number | undefined }, path: PathSegment[]): void => {
+  const checkBackend = (
+    e: ValidatedEntry,
+    ref: { group: string; kind: string; name: string; namespace: string; port: number | undefined; weight?: number },
+    path: PathSegment[],
+  ): void => {
     const routeNs = e.config.metadata.namespace;
     if (!isServiceRef(ref.group, ref.kind)) {
       issue(e, 'BACKEND_KIND_UNSUPPORTED', 'warning', [...path, 'kind'], `backend kind \`${ref.kind}\` (group \`${ref.group}\`) is not supported; requests for this backend get HTTP 500`, {
@@ -121,7 +125,12 @@ export function crossCheck(entries: readonly ValidatedEntry[]): CrossIssue[] {
       return;
     }
     const key = `${ref.namespace}/${ref.name}`;
-    if (ref.namespace !== routeNs && !permitted(e.def.kind, routeNs, ref.namespace, ref.name)) {
+    // GAMMA consumer route: a route may send traffic to the Service it is attached to (its parentRef)
+    // in another namespace without a ReferenceGrant.
+    const isOwnParent = (e.config.parentRefs as { group: string; kind: string; name: string; namespace: string }[]).some(
+      (p) => isServiceRef(p.group, p.kind) && p.namespace === ref.namespace && p.name === ref.name,
+    );
+    if (ref.namespace !== routeNs && !isOwnParent && !permitted(e.def.kind, routeNs, ref.namespace, ref.name)) {
       issue(
         e,
         'REF_NOT_PERMITTED',
@@ -134,7 +143,12 @@ export function crossCheck(entries: readonly ValidatedEntry[]): CrossIssue[] {
     }
     const svc = services.get(key);
     if (svc === undefined) {
-      issue(e, 'BACKEND_NOT_FOUND', 'error', [...path, 'name'], `backend Service \`${key}\` does not exist`, { expected: 'an existing Service', found: key });
+      // A backend with weight 0 receives no traffic, so its absence cannot hurt: a warning.
+      const unused = ref.weight === 0;
+      issue(e, 'BACKEND_NOT_FOUND', unused ? 'warning' : 'error', [...path, 'name'], `backend Service \`${key}\` does not exist${unused ? ' (weight 0: it would receive no traffic)' : ''}`, {
+        expected: 'an existing Service',
+        found: key,
+      });
       return;
     }
     if (ref.port !== undefined && svc.ports.length > 0 && !svc.ports.some((p) => p.port === ref.port)) {

@@ -3,7 +3,10 @@
 import type { ConfigIssue } from './types.ts';
 import { sourceLine } from './parse.ts';
 
-/** Length of the token starting at `column` (1-based): a quoted string, a key, or a run of non-blanks. */
+/**
+ * Length of the token starting at `column` (1-based): a quoted string, a key (up to `: `), a plain
+ * scalar in block context (to the end of the line or a comment), or in flow context up to `,]}`.
+ */
 function tokenLength(text: string, column: number): number {
   const start = column - 1;
   if (start >= text.length) return 1;
@@ -12,14 +15,12 @@ function tokenLength(text: string, column: number): number {
     const end = text.indexOf(quote, start + 1);
     return end > start ? end - start + 1 : text.length - start;
   }
-  let end = start;
-  while (end < text.length) {
-    const ch = text[end] as string;
-    if (ch === ' ' || ch === '\t' || ch === ',' || ch === ']' || ch === '}') break;
-    if (ch === ':' && (end + 1 === text.length || text[end + 1] === ' ')) break;
-    end++;
-  }
-  return Math.max(1, end - start);
+  const rest = text.slice(start);
+  const key = /^[^\s:#,[\]{}][^:#,[\]{}]*?(?=:(\s|$))/.exec(rest);
+  if (key !== null) return key[0].length;
+  const inFlow = /[[{]/.test(text.slice(0, start));
+  const m = inFlow ? /^[^,\]}]*/.exec(rest) : /^.*?(?=\s+#|\s*$)/.exec(rest);
+  return Math.max(1, (m?.[0] ?? '').trimEnd().length);
 }
 
 /**

@@ -3,7 +3,7 @@
 // the kind registry (whose schemas also produce the JSON Schemas under schemas/).
 export type * from './types.ts';
 export { resourceKey, serviceKey } from './types.ts';
-export { loadConfigFiles, loadConfigFilesOrThrow, readSourceDocuments, ConfigReadError } from './load.ts';
+export { loadConfigFiles, loadConfigFilesOrThrow, loadConfigFilesWithSources, readSourceDocuments, ConfigReadError } from './load.ts';
 export { validateDocuments, formatPath, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_ISSUES } from './validate.ts';
 export { formatIssue, formatIssues } from './format.ts';
 export { parseDuration, formatDuration } from './duration.ts';

@@ -107,8 +107,19 @@ export async function readSourceDocuments(paths: readonly string[], options: Con
  * Never throws for bad input: every problem is an issue in the result.
  */
 export async function loadConfigFiles(paths: readonly string[], options: ConfigLoadOptions = {}): Promise<ConfigLoadResult> {
+  return (await loadConfigFilesWithSources(paths, options)).result;
+}
+
+/** loadConfigFiles, also returning the texts read (for showing source lines next to issues). */
+export async function loadConfigFilesWithSources(
+  paths: readonly string[],
+  options: ConfigLoadOptions = {},
+): Promise<{ result: ConfigLoadResult; sources: readonly SourceDocument[] }> {
   const { sources, issues } = await readSourceDocuments(paths, options);
-  const result = validateDocuments(sources, options);
+  return { result: mergeReadIssues(validateDocuments(sources, options), issues), sources };
+}
+
+function mergeReadIssues(result: ConfigLoadResult, issues: readonly ConfigIssue[]): ConfigLoadResult {
   if (issues.length === 0) return result;
   const readErrors = issues.filter((i) => i.severity === 'error');
   const readWarnings = issues.filter((i) => i.severity === 'warning');

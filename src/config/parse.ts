@@ -15,6 +15,8 @@ export interface ParseLimits {
   readonly maxDepth: number;
   readonly maxAliasCount: number;
   readonly maxDocuments: number;
+  /** Skip the fast path (benchmarks, parser-agreement tests). */
+  readonly preciseOnly?: boolean;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 64, maxAliasCount: 100, maxDocuments: 100_000 };
@@ -57,7 +59,7 @@ export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LI
     const { line, column } = lineColumnAt(text, nul);
     return failed({ code: 'BINARY_CONTENT', message: 'NUL byte found; this looks like a binary file, not YAML or JSON', line, column, expected: 'YAML or JSON text', found: 'NUL byte' });
   }
-  if (!FAST_PATH_BLOCKERS.test(text)) {
+  if (limits.preciseOnly !== true && !FAST_PATH_BLOCKERS.test(text)) {
     const fast = parseFast(text, limits);
     if (fast !== undefined) return fast;
   }
@@ -85,35 +87,28 @@ function isMarkerLine(text: string, start: number): boolean {
   return Number.isNaN(next) || next === 10 || next === 13 || next === 32 || next === 9;
 }
 
-/** Fast path: split at `---` lines (always document boundaries in YAML) and load each with js-yaml. */
+/**
+ * Fast path: find the `---` lines (always document boundaries in YAML) and the first content line of
+ * each document, then load all documents with js-yaml in one pass. If the documents js-yaml returns
+ * do not line up one-to-one with the segments found (e.g. a document that is just `null`), each
+ * segment is loaded on its own instead. Any js-yaml error means: use the precise path.
+ */
 function parseFast(text: string, limits: ParseLimits): ParsedSource | undefined {
-  const docs: ParsedDocument[] = [];
+  const segments: { start: number; end: number; line: number; column: number }[] = [];
   let segStart = 0;
-  let segLine = 1;
   let contentLine = 0;
   let contentColumn = 0;
   let line = 1;
   let pos = 0;
-  const flush = (end: number): boolean => {
-    if (contentLine === 0) return true;
-    let value: unknown;
-    try {
-      value = jsyaml.load(text.slice(segStart, end), { schema: jsyaml.CORE_SCHEMA, maxDepth: limits.maxDepth } as jsyaml.LoadOptions);
-    } catch {
-      return false;
-    }
-    if (value === null || value === undefined) return true;
-    if (docs.length >= limits.maxDocuments) return false;
-    docs.push({ index: docs.length, value, line: contentLine, column: contentColumn });
-    return true;
+  const close = (end: number): void => {
+    if (contentLine !== 0) segments.push({ start: segStart, end, line: contentLine, column: contentColumn });
   };
   while (pos <= text.length) {
     let eol = text.indexOf('\n', pos);
     if (eol < 0) eol = text.length;
     if (isMarkerLine(text, pos)) {
-      if (!flush(pos)) return undefined;
+      close(pos);
       segStart = pos;
-      segLine = line;
       contentLine = 0;
       // Content on the marker line itself (`--- {a: 1}`) counts.
       const rest = text.slice(pos + 3, eol).trim();
@@ -132,8 +127,27 @@ function parseFast(text: string, limits: ParseLimits): ParsedSource | undefined 
     pos = eol + 1;
     line++;
   }
-  void segLine;
-  if (!flush(text.length)) return undefined;
+  close(text.length);
+  if (segments.length > limits.maxDocuments) return undefined;
+  const options = { schema: jsyaml.CORE_SCHEMA, maxDepth: limits.maxDepth } as jsyaml.LoadOptions;
+  const docs: ParsedDocument[] = [];
+  try {
+    const all = jsyaml.loadAll(text, null, options).filter((v) => v !== null && v !== undefined);
+    if (all.length === segments.length) {
+      all.forEach((value, i) => {
+        const seg = segments[i] as { line: number; column: number };
+        docs.push({ index: i, value, line: seg.line, column: seg.column });
+      });
+      return { docs, issues: [], yamlDocs: undefined, lineCounter: undefined };
+    }
+    for (const seg of segments) {
+      const value = jsyaml.load(text.slice(seg.start, seg.end), options);
+      if (value === null || value === undefined) continue;
+      docs.push({ index: docs.length, value, line: seg.line, column: seg.column });
+    }
+  } catch {
+    return undefined;
+  }
   return { docs, issues: [], yamlDocs: undefined, lineCounter: undefined };
 }
 

@@ -24,11 +24,11 @@ export function editDistance(a: string, b: string, max = Infinity): number {
 
 /**
  * The candidate closest to `word`, if it is close enough to be a plausible typo: a case-insensitive
- * match, a candidate containing the word, or an edit distance of at most 1 (words up to 3 letters), 2 (up to 5) or 3 (longer).
+ * match, a candidate containing the word, or an edit distance of at most 1 (words up to 5 letters), else half the length (at most 3).
  */
 export function suggest(word: string, candidates: Iterable<string>): string | undefined {
   const lower = word.toLowerCase();
-  const limit = word.length <= 3 ? 1 : word.length <= 5 ? 2 : 3;
+  const limit = word.length <= 5 ? 1 : Math.min(3, Math.floor(word.length / 2));
   let best: string | undefined;
   let bestDistance = limit + 1;
   const list = [...candidates];

@@ -691,4 +691,6 @@ export interface ConfigLoadOptions {
   readonly maxDocumentsPerFile?: number;
   /** Errors reported before the rest are summarised in one TOO_MANY_ISSUES line. Default 1000. */
   readonly maxIssues?: number;
+  /** `auto` (default): the fast parser when the text allows it, else the precise one; `precise`: always `yaml`. */
+  readonly parser?: 'auto' | 'precise';
 }

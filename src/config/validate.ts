@@ -75,6 +75,7 @@ export function validateDocuments(sources: readonly SourceDocument[], options: C
     maxDepth: options.maxDepth ?? DEFAULT_PARSE_LIMITS.maxDepth,
     maxAliasCount: options.maxAliasCount ?? DEFAULT_PARSE_LIMITS.maxAliasCount,
     maxDocuments: options.maxDocumentsPerFile ?? DEFAULT_PARSE_LIMITS.maxDocuments,
+    preciseOnly: options.parser === 'precise',
   };
   const issues = new IssueCollector(options.maxIssues ?? DEFAULT_MAX_ISSUES);
   const parsed: (ParsedSource | undefined)[] = [];
@@ -175,7 +176,7 @@ function validateDocument(value: unknown, source: { file: string; line: number; 
     const suggestion = suggest(kindText, SUPPORTED_KIND_NAMES);
     ctx.issue(
       'UNKNOWN_KIND',
-      `unknown kind \`${kindText}\`${suggestion !== undefined ? `; did you mean \`${suggestion}\`?` : ''} weft supports: ${SUPPORTED_KIND_NAMES.join(', ')}`,
+      `unknown kind \`${kindText}\`${suggestion !== undefined ? `; did you mean \`${suggestion}\`? Supported` : '; supported'} kinds: ${SUPPORTED_KIND_NAMES.join(', ')}`,
       { at: ['kind'], expected: `one of ${SUPPORTED_KIND_NAMES.join(', ')}`, found: kindText, ...(suggestion !== undefined ? { suggestion } : {}) },
     );
     return { issues: ctx.issues };
