@@ -44,6 +44,8 @@ export interface IdentityAuthorityOptions {
   rootTtlMs?: number;
   /** Start a root rotation when the root has less than this fraction of its life left. Default 1/3. */
   rotationThreshold?: number;
+  /** Renew the issuing intermediate when it has less than this fraction of its life left. Default 1/3. */
+  intermediateRenewThreshold?: number;
   /** Signatures per second (default 100), with a queue of `signQueueMax` (default 10 s worth). */
   signRatePerSec?: number;
   signQueueMax?: number;
@@ -107,6 +109,7 @@ export class IdentityAuthority {
   readonly intermediateTtlMs: number;
   readonly rootTtlMs: number;
   readonly rotationThreshold: number;
+  readonly intermediateRenewThreshold: number;
   readonly mode: 'builtin' | 'plugin';
   /** The current trust bundle and issuing root; pushed to every SyncTrustBundle stream on change. */
   readonly bundle: Watch<BundleInfo>;
@@ -139,6 +142,7 @@ export class IdentityAuthority {
     this.intermediateTtlMs = options.intermediateTtlMs ?? DEFAULT_INTERMEDIATE_TTL_MS;
     this.rootTtlMs = options.rootTtlMs ?? DEFAULT_ROOT_TTL_MS;
     this.rotationThreshold = options.rotationThreshold ?? 1 / 3;
+    this.intermediateRenewThreshold = options.intermediateRenewThreshold ?? 1 / 3;
     this.mode = options.pluginCa ? 'plugin' : 'builtin';
     this.#store = options.store;
     this.#clock = options.clock ?? systemWallClock;
@@ -486,7 +490,7 @@ export class IdentityAuthority {
     const remaining = issuer.notAfter.getTime() - now;
     const possible = Math.min(now + this.intermediateTtlMs, root.notAfter.getTime());
     const gain = possible - issuer.notAfter.getTime();
-    if (remaining >= this.intermediateTtlMs / 3 || gain <= this.leafTtlMs / 10) return;
+    if (remaining >= this.intermediateTtlMs * this.intermediateRenewThreshold || gain <= this.leafTtlMs / 10) return;
     const inter = await createIntermediate(root, { trustDomain: this.trustDomain, ttlMs: this.intermediateTtlMs, now, label: `g${this.#state.generation}.${now}` });
     this.#issuer = inter;
     await this.#save({
