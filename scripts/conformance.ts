@@ -1,10 +1,11 @@
 // `npm run conformance -- [--sut reference|weft] [--profile gateway|mesh] [--test NAME...] [--strict-mesh]
-// [--verbose]`: runs the Gateway API conformance corpus against a system under test, prints a table per
+// [--verbose] [--reference-fault F...]`: runs the Gateway API conformance corpus against a system under test, prints a table per
 // test and one JSON summary line; exit 0 all ran tests passed, 1 a failure (or the SUT cannot run), 2 usage.
 import { Command, CommanderError, Option } from 'commander';
 import { loadCorpusIndex, DEFAULT_CORPUS_DIR } from '../test/conformance/corpus.ts';
 import { formatTable, runConformance, selectTests, summaryJson } from '../test/conformance/runner.ts';
 import { ReferenceSut } from '../test/conformance/sut-reference.ts';
+import type { ReferenceFault } from '../test/conformance/reference-router.ts';
 import { WeftSut } from '../test/conformance/sut-weft.ts';
 import type { SystemUnderTest } from '../test/conformance/sut.ts';
 import { RunnerUsageError } from '../test/conformance/errors.ts';
@@ -17,10 +18,11 @@ interface CliOptions {
   corpus: string;
   strictMesh?: boolean;
   verbose?: boolean;
+  referenceFault?: ReferenceFault[];
 }
 
-function makeSut(name: CliOptions['sut']): SystemUnderTest {
-  return name === 'weft' ? new WeftSut() : new ReferenceSut();
+function makeSut(opts: CliOptions): SystemUnderTest {
+  return opts.sut === 'weft' ? new WeftSut() : new ReferenceSut({ faults: new Set(opts.referenceFault ?? []) });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -32,6 +34,13 @@ async function main(argv: string[]): Promise<number> {
     .option('--corpus <dir>', 'corpus folder', DEFAULT_CORPUS_DIR)
     .option('--strict-mesh', 'also check mesh paths and redirect Locations (not asserted upstream)')
     .option('--verbose', 'print every case, not only failures')
+    .addOption(
+      new Option('--reference-fault <faults...>', 'break the reference router on purpose (shows the comparators bite)').choices([
+        'ignore-header-matches',
+        'ignore-weights',
+        'drop-request-header-modifier',
+      ]),
+    )
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
@@ -46,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   if (unknown.length > 0) throw new RunnerUsageError(`unknown test(s): ${unknown.join(', ')} (see ${opts.corpus}/index.json)`);
   if (names.length === 0) throw new RunnerUsageError('no test matches the selection');
 
-  const sut = makeSut(opts.sut);
+  const sut = makeSut(opts);
   const summary = await runConformance(sut, names, index, {
     strictMesh: opts.strictMesh === true,
     log: (line) => {
