@@ -1,0 +1,115 @@
+// Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per source
+// file, as percentages of the non-idle samples, so a profile can be read in a terminal or a doc.
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+export interface ProfileEntry {
+  name: string;
+  /** Share of non-idle CPU time, percent. */
+  percent: number;
+  ms: number;
+}
+
+export interface ProfileSummary {
+  /** Non-idle sampled time, ms. */
+  busyMs: number;
+  /** Idle share of all sampled time, percent. */
+  idlePercent: number;
+  functions: ProfileEntry[];
+  files: ProfileEntry[];
+  /** Coarse buckets: weft code, node internals, GC, dependencies, native/other. */
+  categories: ProfileEntry[];
+}
+
+function shortUrl(url: string): string {
+  if (url === '') return '(native)';
+  const i = url.indexOf('/src/');
+  if (i >= 0 && !url.includes('node_modules')) return url.slice(i + 1);
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm);
+  return url.replace(/^file:\/\//, '');
+}
+
+function category(node: ProfileNode): string {
+  const { functionName, url } = node.callFrame;
+  if (functionName === '(garbage collector)') return 'GC';
+  if (functionName === '(program)') return 'native (program)';
+  if (url.startsWith('node:')) return 'node internals (node:*)';
+  if (url.includes('node_modules')) return 'dependencies';
+  if (url.includes('/src/')) return 'weft (src/)';
+  return url === '' ? 'native (V8 builtins, syscalls)' : 'other';
+}
+
+/** Summarises a profile; `top` limits the function and file lists. */
+export function summariseProfile(profile: CpuProfile, top = 25): ProfileSummary {
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) byId.set(n.id, n);
+  const selfUs = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i] as number;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  let idle = 0;
+  let busy = 0;
+  const fn = new Map<string, number>();
+  const file = new Map<string, number>();
+  const cat = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id);
+    if (n === undefined) continue;
+    if (n.callFrame.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    busy += us;
+    const where = shortUrl(n.callFrame.url);
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${where}${n.callFrame.url ? `:${n.callFrame.lineNumber + 1}` : ''}`;
+    fn.set(key, (fn.get(key) ?? 0) + us);
+    file.set(where, (file.get(where) ?? 0) + us);
+    const c = category(n);
+    cat.set(c, (cat.get(c) ?? 0) + us);
+  }
+  const list = (m: Map<string, number>, n: number): ProfileEntry[] =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => ({ name, percent: busy > 0 ? (100 * us) / busy : 0, ms: us / 1000 }));
+  return {
+    busyMs: busy / 1000,
+    idlePercent: busy + idle > 0 ? (100 * idle) / (busy + idle) : 0,
+    functions: list(fn, top),
+    files: list(file, top),
+    categories: list(cat, 20),
+  };
+}
+
+export function summariseProfileFile(path: string, top = 25): ProfileSummary {
+  return summariseProfile(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top);
+}
+
+/** Command line: node --import tsx bench/lib/cpu-profile.ts FILE.cpuprofile [top] */
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\/bench\//, '/bench/'))) {
+  const file = process.argv[2];
+  if (file !== undefined) {
+    const s = summariseProfileFile(file, Number(process.argv[3] ?? 30));
+    process.stdout.write(`busy ${s.busyMs.toFixed(0)} ms, idle ${s.idlePercent.toFixed(1)}%\n\ncategories:\n`);
+    for (const e of s.categories) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
+    process.stdout.write('\nfiles (self time):\n');
+    for (const e of s.files) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
+    process.stdout.write('\nfunctions (self time):\n');
+    for (const e of s.functions) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
+  }
+}

@@ -1,0 +1,111 @@
+// Starts weft proxies for the benchmarks from static bootstrap files (src/proxy/runtime/spec.ts):
+// the two-hop mesh path (outbound proxy → h2 mTLS → inbound proxy → app) and one plain hop
+// (outbound proxy → app, no TLS). Each proxy is its own `weft proxy --bootstrap FILE` process,
+// optionally under `node --cpu-prof` so the hot path can be profiled.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { start, freePort, waitForPort, type Spawned } from './processes.ts';
+import type { Endpoint, MtlsPair } from './servers.ts';
+import type { ProxyConfigSpec, PeerProtocol } from '../../src/proxy/runtime/spec.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const weftBin = join(root, 'bin', 'weft.js');
+
+/** The Host the client sends on weft paths: the bootstrap's service name. */
+export const WEFT_SERVICE = 'upstream';
+
+export interface WeftStartOptions {
+  /** Directory for `--cpu-prof` output; no profiling when absent. */
+  cpuProfDir?: string;
+  /** Extra node flags for the proxy processes. */
+  nodeFlags?: string[];
+}
+
+/** True when this checkout has the `weft proxy` command (src/cli/commands/proxy.ts). */
+export function weftProxyAvailable(): boolean {
+  return existsSync(join(root, 'src', 'cli', 'commands', 'proxy.ts'));
+}
+
+async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o: WeftStartOptions): Promise<Spawned> {
+  const dir = mkdtempSync(join(tmpdir(), `weft-bench-${tag}-`));
+  const file = join(dir, 'bootstrap.json');
+  writeFileSync(file, JSON.stringify(spec, null, 2), { mode: 0o600 });
+  const flags = [...(o.nodeFlags ?? [])];
+  if (o.cpuProfDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=weft-${tag}.cpuprofile`);
+  const p = start(`weft-${tag}`, process.execPath, [...flags, weftBin, 'proxy', '--bootstrap', file], {
+    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_FROM_SOURCE: '1' },
+  });
+  await waitForPort(waitPort, p, 30000);
+  return p;
+}
+
+/** Bootstrap of the client-side proxy: an outbound listener routing Host `upstream` to `cluster`. */
+export function outboundSpec(o: { port: number; upstreamPort: number; peerProtocol: PeerProtocol; inboundPort?: number; serverSpiffeId?: string; pair?: MtlsPair }): ProxyConfigSpec {
+  const meshed = o.peerProtocol !== 'plain';
+  return {
+    version: 'bench',
+    workload: {
+      name: 'client',
+      namespace: 'default',
+      trustDomain: o.pair?.pki.trustDomain ?? 'bench.local',
+      ...(o.pair ? { identity: { certChainFile: o.pair.client.certPath, keyFile: o.pair.client.keyPath, trustBundleFile: o.pair.pki.caPath } } : {}),
+    },
+    listeners: { outbound: { address: '127.0.0.1', port: o.port }, inbound: null, admin: null },
+    services: [{ name: WEFT_SERVICE, namespace: 'default', ports: [{ port: 80, protocol: 'http1', cluster: WEFT_SERVICE }] }],
+    clusters: [
+      {
+        name: WEFT_SERVICE,
+        peerProtocol: o.peerProtocol,
+        protocol: 'http1',
+        endpoints: [
+          {
+            address: '127.0.0.1',
+            port: o.upstreamPort,
+            ...(meshed ? { proxyPort: o.inboundPort, spiffeId: o.serverSpiffeId } : {}),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Bootstrap of the server-side proxy: an mTLS inbound listener forwarding to the app's port. */
+export function inboundSpec(o: { port: number; upstreamPort: number; pair: MtlsPair }): ProxyConfigSpec {
+  return {
+    version: 'bench',
+    workload: {
+      name: WEFT_SERVICE,
+      namespace: 'default',
+      trustDomain: o.pair.pki.trustDomain,
+      identity: { certChainFile: o.pair.server.certPath, keyFile: o.pair.server.keyPath, trustBundleFile: o.pair.pki.caPath },
+      inbound: { mtlsMode: 'STRICT', appAddress: '127.0.0.1', ports: [{ port: o.upstreamPort, protocol: 'http1' }], allowedPeers: [o.pair.client.spiffeId] },
+    },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: o.port }, admin: null },
+  };
+}
+
+/** The weft mesh path: client → outbound proxy → (`link`, mTLS) → inbound proxy → upstream. */
+export async function startWeftMesh(upstreamPort: number, pair: MtlsPair, o: WeftStartOptions & { link?: 'h2' | 'http1' } = {}): Promise<Endpoint> {
+  const inPort = await freePort();
+  const port = await freePort();
+  const inbound = await startWeft('inbound', inboundSpec({ port: inPort, upstreamPort, pair }), inPort, o);
+  const outbound = await startWeft('outbound', outboundSpec({ port, upstreamPort, peerProtocol: o.link ?? 'h2', inboundPort: inPort, serverSpiffeId: pair.server.spiffeId, pair }), port, o);
+  return {
+    procs: [outbound, inbound],
+    port,
+    h2Port: port,
+    stop: async () => {
+      await outbound.stop(5000);
+      await inbound.stop(5000);
+    },
+  };
+}
+
+/** weft as one plain hop: client → outbound proxy → upstream (peerProtocol `plain`, no TLS). */
+export async function startWeftHop(upstreamPort: number, o: WeftStartOptions = {}): Promise<Endpoint> {
+  const port = await freePort();
+  const p = await startWeft('hop', outboundSpec({ port, upstreamPort, peerProtocol: 'plain' }), port, o);
+  return { procs: [p], port, h2Port: port, stop: () => p.stop(5000) };
+}

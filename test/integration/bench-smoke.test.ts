@@ -1,0 +1,65 @@
+// Smoke test of the e2e benchmark's building blocks with the real tools (nginx, HAProxy, wrk, the
+// open-loop client): the upstream serves 1 KiB, the HAProxy mTLS mesh path works end to end, the
+// load tools' numbers are sane, and every started process is gone after stop().
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { get } from 'node:http';
+import { startUpstream, startHaproxyMesh, BODY_BYTES } from '../../bench/lib/servers.ts';
+import { makeBenchPki } from '../../bench/lib/certs.ts';
+import { runWrk } from '../../bench/lib/load-tools.ts';
+import { runOpenLoop } from '../../bench/lib/open-loop.ts';
+import { CpuMeter, processTree } from '../../bench/lib/proc-stat.ts';
+
+function fetchBody(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+test('bench: nginx upstream + HAProxy two-hop mTLS path, measured by wrk and the open-loop client', async () => {
+  const upstream = await startUpstream();
+  const pki = await makeBenchPki();
+  const pair = { pki, client: await pki.issue('client'), server: await pki.issue('server') };
+  const mesh = await startHaproxyMesh(upstream.port, pair, 'h2');
+  const pids = [...mesh.procs, ...upstream.procs].flatMap((p) => processTree(p.pid));
+  try {
+    const direct = await fetchBody(upstream.port);
+    assert.equal(direct.status, 200);
+    assert.equal(direct.body.length, BODY_BYTES);
+    const viaMesh = await fetchBody(mesh.port);
+    assert.equal(viaMesh.status, 200);
+    assert.equal(viaMesh.body, direct.body);
+
+    const cpu = new CpuMeter(mesh.procs.map((p) => p.pid));
+    const w = await runWrk({ url: `http://127.0.0.1:${mesh.port}/`, connections: 4, seconds: 1 });
+    assert.equal(w.errors, 0);
+    assert.ok(w.requests > 100, `wrk completed only ${w.requests} requests`);
+    assert.ok(w.latencyUs.p50 > 0 && w.latencyUs.p50 <= w.latencyUs.p99);
+    assert.ok(cpu.elapsed() > 0, 'the proxies used CPU while serving');
+
+    const o = await runOpenLoop({ port: mesh.port, rate: 200, connections: 4, seconds: 1, warmupSeconds: 0.2 });
+    assert.equal(o.errors, 0);
+    assert.equal(o.scheduled, 200);
+    assert.equal(o.completed, 200);
+    assert.ok(o.latencyUs.p50 > 0 && o.latencyUs.p50 <= o.latencyUs.p99 && o.latencyUs.p99 <= o.latencyUs.max);
+  } finally {
+    await mesh.stop();
+    await upstream.stop();
+  }
+  for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} still running after stop()`);
+});
+
+test('bench: the open-loop client gives up with a clear error when it cannot connect', async () => {
+  // A port nothing listens on: every connection attempt fails and nothing completes.
+  const { freePort } = await import('../../bench/lib/processes.ts');
+  const port = await freePort();
+  const started = Date.now();
+  await assert.rejects(runOpenLoop({ port, rate: 100, connections: 2, seconds: 0.3, warmupSeconds: 0, connectTimeoutMs: 500 }), /could not open 2 connections/);
+  assert.ok(Date.now() - started < 5000);
+});
