@@ -686,9 +686,10 @@ function redirect(spec: any, req: Incoming, match: Match): Outgoing {
   const hostname: string = spec?.hostname ?? hostOnly(req.host);
   const port: number = spec?.port ?? (spec?.scheme !== undefined ? (scheme === 'https' ? 443 : 80) : req.parentPort);
   const wellKnown = (scheme === 'http' && port === 80) || (scheme === 'https' && port === 443);
-  const { path } = splitPath(req.path);
+  const { path, query } = splitPath(req.path);
   const newPath = spec?.path ? splitPath(rewritePath(spec.path, path, match)).path : path;
-  const location = `${scheme}://${hostname}${wellKnown ? '' : `:${port}`}${newPath}`;
+  // The query string is kept, as Envoy does by default.
+  const location = `${scheme}://${hostname}${wellKnown ? '' : `:${port}`}${newPath}${query}`;
   return { status: spec?.statusCode ?? 302, headers: [['Location', location]], body: '' };
 }
 
