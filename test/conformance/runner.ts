@@ -61,6 +61,8 @@ export interface RunOptions {
   strictMesh?: boolean;
   /** Override `distribution.totalRequests` (tests use fewer to stay fast). */
   distributionRequests?: number;
+  /** Cap `distribution.maxAttempts` (tests that expect a failure need only one attempt). */
+  maxAttempts?: number;
   /** Override `repeat.count`. */
   repeatCount?: number;
   /** Per-request timeout (ms). */
@@ -181,7 +183,7 @@ async function runGatewayHttpCase(c: ConformanceCase, ctx: CaseContext): Promise
     // Percentage mirror: one request id per attempt, shared by every request of the attempt.
     const total = ctx.options.distributionRequests ?? dist.totalRequests;
     let last: Verdict = { pass: false, differences: ['no attempt ran'] };
-    for (let attempt = 0; attempt < (dist.maxAttempts ?? 1); attempt++) {
+    for (let attempt = 0; attempt < Math.min(dist.maxAttempts ?? 1, ctx.options.maxAttempts ?? Infinity); attempt++) {
       const m = materialize(c, ctx, address);
       const results = await pool(total, dist.concurrency ?? 10, () => gatewayHttpOnce(m, address, ctx));
       const bad = results.find((r) => !r.verdict.pass);
@@ -200,7 +202,7 @@ async function runGatewayHttpCase(c: ConformanceCase, ctx: CaseContext): Promise
   if (dist?.expectedWeights !== undefined) {
     const total = ctx.options.distributionRequests ?? dist.totalRequests;
     let last: Verdict = { pass: false, differences: ['no attempt ran'] };
-    for (let attempt = 0; attempt < (dist.maxAttempts ?? 1); attempt++) {
+    for (let attempt = 0; attempt < Math.min(dist.maxAttempts ?? 1, ctx.options.maxAttempts ?? Infinity); attempt++) {
       const counts = new Map<string, number>();
       const results = await pool(total, dist.concurrency ?? 10, async () => {
         const m = materialize(c, ctx, address);
@@ -252,7 +254,7 @@ async function runGrpcCase(c: ConformanceCase, ctx: CaseContext): Promise<Verdic
   if (dist?.expectedWeights !== undefined) {
     const total = ctx.options.distributionRequests ?? dist.totalRequests;
     let last: Verdict = { pass: false, differences: ['no attempt ran'] };
-    for (let attempt = 0; attempt < (dist.maxAttempts ?? 1); attempt++) {
+    for (let attempt = 0; attempt < Math.min(dist.maxAttempts ?? 1, ctx.options.maxAttempts ?? Infinity); attempt++) {
       const results = await pool(total, dist.concurrency ?? 10, () => once(Math.random() < 0.5 ? { 'x-jitter': Math.random().toString(36).slice(2) } : {}));
       const bad = results.find((r) => !r.verdict.pass);
       if (bad) return bad.verdict;
@@ -301,7 +303,7 @@ async function runMeshCase(c: ConformanceCase, ctx: CaseContext): Promise<Verdic
   if (dist?.expectedWeights !== undefined) {
     const total = ctx.options.distributionRequests ?? dist.totalRequests;
     let last: Verdict = { pass: false, differences: ['no attempt ran'] };
-    for (let attempt = 0; attempt < (dist.maxAttempts ?? 1); attempt++) {
+    for (let attempt = 0; attempt < Math.min(dist.maxAttempts ?? 1, ctx.options.maxAttempts ?? Infinity); attempt++) {
       const results = await pool(total, dist.concurrency ?? 10, once);
       const bad = results.find((r) => !r.verdict.pass);
       if (bad) return bad.verdict;
