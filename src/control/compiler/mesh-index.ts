@@ -1,0 +1,148 @@
+// The mesh snapshot the compiler reads, indexed once per change: every service port with its
+// endpoints (from the registry), its resolved traffic policy and mTLS mode, and the routes attached
+// to it (GAMMA parentRefs to a Service). Pure: built from immutable inputs, never mutated after.
+import type {
+  AuthorizationPolicyConfig,
+  GRPCRouteConfig,
+  HTTPRouteConfig,
+  MeshConfig,
+  MtlsMode,
+  ParentRefConfig,
+  ServiceConfig,
+  ServicePortConfig,
+} from '../../config/types.ts';
+import { resolveBackendTraffic, resolveMtlsMode, applicablePolicies, type ResolvedBackendTraffic } from '../../config/resolve.ts';
+import type { WorkloadEntry } from '../registry.ts';
+
+/** Everything the compiler needs: validated config, registered workloads, the trust bundle. */
+export interface MeshSnapshot {
+  readonly config: MeshConfig;
+  /** From the registry: static Workload resources and registered proxies. */
+  readonly workloads: ReadonlyMap<string, WorkloadEntry>;
+  /** PEM of every trusted root (several during root rotation). */
+  readonly trustBundlePem: string;
+  /** DNS suffix after `<name>.<namespace>.svc`. Default `cluster.local`. */
+  readonly clusterDomain?: string;
+}
+
+export interface EndpointModel {
+  readonly address: string;
+  /** The application port (the service's target port on that workload). */
+  readonly port: number;
+  /** Peer proxy inbound port; undefined when the workload is not meshed. */
+  readonly proxyPort: number | undefined;
+  readonly spiffeId: string;
+  readonly ready: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly locality: { readonly region: string; readonly zone: string; readonly sub_zone: string } | undefined;
+  readonly workloadId: string;
+}
+
+/** An attached route rule in a form common to HTTPRoute and GRPCRoute. */
+export interface AttachedRoute {
+  readonly kind: 'HTTPRoute' | 'GRPCRoute';
+  readonly route: HTTPRouteConfig | GRPCRouteConfig;
+}
+
+export interface ServicePortModel {
+  readonly key: string;
+  readonly service: ServiceConfig;
+  readonly port: ServicePortConfig;
+  readonly endpoints: readonly EndpointModel[];
+  readonly traffic: ResolvedBackendTraffic;
+  readonly mtlsMode: MtlsMode;
+  readonly routes: readonly AttachedRoute[];
+  /** SPIFFE IDs of the endpoints (the peers a caller must accept). */
+  readonly peerIdentities: readonly string[];
+}
+
+export interface MeshIndex {
+  readonly snapshot: MeshSnapshot;
+  readonly trustDomain: string;
+  readonly clusterDomain: string;
+  /** `namespace/name` → its ports, in service port order. */
+  readonly services: ReadonlyMap<string, readonly ServicePortModel[]>;
+  /** Memo for compiled pieces shared by every proxy of this snapshot (see compile.ts). */
+  readonly memo: Map<string, unknown>;
+}
+
+function workloadBelongs(w: WorkloadEntry, svc: ServiceConfig): boolean {
+  if (w.namespace !== svc.metadata.namespace) return false;
+  if (w.service === svc.metadata.name) return true;
+  const sel = Object.entries(svc.selector);
+  return sel.length > 0 && sel.every(([k, v]) => w.labels[k] === v);
+}
+
+/**
+ * The workload port a service port reaches: the workload port named like the service port, else the
+ * one equal to the target port, else (one-port services) the workload's main port.
+ */
+function endpointPort(w: WorkloadEntry, svc: ServiceConfig, sp: ServicePortConfig): number | undefined {
+  if (typeof sp.targetPort === 'string') return w.ports.find((p) => p.name === sp.targetPort)?.port;
+  if (sp.name !== '') {
+    const named = w.ports.find((p) => p.name === sp.name);
+    if (named) return named.port;
+  }
+  const exact = w.ports.find((p) => p.port === sp.targetPort);
+  if (exact) return exact.port;
+  return svc.ports.length === 1 ? w.ports[0]?.port : undefined;
+}
+
+function parentMatches(ref: ParentRefConfig, svc: ServiceConfig, sp: ServicePortConfig): boolean {
+  if (ref.kind !== 'Service' || (ref.group !== '' && ref.group !== 'weft.dev')) return false;
+  if (ref.namespace !== svc.metadata.namespace || ref.name !== svc.metadata.name) return false;
+  if (ref.port !== undefined && ref.port !== sp.port) return false;
+  if (ref.sectionName !== undefined && ref.sectionName !== sp.name) return false;
+  return true;
+}
+
+export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
+  const config = snapshot.config;
+  const workloads = [...snapshot.workloads.values()];
+  const services = new Map<string, readonly ServicePortModel[]>();
+  for (const [key, svc] of config.services) {
+    const members = workloads.filter((w) => workloadBelongs(w, svc));
+    const ports: ServicePortModel[] = [];
+    for (const sp of svc.ports) {
+      const endpoints: EndpointModel[] = [];
+      for (const w of members) {
+        const port = endpointPort(w, svc, sp);
+        if (port === undefined) continue;
+        endpoints.push({ address: w.address, port, proxyPort: w.proxyPort, spiffeId: w.spiffeId, ready: w.ready, labels: w.labels, locality: w.locality, workloadId: w.id });
+      }
+      const routes: AttachedRoute[] = [];
+      for (const r of config.httpRoutes.values()) if (r.parentRefs.some((p) => parentMatches(p, svc, sp))) routes.push({ kind: 'HTTPRoute', route: r });
+      for (const r of config.grpcRoutes.values()) if (r.parentRefs.some((p) => parentMatches(p, svc, sp))) routes.push({ kind: 'GRPCRoute', route: r });
+      const subject = { namespace: svc.metadata.namespace, service: svc.metadata.name, port: sp.port };
+      ports.push(
+        Object.freeze({
+          key,
+          service: svc,
+          port: sp,
+          endpoints: Object.freeze(endpoints),
+          traffic: resolveBackendTraffic(config, subject),
+          mtlsMode: resolveMtlsMode(config, subject),
+          routes: Object.freeze(routes),
+          peerIdentities: Object.freeze([...new Set(endpoints.map((e) => e.spiffeId))].sort()),
+        }),
+      );
+    }
+    services.set(key, Object.freeze(ports));
+  }
+  return { snapshot, trustDomain: config.mesh.trustDomain, clusterDomain: snapshot.clusterDomain ?? 'cluster.local', services, memo: new Map() };
+}
+
+/** The identities allowed to call a service: the union of ALLOW AuthorizationPolicy identities, or undefined (any in the trust domain). */
+export function allowedPeersOf(index: MeshIndex, namespace: string, service: string): string[] | undefined {
+  const policies: AuthorizationPolicyConfig[] = applicablePolicies(index.snapshot.config.authorizationPolicies, { namespace, service }, index.snapshot.config);
+  const allow = policies.filter((p) => p.action === 'ALLOW');
+  if (allow.length === 0) return undefined;
+  const ids = new Set<string>();
+  for (const p of allow) {
+    for (const r of p.rules) {
+      if (r.identities.length === 0) return undefined; // a rule open to any identity
+      for (const id of r.identities) ids.add(id);
+    }
+  }
+  return [...ids].sort();
+}
