@@ -4,7 +4,17 @@
 // Many probes can share one grpc.Client (one HTTP/2 connection, one stream each), so a single
 // process can simulate a thousand proxies against a control plane.
 import * as grpc from '@grpc/grpc-js';
-import { DELTA_METHOD_PATH, SOTW_METHOD_PATH, encodeDeltaDiscoveryRequest, encodeDiscoveryRequest, type DeltaDiscoveryRequest, type DiscoveryRequest } from './wire.ts';
+import {
+  DELTA_METHOD_PATH,
+  SOTW_METHOD_PATH,
+  encodeDeltaAck,
+  encodeDeltaDiscoveryRequest,
+  encodeDiscoveryRequest,
+  encodeRepeatedString,
+  encodeSotwAck,
+  type DeltaDiscoveryRequest,
+  type DiscoveryRequest,
+} from './wire.ts';
 import { nodeMessage } from './node.ts';
 
 export interface ProbeSubscription {
@@ -84,6 +94,9 @@ function readEnvelope(buf: Buffer, delta: boolean): Omit<ProbeResponse, 'at'> {
 }
 
 const raw = (b: Buffer): Buffer => b;
+const sotwSerialize = (r: DiscoveryRequest | Buffer): Buffer => (Buffer.isBuffer(r) ? r : encodeDiscoveryRequest(r));
+const deltaSerialize = (r: DeltaDiscoveryRequest | Buffer): Buffer => (Buffer.isBuffer(r) ? r : encodeDeltaDiscoveryRequest(r));
+type Outgoing = DiscoveryRequest | DeltaDiscoveryRequest | Buffer;
 
 export class AdsProbe {
   /** Last response seen per type URL. */
@@ -92,7 +105,7 @@ export class AdsProbe {
   nacks = 0;
   closedWith: string | undefined;
   readonly #opts: AdsProbeOptions;
-  #call: grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer> | undefined;
+  #call: grpc.ClientDuplexStream<Outgoing, Buffer> | undefined;
   #waiters: Array<{ test: (r: ProbeResponse) => boolean; resolve: (r: ProbeResponse) => void }> = [];
 
   constructor(options: AdsProbeOptions) {
@@ -103,22 +116,23 @@ export class AdsProbe {
     const delta = this.#opts.mode === 'delta';
     const call = (
       delta
-        ? this.#opts.client.makeBidiStreamRequest(DELTA_METHOD_PATH, encodeDeltaDiscoveryRequest, raw)
-        : this.#opts.client.makeBidiStreamRequest(SOTW_METHOD_PATH, encodeDiscoveryRequest, raw)
-    ) as grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer>;
+        ? this.#opts.client.makeBidiStreamRequest(DELTA_METHOD_PATH, deltaSerialize, raw)
+        : this.#opts.client.makeBidiStreamRequest(SOTW_METHOD_PATH, sotwSerialize, raw)
+    ) as grpc.ClientDuplexStream<Outgoing, Buffer>;
     this.#call = call;
-    const names = new Map<string, string[]>();
+    // ACKs are encoded by hand; a SotW ACK repeats the subscribed names, pre-encoded once per type.
+    const names = new Map<string, Buffer>();
     call.on('data', (buf: Buffer) => {
       const env = readEnvelope(buf, delta);
       const response: ProbeResponse = { ...env, at: performance.now() };
       this.responses++;
       const error = this.#opts.nack?.(response);
       if (error !== undefined) this.nacks++;
-      const errorDetail = error !== undefined ? { error_detail: { code: grpc.status.INVALID_ARGUMENT, message: error } } : {};
-      if (delta) call.write({ type_url: env.typeUrl, response_nonce: env.nonce, ...errorDetail });
+      const errorDetail = error !== undefined ? { code: grpc.status.INVALID_ARGUMENT, message: error } : undefined;
+      if (delta) call.write(encodeDeltaAck({ typeUrl: env.typeUrl, nonce: env.nonce, error: errorDetail }));
       else {
         const version = error !== undefined ? (this.last.get(env.typeUrl)?.version ?? '') : env.version;
-        call.write({ type_url: env.typeUrl, version_info: version, response_nonce: env.nonce, resource_names: names.get(env.typeUrl) ?? [], ...errorDetail });
+        call.write(encodeSotwAck({ versionInfo: version, typeUrl: env.typeUrl, nonce: env.nonce, resourceNames: names.get(env.typeUrl), error: errorDetail }));
       }
       if (error === undefined) this.last.set(env.typeUrl, response);
       this.#opts.onResponse?.(response, error !== undefined);
@@ -141,7 +155,7 @@ export class AdsProbe {
       if (delta) call.write({ ...node, type_url: sub.typeUrl, resource_names_subscribe: sub.names ?? ['*'] });
       else {
         const n = sub.names ?? ['*'];
-        names.set(sub.typeUrl, n);
+        names.set(sub.typeUrl, encodeRepeatedString(3, n));
         call.write({ ...node, type_url: sub.typeUrl, resource_names: n });
       }
     }

@@ -368,6 +368,48 @@ abstract class StreamBase {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Snapshot diffs, computed once per (old, new) pair of TypeSnapshots and shared by every stream
+// that moves between them, so a change to one resource costs O(changed) per stream, not O(all).
+
+interface SnapshotDiff {
+  /** Names present in the new snapshot whose resource differs (or is new). */
+  readonly changed: readonly string[];
+  /** Names present in the old snapshot and absent from the new one. */
+  readonly removed: readonly string[];
+}
+
+const diffCache = new WeakMap<TypeSnapshot, WeakMap<TypeSnapshot, SnapshotDiff>>();
+
+function sameResource(a: XdsAny | undefined, b: XdsAny): boolean {
+  return a === b || (a !== undefined && contentVersion(a) === contentVersion(b));
+}
+
+export function diffTypeSnapshots(from: TypeSnapshot, to: TypeSnapshot): SnapshotDiff {
+  let inner = diffCache.get(from);
+  if (inner === undefined) {
+    inner = new WeakMap();
+    diffCache.set(from, inner);
+  }
+  let d = inner.get(to);
+  if (d === undefined) {
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [name, any] of to.items) if (!sameResource(from.items.get(name), any)) changed.push(name);
+    for (const name of from.items.keys()) if (!to.items.has(name)) removed.push(name);
+    d = { changed, removed };
+    inner.set(to, d);
+  }
+  return d;
+}
+
+/** Types whose SotW responses must carry every subscribed resource (omission means deletion). */
+const FULL_STATE_TYPES = new Set([LISTENER_TYPE_URL, CLUSTER_TYPE_URL]);
+/** Types whose removals wait for later types to settle. */
+function removalsWait(typeUrl: string): boolean {
+  return orderOf(typeUrl) < orderOf(LISTENER_TYPE_URL);
+}
+
+// ---------------------------------------------------------------------------------------------
 // State of the World
 
 interface SotwTypeState {
@@ -375,7 +417,10 @@ interface SotwTypeState {
   wildcard: boolean;
   names: Set<string>;
   everNamed: boolean;
+  /** The client asked for something it has not been answered yet (new stream, new names). */
   needsResponse: boolean;
+  /** Names subscribed since the last response (sent in full even in an incremental response). */
+  addedNames: Set<string>;
   sentVersion: string | undefined;
   sentNonce: string | undefined;
   pending: boolean;
@@ -383,8 +428,11 @@ interface SotwTypeState {
   ackedAt: number | undefined;
   nackedVersion: string | undefined;
   lastNack: AdsNack | undefined;
-  /** The type snapshot the last response was built from (shared, not copied). */
+  /** Full-state types: the snapshot the last complete response was built from (shared, not copied). */
   sentFrom: TypeSnapshot | undefined;
+  /** Snapshot of the response in flight, and of the last ACKed one (the base of incremental responses). */
+  inflightFrom: TypeSnapshot | undefined;
+  ackedFrom: TypeSnapshot | undefined;
   /** The last response kept resources the snapshot dropped; send the real set once later types settle. */
   retaining: boolean;
 }
@@ -405,6 +453,7 @@ class SotwStream extends StreamBase {
         names: new Set(),
         everNamed: false,
         needsResponse: false,
+        addedNames: new Set(),
         sentVersion: undefined,
         sentNonce: undefined,
         pending: false,
@@ -413,6 +462,8 @@ class SotwStream extends StreamBase {
         nackedVersion: undefined,
         lastNack: undefined,
         sentFrom: undefined,
+        inflightFrom: undefined,
+        ackedFrom: undefined,
         retaining: false,
       };
       this.types.set(typeUrl, st);
@@ -453,6 +504,7 @@ class SotwStream extends StreamBase {
       } else {
         st.ackedVersion = req.version_info;
         st.ackedAt = Date.now();
+        st.ackedFrom = st.inflightFrom;
         this.server.counters.acks++;
         this.server.hook('onAck', info, { typeUrl, version: req.version_info, nonce: req.response_nonce });
       }
@@ -461,13 +513,18 @@ class SotwStream extends StreamBase {
     const explicitWildcard = names.includes('*');
     if (names.length > 0 && !explicitWildcard) st.everNamed = true;
     const wildcard = explicitWildcard || (names.length === 0 && !st.everNamed && WILDCARD_TYPES.has(typeUrl));
-    const nextNames = new Set(names.filter((n) => n !== '*'));
-    let added = !st.subscribed || (wildcard && !st.wildcard);
-    if (!added) for (const n of nextNames) if (!st.names.has(n)) added = true;
-    if (!req.response_nonce) added = true; // a fresh request (new stream or re-request) always gets an answer
+    let added = !st.subscribed || (wildcard && !st.wildcard) || !req.response_nonce; // a request without nonce always gets an answer
+    let same = names.length - (explicitWildcard ? 1 : 0) === st.names.size;
+    for (const n of names) {
+      if (n === '*' || st.names.has(n)) continue;
+      same = false;
+      added = true;
+      st.addedNames.add(n);
+    }
+    if (!same) st.names = new Set(names.filter((n) => n !== '*'));
+    if (!st.subscribed || !req.response_nonce) st.addedNames = new Set(st.names);
     st.subscribed = true;
     st.wildcard = wildcard;
-    st.names = nextNames;
     if (added) st.needsResponse = true;
   }
 
@@ -480,40 +537,67 @@ class SotwStream extends StreamBase {
       if (!st.subscribed) continue;
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
+      const fullState = FULL_STATE_TYPES.has(typeUrl);
       const changed = ts.version !== st.sentVersion;
-      const unsettled = orderOf(typeUrl) < orderOf(LISTENER_TYPE_URL) && this.laterTypesUnsettled(typeUrl, snapshot);
+      const unsettled = fullState && removalsWait(typeUrl) && this.laterTypesUnsettled(typeUrl, snapshot);
       const release = st.retaining && !unsettled && !st.pending;
       if (!changed && !st.needsResponse && !release) continue;
       if (changed && !st.needsResponse && ts.version === st.nackedVersion) continue;
       if (this.#blockedByEarlier(typeUrl)) continue;
       const resources: XdsAny[] = [];
-      const included = new Set<string>();
-      const add = (name: string, any: XdsAny): void => {
-        included.add(name);
-        resources.push(any);
-      };
-      if (st.wildcard) {
-        for (const [name, any] of ts.items) add(name, any);
-      } else {
-        for (const name of st.names) {
-          const any = ts.items.get(name);
-          if (any !== undefined) add(name, any);
+      let retained = false;
+      if (fullState) {
+        const included = new Set<string>();
+        const add = (name: string, any: XdsAny): void => {
+          included.add(name);
+          resources.push(any);
+        };
+        if (st.wildcard) for (const [name, any] of ts.items) add(name, any);
+        else
+          for (const name of st.names) {
+            const any = ts.items.get(name);
+            if (any !== undefined) add(name, any);
+          }
+        // Make before break: resources the client has that the snapshot dropped stay in this
+        // response while listeners/routes that may still use them are not updated and ACKed.
+        if (unsettled && st.sentFrom !== undefined && st.sentFrom !== ts) {
+          for (const [name, any] of st.sentFrom.items) {
+            if (included.has(name) || ts.items.has(name)) continue;
+            if (!st.wildcard && !st.names.has(name)) continue;
+            add(name, any);
+            retained = true;
+          }
         }
-        if (resources.length === 0 && st.names.size === 0) {
+      } else {
+        // RDS, EDS, SDS…: omission is not deletion, so send only what changed since the last ACKed
+        // response, plus names subscribed since (Istio's incremental EDS over SotW).
+        const base = st.ackedFrom;
+        const wants = (name: string): boolean => st.wildcard || st.names.has(name);
+        if (base === undefined) {
+          if (st.wildcard) for (const any of ts.items.values()) resources.push(any);
+          else
+            for (const name of st.names) {
+              const any = ts.items.get(name);
+              if (any !== undefined) resources.push(any);
+            }
+        } else {
+          const seen = new Set<string>();
+          if (base !== ts) {
+            for (const name of diffTypeSnapshots(base, ts).changed) {
+              if (!wants(name)) continue;
+              seen.add(name);
+              resources.push(ts.items.get(name)!);
+            }
+          }
+          for (const name of st.addedNames) {
+            const any = ts.items.get(name);
+            if (any !== undefined && !seen.has(name) && wants(name)) resources.push(any);
+          }
+        }
+        if (!st.wildcard && st.names.size === 0) {
           st.needsResponse = false;
           st.sentVersion = ts.version; // subscribed to nothing: trivially up to date
           continue;
-        }
-      }
-      // Make before break: resources the client has that the snapshot dropped stay in this response
-      // while listeners/routes that may still use them have not been updated and ACKed.
-      let retained = false;
-      if (unsettled && st.sentFrom !== undefined && st.sentFrom !== ts) {
-        for (const [name, any] of st.sentFrom.items) {
-          if (included.has(name) || ts.items.has(name)) continue;
-          if (!st.wildcard && !st.names.has(name)) continue;
-          add(name, any);
-          retained = true;
         }
       }
       const nonce = this.nextNonce();
@@ -522,7 +606,9 @@ class SotwStream extends StreamBase {
       st.sentNonce = nonce;
       st.pending = true;
       st.needsResponse = false;
+      st.addedNames.clear();
       st.retaining = retained;
+      st.inflightFrom = ts;
       if (!retained) st.sentFrom = ts;
       this.send(bytes, { typeUrl, version: ts.version, nonce, resources: resources.length, removed: 0, bytes: bytes.length });
     }
@@ -574,9 +660,13 @@ interface DeltaTypeState {
   sentNonce: string | undefined;
   ackedVersion: string | undefined;
   ackedAt: number | undefined;
+  nackedVersion: string | undefined;
   lastNack: AdsNack | undefined;
   /** Removals held back until later types settle (make before break). */
   retaining: boolean;
+  /** The snapshot fully reconciled against the client's state, unless `dirty` (subscription change, NACK). */
+  evaluatedFrom: TypeSnapshot | undefined;
+  dirty: boolean;
 }
 
 class DeltaStream extends StreamBase {
@@ -601,8 +691,11 @@ class DeltaStream extends StreamBase {
         sentNonce: undefined,
         ackedVersion: undefined,
         ackedAt: undefined,
+        nackedVersion: undefined,
         lastNack: undefined,
         retaining: false,
+        evaluatedFrom: undefined,
+        dirty: true,
       };
       this.types.set(typeUrl, st);
     }
@@ -611,9 +704,7 @@ class DeltaStream extends StreamBase {
 
   typeStates(): Iterable<[string, { subscribed: boolean; pending: boolean; sentVersion: string | undefined; nackedVersion: string | undefined }]> {
     const out: Array<[string, { subscribed: boolean; pending: boolean; sentVersion: string | undefined; nackedVersion: string | undefined }]> = [];
-    for (const [t, st] of this.types) {
-      out.push([t, { subscribed: st.subscribed, pending: st.inFlight.size > 0, sentVersion: st.sentVersion, nackedVersion: st.lastNack?.rejectedVersion }]);
-    }
+    for (const [t, st] of this.types) out.push([t, { subscribed: st.subscribed, pending: st.inFlight.size > 0, sentVersion: st.sentVersion, nackedVersion: st.nackedVersion }]);
     return out;
   }
 
@@ -651,6 +742,8 @@ class DeltaStream extends StreamBase {
             at: Date.now(),
           };
           st.lastNack = nack;
+          st.nackedVersion = flight.systemVersion;
+          st.dirty = true;
           this.server.counters.nacks++;
           log.warn({ node: info.node.id, spiffeId: info.spiffeId, typeUrl, version: nack.rejectedVersion, error: nack.message }, 'xDS NACK (delta)');
           this.server.hook('onNack', info, nack);
@@ -665,6 +758,7 @@ class DeltaStream extends StreamBase {
     }
     const subscribe = req.resource_names_subscribe ?? [];
     const unsubscribe = req.resource_names_unsubscribe ?? [];
+    if (subscribe.length > 0 || unsubscribe.length > 0) st.dirty = true;
     if (first && subscribe.length === 0 && WILDCARD_TYPES.has(typeUrl)) st.wildcard = true;
     for (const name of subscribe) {
       if (name === '*') st.wildcard = true;
@@ -695,9 +789,11 @@ class DeltaStream extends StreamBase {
       if (!st.subscribed) continue;
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
+      if (!st.dirty && !st.retaining && st.evaluatedFrom === ts) continue; // nothing new for this type
       if (this.#blockedByEarlier(typeUrl)) continue;
       const resources: Array<{ name: string; version: string; resource: XdsAny }> = [];
       const removed: string[] = [];
+      const wants = (name: string): boolean => st.wildcard || st.names.has(name);
       const consider = (name: string): void => {
         const any = ts.items.get(name);
         if (any === undefined) return;
@@ -705,23 +801,39 @@ class DeltaStream extends StreamBase {
         if (st.clientHas.get(name) === v || st.nacked.get(name) === v) return;
         resources.push({ name, version: v, resource: any });
       };
-      if (st.wildcard) for (const name of ts.items.keys()) consider(name);
-      for (const name of st.names) if (!st.wildcard || !ts.items.has(name)) consider(name);
       // Make before break: removals wait while listeners/routes that may use them are not settled.
-      const unsettled = orderOf(typeUrl) < orderOf(LISTENER_TYPE_URL) && this.laterTypesUnsettled(typeUrl, snapshot);
+      const unsettled = removalsWait(typeUrl) && this.laterTypesUnsettled(typeUrl, snapshot);
+      const incremental = !st.dirty && !st.retaining && st.evaluatedFrom !== undefined;
       st.retaining = false;
-      for (const name of st.clientHas.keys()) {
-        if (!ts.items.has(name) && (st.wildcard || st.names.has(name))) {
-          if (unsettled) st.retaining = true;
-          else removed.push(name);
+      const remove = (name: string): void => {
+        if (unsettled) st.retaining = true;
+        else removed.push(name);
+      };
+      if (incremental) {
+        // Only what changed between the snapshot last reconciled and this one can need sending.
+        const d = diffTypeSnapshots(st.evaluatedFrom!, ts);
+        for (const name of d.changed) if (wants(name)) consider(name);
+        for (const name of d.removed) {
+          if (!wants(name)) continue;
+          if (st.clientHas.has(name)) remove(name);
+          else if (st.names.has(name) && !st.announcedMissing.has(name)) {
+            removed.push(name);
+            st.announcedMissing.add(name);
+          }
+        }
+      } else {
+        if (st.wildcard) for (const name of ts.items.keys()) consider(name);
+        for (const name of st.names) if (!st.wildcard || !ts.items.has(name)) consider(name);
+        for (const name of st.clientHas.keys()) if (!ts.items.has(name) && wants(name)) remove(name);
+        for (const name of st.names) {
+          if (!ts.items.has(name) && !st.clientHas.has(name) && !st.announcedMissing.has(name)) {
+            removed.push(name);
+            st.announcedMissing.add(name);
+          }
         }
       }
-      for (const name of st.names) {
-        if (!ts.items.has(name) && !st.clientHas.has(name) && !st.announcedMissing.has(name)) {
-          removed.push(name);
-          st.announcedMissing.add(name);
-        }
-      }
+      st.evaluatedFrom = ts;
+      st.dirty = false;
       if (resources.length === 0 && removed.length === 0) {
         st.sentVersion = ts.version; // the client is up to date with this version
         continue;

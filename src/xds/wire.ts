@@ -128,6 +128,29 @@ export function encodeDeltaDiscoveryResponse(parts: DeltaResponseParts): Buffer 
   return Buffer.concat(chunks);
 }
 
+/** Repeated string field entries, pre-encoded (e.g. the resource_names of every ACK a client sends). */
+export function encodeRepeatedString(fieldNumber: number, values: readonly string[]): Buffer {
+  return Buffer.concat(values.map((v) => stringField(fieldNumber, v)));
+}
+
+function statusField(fieldNumber: number, error: { code: number; message: string } | undefined): Buffer[] {
+  if (error === undefined) return [];
+  const codeTag = Buffer.from([0x08]);
+  const code = Buffer.allocUnsafe(varintLength(error.code));
+  writeVarint(code, 0, error.code);
+  return [lengthDelimited(fieldNumber, Buffer.concat([codeTag, code, stringField(2, error.message)]))];
+}
+
+/** A SotW ACK/NACK DiscoveryRequest without node, encoded by hand (`resourceNames` from encodeRepeatedString(3, …)). */
+export function encodeSotwAck(p: { versionInfo: string; typeUrl: string; nonce: string; resourceNames?: Buffer; error?: { code: number; message: string } }): Buffer {
+  return Buffer.concat([stringField(1, p.versionInfo), p.resourceNames ?? Buffer.alloc(0), stringField(4, p.typeUrl), stringField(5, p.nonce), ...statusField(6, p.error)]);
+}
+
+/** A delta ACK/NACK DeltaDiscoveryRequest without node or subscription changes, encoded by hand. */
+export function encodeDeltaAck(p: { typeUrl: string; nonce: string; error?: { code: number; message: string } }): Buffer {
+  return Buffer.concat([stringField(2, p.typeUrl), stringField(6, p.nonce), ...statusField(7, p.error)]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Method definitions
 
