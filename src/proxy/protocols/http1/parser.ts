@@ -365,6 +365,9 @@ export class Http1Parser {
       if (lf >= end) lf = -1;
       if (lf === -1) {
         if (end - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
+        if (!this.#sawStartLine && !this.isResponse && !this.#plausibleMethod(buf, pos, end)) {
+          return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
+        }
         this.#linePosInChunk = pos;
         this.#headStartInChunk = headStart;
         return NEED_MORE;
@@ -397,6 +400,17 @@ export class Http1Parser {
       pos = next;
       search = next;
     }
+  }
+
+  /** An incomplete request line must at least start with a method token (fail fast on TLS or garbage). */
+  #plausibleMethod(buf: Buffer, s: number, e: number): boolean {
+    if (s < e && buf[s] === 13) return true;
+    for (let i = s; i < e && i < s + 24; i++) {
+      const c = buf[i]!;
+      if (c === 0x20) return i > s;
+      if (TOKEN[c] !== 1) return false;
+    }
+    return true;
   }
 
   #requestLine(buf: Buffer, s: number, e: number): boolean {

@@ -486,6 +486,8 @@ export class Http1ServerConn {
         this.socket.end();
         return;
       case ST_BODY:
+        // Body bytes still waiting for their consumer: startBody() decides once they are fed.
+        if (!this.#consuming || this.#pending !== null) return;
         if (this.hooks !== null) {
           const hooks = this.hooks;
           this.hooks = null;
