@@ -59,11 +59,89 @@ export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LI
     const { line, column } = lineColumnAt(text, nul);
     return failed({ code: 'BINARY_CONTENT', message: 'NUL byte found; this looks like a binary file, not YAML or JSON', line, column, expected: 'YAML or JSON text', found: 'NUL byte' });
   }
+  // Both YAML parsers recurse per nesting level; refuse pathological depth before either sees it.
+  // The scan is approximate, so it guards at twice the limit; the exact check runs on the parsed tree.
+  const deep = scanDepth(text, Math.max(2 * limits.maxDepth, 128));
+  if (deep !== undefined) {
+    const { line, column } = lineColumnAt(text, deep);
+    return failed({ code: 'DEPTH_LIMIT', message: `nesting deeper than ${limits.maxDepth} levels`, line, column, expected: `at most ${limits.maxDepth} nested mappings/sequences` });
+  }
   if (limits.preciseOnly !== true && !FAST_PATH_BLOCKERS.test(text)) {
     const fast = parseFast(text, limits);
     if (fast !== undefined) return fast;
   }
   return parsePrecise(text, limits);
+}
+
+/**
+ * Offset where the nesting of `text` first exceeds `limit`, by a linear, non-recursive lexical scan:
+ * block indentation levels, `- ` sequence indicators and flow brackets outside quotes, comments and
+ * block scalars. Approximate by design (it only has to stop pathological input early).
+ */
+export function scanDepth(text: string, limit: number): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let quote = 0; // 0, 34 ("), 39 (')
+  let blockScalarIndent = -1; // > -1: inside a block scalar whose parent line had this indent
+  let pos = 0;
+  while (pos < text.length) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = text.length;
+    let i = pos;
+    while (i < eol && text.charCodeAt(i) === 32) i++;
+    const indent = i - pos;
+    const blank = i >= eol || text.charCodeAt(i) === 35 || text.charCodeAt(i) === 13;
+    if (blockScalarIndent >= 0) {
+      if (blank || indent > blockScalarIndent) {
+        pos = eol + 1;
+        continue;
+      }
+      blockScalarIndent = -1;
+    }
+    if (blank && quote === 0) {
+      pos = eol + 1;
+      continue;
+    }
+    let depth = 0;
+    if (quote === 0 && flow === 0) {
+      if (indent === 0 && (text.startsWith('---', i) || text.startsWith('...', i))) indents.length = 0;
+      while (indents.length > 0 && (indents[indents.length - 1] as number) >= indent) indents.pop();
+      indents.push(indent);
+      // `- - - x`: each indicator opens a nested sequence.
+      while (i + 1 < eol && text.charCodeAt(i) === 45 && text.charCodeAt(i + 1) === 32) {
+        depth++;
+        if (indents.length + depth > limit) return i;
+        i += 2;
+        while (i < eol && text.charCodeAt(i) === 32) i++;
+      }
+      if (indents.length + depth > limit) return i;
+    }
+    let prev = 32;
+    for (; i < eol; i++) {
+      const c = text.charCodeAt(i);
+      if (quote !== 0) {
+        if (c === quote) {
+          if (quote === 39 && text.charCodeAt(i + 1) === 39) i++;
+          else quote = 0;
+        } else if (c === 92 && quote === 34) i++;
+        continue;
+      }
+      if (c === 35 && (prev === 32 || prev === 9)) break; // comment
+      if ((c === 34 || c === 39) && (prev === 32 || prev === 9 || prev === 58 || prev === 45 || prev === 91 || prev === 123 || prev === 44 || i === pos)) quote = c;
+      else if (c === 91 || c === 123) {
+        flow++;
+        if (indents.length + depth + flow > limit) return i;
+      } else if ((c === 93 || c === 125) && flow > 0) flow--;
+      if (c !== 32 && c !== 9) prev = c;
+    }
+    // `key: |` or `- >-`: the following more-indented lines are literal text.
+    if (quote === 0 && flow === 0) {
+      const tail = text.slice(pos, eol).replace(/\s+#.*$/, '').trimEnd();
+      if (/(^|[\s:-])[|>][-+0-9]*$/.test(tail)) blockScalarIndent = indent;
+    }
+    pos = eol + 1;
+  }
+  return undefined;
 }
 
 function failed(issue: ParseIssue): ParsedSource {

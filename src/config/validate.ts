@@ -129,7 +129,7 @@ interface DocumentOutcome {
 function validateDocument(value: unknown, source: { file: string; line: number; column: number }): DocumentOutcome {
   const ctx = new ValidationContext();
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    ctx.issue('NOT_AN_OBJECT', `document is a ${describeValue(value)}; expected a mapping with apiVersion, kind, metadata and spec`, {
+    ctx.issue('NOT_AN_OBJECT', `expected a mapping with apiVersion, kind, metadata and spec, found ${describeValue(value)}`, {
       expected: 'mapping',
       found: describeValue(value),
     });
