@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SnapshotCache } from '../xds/server.ts';
+import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL } from '../xds/resources.ts';
+import { validateDocuments } from '../config/index.ts';
+import { PushController } from './push.ts';
+import type { WorkloadEntry } from './registry.ts';
+import type { ProxyDescriptor } from './compiler/compile.ts';
+
+function config(extra = '') {
+  const r = validateDocuments([
+    {
+      source: 'm.yaml',
+      text: `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: {name: a}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: {name: b}
+spec: {ports: [{port: 80}]}
+${extra}`,
+    },
+  ]);
+  assert.ok(r.ok);
+  return r.value;
+}
+
+function workload(id: string, service: string, address: string): WorkloadEntry {
+  return { id, origin: 'proxy', service, namespace: 'default', serviceAccount: service, spiffeId: `spiffe://cluster.local/ns/default/sa/${service}`, labels: {}, address, ports: [{ name: '', port: 8080 }], proxyPort: 15006, ready: true, locality: undefined, disconnectedAt: undefined };
+}
+
+const scopedToA: ProxyDescriptor = { nodeId: 'p1', kind: 'sidecar', namespace: 'default', service: undefined, serviceAccount: 'default', ports: [], inboundPort: undefined, upstreams: ['default/a'] };
+const versions = (cache: SnapshotCache, key: string) => {
+  const s = cache.getSnapshot(key)!;
+  return [CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL].map((t) => s.resources[t]!.version);
+};
+
+test('push: a connecting proxy gets its snapshot at once; endpoint-only changes move only EDS; out-of-scope changes move nothing', () => {
+  const cache = new SnapshotCache();
+  const push = new PushController({ cache, debounceMs: 10_000 });
+  const a1 = workload('proxy:a-1', 'a', '10.0.0.1');
+  push.update({ config: config(), workloads: new Map([['proxy:a-1', a1]]), trustBundlePem: 'PEM' });
+  push.connect('p1', scopedToA);
+  const v0 = versions(cache, 'p1');
+  assert.deepEqual([...cache.getSnapshot('p1')!.resources[CLUSTER_TYPE_URL]!.items.keys()], ['outbound|80||a.default'], 'scoped to a');
+
+  let woken = 0;
+  cache.watch('p1', () => woken++);
+  // A second endpoint with the same identity: the cluster (its SAN list) is unchanged.
+  push.update({ workloads: new Map([['proxy:a-1', a1], ['proxy:a-2', workload('proxy:a-2', 'a', '10.0.0.3')]]) });
+  push.flushNow();
+  const v1 = versions(cache, 'p1');
+  assert.equal(v1[0], v0[0], 'CDS unchanged');
+  assert.notEqual(v1[1], v0[1], 'EDS changed');
+  assert.equal(v1[2], v0[2], 'LDS unchanged');
+  assert.equal(v1[3], v0[3], 'RDS unchanged');
+  assert.equal(woken, 1);
+  assert.deepEqual(push.stats.lastChanged, { CDS: 0, EDS: 1, LDS: 0, RDS: 0 });
+
+  // An endpoint of b (out of scope) changes: nothing for p1.
+  push.update({ workloads: new Map([['proxy:a-1', a1], ['proxy:a-2', workload('proxy:a-2', 'a', '10.0.0.3')], ['proxy:b-1', workload('proxy:b-1', 'b', '10.0.0.2')]]) });
+  push.flushNow();
+  assert.deepEqual(versions(cache, 'p1'), v1);
+  assert.equal(woken, 1, 'an unchanged view does not wake the stream');
+  push.close();
+});
+
+test('push: proxies with the same view share one compilation; disconnect drops the snapshot', () => {
+  const cache = new SnapshotCache();
+  const push = new PushController({ cache, debounceMs: 10_000 });
+  push.update({ config: config(), trustBundlePem: 'PEM' });
+  for (let i = 0; i < 50; i++) push.connect(`p${i}`, { ...scopedToA, nodeId: `p${i}` });
+  push.update({ config: config() });
+  push.flushNow();
+  assert.equal(push.stats.groups, 1);
+  assert.equal(push.stats.proxies, 50);
+  assert.equal(cache.getSnapshot('p0')!.resources[CLUSTER_TYPE_URL], cache.getSnapshot('p49')!.resources[CLUSTER_TYPE_URL], 'shared TypeSnapshot');
+  push.disconnect('p0');
+  assert.equal(cache.getSnapshot('p0'), undefined);
+  push.close();
+});
+
+test('push: changes are debounced, but never beyond the max delay', async () => {
+  const cache = new SnapshotCache();
+  const push = new PushController({ cache, debounceMs: 30, maxDelayMs: 80 });
+  push.update({ config: config(), trustBundlePem: 'PEM' });
+  push.connect('p1', scopedToA);
+  const flushes: number[] = [];
+  const t0 = performance.now();
+  push.onFlush(() => flushes.push(performance.now() - t0));
+  // A change every 10 ms for 200 ms: quiet time never comes, so the max delay forces flushes.
+  for (let i = 0; i < 20; i++) {
+    push.update({ config: config() });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 60));
+  assert.ok(flushes.length >= 2 && flushes.length <= 5, `flushes at ${flushes.map((f) => f.toFixed(0)).join(',')}`);
+  assert.ok(flushes[0]! >= 70 && flushes[0]! < 160, `first flush at ${flushes[0]}`);
+  push.close();
+});
