@@ -125,6 +125,8 @@ export interface AdsStreamInfo {
   readonly peer: string;
   /** SPIFFE ID of the client certificate when the transport is mTLS. */
   readonly spiffeId: string | undefined;
+  /** SHA-256 fingerprint (colon-separated hex, as node:tls prints it) of the client certificate. */
+  readonly peerFingerprint: string | undefined;
   readonly openedAt: number;
 }
 
@@ -219,13 +221,12 @@ interface StreamContext {
   readonly id: number;
 }
 
-function peerSpiffeId(call: AnyCall): string | undefined {
+function peerIdentity(call: AnyCall): { spiffeId: string | undefined; fingerprint: string | undefined } {
   try {
-    const auth = call.getAuthContext?.();
-    const cert = auth?.sslPeerCertificate as { subjectaltname?: string } | undefined;
-    return spiffeIdFromSubjectAltName(cert?.subjectaltname);
+    const cert = call.getAuthContext?.()?.sslPeerCertificate as { subjectaltname?: string; fingerprint256?: string } | undefined;
+    return { spiffeId: spiffeIdFromSubjectAltName(cert?.subjectaltname), fingerprint: cert?.fingerprint256 || undefined };
   } catch {
-    return undefined;
+    return { spiffeId: undefined, fingerprint: undefined };
   }
 }
 
@@ -268,12 +269,14 @@ abstract class StreamBase {
   /** First request: read the node, authorize, subscribe to the cache. */
   open(req: unknown): boolean {
     const node = (req as { node?: Parameters<typeof nodeInfoFrom>[0] }).node;
+    const peer = peerIdentity(this.ctx.call);
     const info: AdsStreamInfo = Object.freeze({
       id: this.ctx.id,
       mode: this.mode,
       node: nodeInfoFrom(node),
       peer: this.ctx.call.getPeer(),
-      spiffeId: peerSpiffeId(this.ctx.call),
+      spiffeId: peer.spiffeId,
+      peerFingerprint: peer.fingerprint,
       openedAt: Date.now(),
     });
     const hooks = this.server.hooks;

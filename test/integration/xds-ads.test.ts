@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
 import { makeTestPki, type TestIdentity } from '../support/pki.ts';
 import { apiListener, edsCluster, loadAssignment, route, routeConfig, snapshotOf, type ResourceLists } from '../support/xds-resources.ts';
 import { SnapshotCache, addAdsService, xdsServerCredentials, type AdsHooks, type AdsNack, type AdsPush, type AdsServer, type AdsStreamInfo } from '../../src/xds/server.ts';
@@ -367,6 +368,61 @@ test('authorize hook refuses a stream whose node id does not match its certifica
   const e = await failed;
   assert.equal(e.code, grpc.status.UNAVAILABLE);
   assert.equal(s.events.opened.length, 0);
+  s.stop();
+});
+
+test('an incomplete set is held back (waitingFor names the missing references) until it completes', async () => {
+  const s = await startServer();
+  const partial = baseResources();
+  partial.routes = []; // the listener names web-routes, which does not exist yet
+  partial.endpoints = [loadAssignment('a', [{ address: '127.0.0.1', port: 9001 }])]; // b's endpoints missing
+  s.cache.setSnapshot('web-1', snapshotOf('1', partial));
+  const { client, applied } = startClient(s.port, { mode: 'delta' });
+  await eventually(() => client.state.current.waitingFor.includes('RDS:web-routes') && client.state.current.waitingFor.includes('EDS:b'), 'waiting for RDS and EDS');
+  await sleep(100);
+  assert.equal(applied.length, 0, 'nothing applied while incomplete');
+  assert.equal(s.ads.counters.nacks, 0, 'incomplete is not an error');
+  s.cache.setSnapshot('web-1', snapshotOf('2', baseResources()));
+  await eventually(() => applied.length === 1, 'applied once complete');
+  assert.deepEqual(client.state.current.waitingFor, []);
+  assert.equal(applied[0]!.routes.size, 1);
+  client.stop();
+  s.stop();
+});
+
+test('TLS material is re-read at each reconnect, so a renewed certificate is used', async () => {
+  const s1 = await startServer();
+  s1.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
+  const renewed = await pki.issue('default/web');
+  let current: TestIdentity = webId;
+  const { client } = startClient(s1.port, {
+    tls: () => ({ caPem: pki.bundlePem, certChainPem: current.certChainPem, keyPem: current.keyPem, serverSpiffeId: 'spiffe://test.local/ns/weft-system/' }),
+  });
+  await eventually(() => client.current !== undefined, 'first apply');
+  const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
+  assert.equal(s1.events.opened[0]!.spiffeId, webId.spiffeId);
+  assert.equal(s1.events.opened[0]!.peerFingerprint, fingerprint(webId.certChainPem));
+  current = renewed;
+  s1.stop();
+  const s2 = await startServer({ port: s1.port });
+  s2.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
+  await eventually(() => s2.events.opened.length === 1, 'reconnected', 8000);
+  assert.equal(s2.events.opened[0]!.peerFingerprint, fingerprint(renewed.certChainPem), 'the renewed certificate was presented');
+  assert.notEqual(fingerprint(renewed.certChainPem), fingerprint(webId.certChainPem));
+  client.stop();
+  s2.stop();
+});
+
+test('the client refuses a control plane whose SPIFFE ID is not the expected one', async () => {
+  const s = await startServer();
+  s.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
+  const { client } = startClient(s.port, {
+    tls: { caPem: pki.bundlePem, certChainPem: webId.certChainPem, keyPem: webId.keyPem, serverSpiffeId: 'spiffe://test.local/ns/weft-system/sa/someone-else' },
+  });
+  await eventually(() => client.state.current.reconnects >= 1, 'connection refused by the client');
+  assert.equal(client.current, undefined);
+  assert.equal(s.events.opened.length, 0);
+  client.stop();
   s.stop();
 });
 
