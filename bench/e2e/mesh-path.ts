@@ -10,14 +10,14 @@
 // Usage: npm run bench -- e2e/mesh-path [--quick] [--seconds N] [--only a,b] [--profile DIR]
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startUpstream, startHaproxyMesh, startHaproxyHop, startNginxHop, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
-import { startWeftMesh, startWeftHop, weftProxyAvailable, WEFT_SERVICE } from '../lib/weft.ts';
+import { startWeftMesh, startWeftHop, weftProxyAvailable, weftLaunchMode, WEFT_SERVICE } from '../lib/weft.ts';
 import { measurePath, type PathResult, type MeasureOptions } from '../lib/measure.ts';
 import { printTable, printJsonLine, judge, targetRows, type Cell, type Target } from '../lib/report.ts';
-import { summariseProfileFile } from '../lib/cpu-profile.ts';
+import { summariseProfileDir } from '../lib/cpu-profile.ts';
 import { round } from '../lib/stats.ts';
 import { killAll } from '../lib/processes.ts';
 
@@ -57,7 +57,8 @@ interface PathPlan {
 
 async function main(): Promise<void> {
   const weft = weftProxyAvailable();
-  if (!weft) log('weft proxy command not found (src/cli/commands/proxy.ts): weft paths are skipped');
+  if (!weft) log('weft proxy not found (src/proxy/proxy.ts): weft paths are skipped');
+  else log(`weft proxies start through: ${weftLaunchMode()}`);
   const upstream = await startUpstream();
   const pki = await makeBenchPki();
   const pair: MtlsPair = { pki, client: await pki.issue('client'), server: await pki.issue('server') };
@@ -129,6 +130,10 @@ function report(results: Map<string, PathResult>): void {
   for (const r of results.values()) if (r.hops > 0) mem.push([r.key, round(mb(r.rssIdle) ?? NaN, 1), round(mb(r.rssPeak) ?? NaN, 1)]);
   printTable('proxy memory (largest process of the path), MB', ['path', 'RSS idle', 'RSS peak'], mem);
 
+  for (const r of results.values()) {
+    if (r.failure !== undefined) process.stdout.write(`\n${r.key} FAILED part-way (numbers above are what was measured before):\n  ${r.failure.split('\n').slice(0, 12).join('\n  ')}\n`);
+  }
+
   const w = results.get('weft-mtls');
   const h = results.get('haproxy-mtls');
   const wh = results.get('weft-hop');
@@ -148,8 +153,7 @@ function report(results: Map<string, PathResult>): void {
 
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
-    for (const f of readdirSync(profileDir).filter((n) => n.endsWith('.cpuprofile'))) {
-      const s = summariseProfileFile(join(profileDir, f), 15);
+    for (const [f, s] of summariseProfileDir(profileDir, 15)) {
       profiles[f] = { busyMs: round(s.busyMs, 0), categories: s.categories.map((e) => ({ name: e.name, percent: round(e.percent, 1) })), top: s.functions.map((e) => ({ name: e.name, percent: round(e.percent, 1) })) };
       printTable(`profile ${f}: self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
       printTable(`profile ${f}: top functions (self time)`, ['function', '%'], s.functions.map((e) => [e.name, round(e.percent, 1)]));
@@ -166,6 +170,7 @@ function report(results: Map<string, PathResult>): void {
     fixedRate: r.fixedRate ? { p50Ms: round(r.fixedRate.latencyUs.p50 / 1000, 3), p90Ms: round(r.fixedRate.latencyUs.p90 / 1000, 3), p99Ms: round(r.fixedRate.latencyUs.p99 / 1000, 3), p999Ms: round(r.fixedRate.latencyUs.p999 / 1000, 3), queued: r.fixedRate.queued, errors: r.fixedRate.errors, cpuUsPerReq: r.fixedRate.proxyCpuUsPerRequest === undefined ? undefined : round(r.fixedRate.proxyCpuUsPerRequest, 2), clientTimerLagP99Us: round(r.fixedRate.timerLagP99Us, 0), clientCpuUsPerReq: round(r.fixedRate.cpuUsPerRequest ?? NaN, 2) } : undefined,
     rssIdleMb: r.rssIdle === undefined ? undefined : round(mb(r.rssIdle) as number, 1),
     rssPeakMb: r.rssPeak === undefined ? undefined : round(mb(r.rssPeak) as number, 1),
+    ...(r.failure !== undefined ? { failure: r.failure.split('\n')[0] } : {}),
   });
   printJsonLine({
     bench: 'e2e/mesh-path',

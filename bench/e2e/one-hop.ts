@@ -7,13 +7,13 @@
 // Usage: npm run bench -- e2e/one-hop [--quick] [--seconds N] [--only a,b] [--profile DIR]
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startUpstream, startHaproxyHop, startNginxHop, startNodeReference, type Endpoint } from '../lib/servers.ts';
-import { startWeftHop, weftProxyAvailable, WEFT_SERVICE } from '../lib/weft.ts';
+import { startWeftHop, weftProxyAvailable, weftLaunchMode, WEFT_SERVICE } from '../lib/weft.ts';
 import { measurePath, type PathResult } from '../lib/measure.ts';
 import { printTable, printJsonLine, judge, targetRows } from '../lib/report.ts';
-import { summariseProfileFile } from '../lib/cpu-profile.ts';
+import { summariseProfileDir } from '../lib/cpu-profile.ts';
 import { round } from '../lib/stats.ts';
 import { killAll } from '../lib/processes.ts';
 
@@ -44,7 +44,8 @@ interface Plan {
 
 async function main(): Promise<void> {
   const weft = weftProxyAvailable();
-  if (!weft) log('weft proxy command not found (src/cli/commands/proxy.ts): the weft hop is skipped');
+  if (!weft) log('weft proxy not found (src/proxy/proxy.ts): the weft hop is skipped');
+  else log(`weft proxy starts through: ${weftLaunchMode()}`);
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const upstream = await startUpstream();
   const plans: Plan[] = [
@@ -74,6 +75,10 @@ async function main(): Promise<void> {
   printTable(`one plain HTTP/1.1 hop, 1 KiB responses, wrk ${seconds}s per row`, ['proxy', 'rps c16', 'rps c64', 'cpu µs/req c16', 'cpu µs/req c64', 'DESIGN.md µs', 'RSS peak MB', 'errors'],
     results.map((r) => [r.key, round(at(r, 16)?.rps ?? NaN, 0), round(at(r, 64)?.rps ?? NaN, 0), round(at(r, 16)?.cpuUsPerRequest ?? NaN, 1), round(at(r, 64)?.cpuUsPerRequest ?? NaN, 1), REFERENCE[r.key], round((r.rssPeak ?? NaN) / 1048576, 1), r.throughput.reduce((n, t) => n + t.errors, 0)]));
 
+  for (const r of results) {
+    if (r.failure !== undefined) process.stdout.write(`\n${r.key} FAILED part-way (numbers above are what was measured before):\n  ${r.failure.split('\n').slice(0, 12).join('\n  ')}\n`);
+  }
+
   const weftRes = results.find((r) => r.key === 'weft-hop');
   const hap = results.find((r) => r.key === 'haproxy-hop');
   const weftCpu = weftRes ? at(weftRes, 64)?.cpuUsPerRequest : undefined;
@@ -86,8 +91,7 @@ async function main(): Promise<void> {
 
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
-    for (const f of readdirSync(profileDir).filter((n) => n.endsWith('.cpuprofile') && n.includes('hop'))) {
-      const s = summariseProfileFile(join(profileDir, f), 15);
+    for (const [f, s] of summariseProfileDir(profileDir, 15)) {
       profiles[f] = { busyMs: round(s.busyMs, 0), categories: s.categories.map((e) => ({ name: e.name, percent: round(e.percent, 1) })), top: s.functions.map((e) => ({ name: e.name, percent: round(e.percent, 1) })) };
       printTable(`profile ${f}: self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
       printTable(`profile ${f}: top functions (self time)`, ['function', '%'], s.functions.map((e) => [e.name, round(e.percent, 1)]));
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
       rssIdleMb: round((r.rssIdle ?? NaN) / 1048576, 1),
       rssPeakMb: round((r.rssPeak ?? NaN) / 1048576, 1),
       errors: r.throughput.reduce((n, t) => n + t.errors, 0),
+      ...(r.failure !== undefined ? { failure: r.failure.split('\n')[0] } : {}),
     }])),
     ratios: { weftOverHaproxyCpu: weftCpu !== undefined && hapCpu ? round(weftCpu / hapCpu, 3) : null },
     targets: judged.map((t) => ({ name: t.name, value: t.value === undefined ? null : round(t.value, 3), limit: t.limit, kind: t.kind, unit: t.unit, pass: t.pass })),

@@ -1,6 +1,7 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per source
 // file, as percentages of the non-idle samples, so a profile can be read in a terminal or a doc.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 interface ProfileNode {
   id: number;
@@ -98,6 +99,25 @@ export function summariseProfile(profile: CpuProfile, top = 25): ProfileSummary 
 
 export function summariseProfileFile(path: string, top = 25): ProfileSummary {
   return summariseProfile(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top);
+}
+
+/**
+ * The main-thread profile of each proxy under `dir`: `node --cpu-prof --cpu-prof-dir=dir/<name>`
+ * writes one file per thread; the main thread is the one with the most busy samples.
+ */
+export function summariseProfileDir(dir: string, top = 25): Map<string, ProfileSummary> {
+  const out = new Map<string, ProfileSummary>();
+  for (const name of readdirSync(dir).sort()) {
+    const sub = join(dir, name);
+    if (!statSync(sub).isDirectory()) continue;
+    let best: ProfileSummary | undefined;
+    for (const f of readdirSync(sub).filter((n) => n.endsWith('.cpuprofile'))) {
+      const s = summariseProfileFile(join(sub, f), top);
+      if (best === undefined || s.busyMs > best.busyMs) best = s;
+    }
+    if (best !== undefined) out.set(name, best);
+  }
+  return out;
 }
 
 /** Command line: node --import tsx bench/lib/cpu-profile.ts FILE.cpuprofile [top] */

@@ -5,7 +5,7 @@
 import { CpuMeter, RssSampler, maxRss, processTree } from './proc-stat.ts';
 import { runWrk, runH2load, type LoadResult } from './load-tools.ts';
 import { runOpenLoop, type OpenLoopReport } from './open-loop.ts';
-import { sleep, type Spawned } from './processes.ts';
+import { sleep, BenchError, type Spawned } from './processes.ts';
 
 export interface PathUnderTest {
   /** Short name used as the JSON key, e.g. `weft-mtls`. */
@@ -44,6 +44,8 @@ export interface PathResult {
   rssIdle?: number;
   /** Largest RSS sampled under load among the path's proxy processes, bytes. */
   rssPeak?: number;
+  /** Why the measurement stopped early (e.g. a proxy crashed); the fields above hold what was measured. */
+  failure?: string;
 }
 
 export interface MeasureOptions {
@@ -56,31 +58,52 @@ export interface MeasureOptions {
   log?: (line: string) => void;
 }
 
+/** Throws when a proxy of the path has exited (crashed) during a step, with its last output. */
+function assertAlive(path: PathUnderTest, step: string): void {
+  for (const p of path.procs) {
+    if (!p.alive()) throw new BenchError('BENCH_PROXY_DIED', `${p.name} exited during ${step}; its last output:\n${p.output().slice(-1500)}`);
+  }
+}
+
 function pidsOf(path: PathUnderTest): number[] {
   return path.procs.flatMap((p) => processTree(p.pid));
 }
 
+/** Measures a path; a failure part-way is recorded in `failure` and the numbers so far are kept. */
 export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promise<PathResult> {
+  const result: PathResult = { key: path.key, label: path.label, hops: path.hops, throughput: [] };
+  const rss = path.procs.length > 0 ? new RssSampler(pidsOf(path), 100) : undefined;
+  try {
+    await measureInto(result, path, o, rss);
+  } catch (e) {
+    result.failure = e instanceof Error ? e.message : String(e);
+    (o.log ?? (() => {}))(`  ${path.key}: FAILED: ${result.failure}`);
+  }
+  if (rss !== undefined) result.rssPeak = Math.max(result.rssPeak ?? 0, rss.stop());
+  return result;
+}
+
+async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOptions, rss: RssSampler | undefined): Promise<void> {
   const log = o.log ?? (() => {});
   const pids = pidsOf(path);
   const hasProxy = pids.length > 0;
   const url = `http://127.0.0.1:${path.port}/`;
   const headers = path.authority !== undefined ? { Host: path.authority } : undefined;
-  const result: PathResult = { key: path.key, label: path.label, hops: path.hops, throughput: [] };
 
   await sleep(300);
   if (hasProxy) result.rssIdle = maxRss(pids);
-  const rss = hasProxy ? new RssSampler(pids, 100) : undefined;
 
   if (o.warmupSeconds > 0) {
     log(`  ${path.key}: warm-up ${o.warmupSeconds}s`);
     await runWrk({ url, connections: Math.max(...o.connections), seconds: o.warmupSeconds, headers });
+    assertAlive(path, 'warm-up');
   }
 
   for (const c of o.connections) {
     const cpu = new CpuMeter(pids);
     const t0 = performance.now();
     const r = await runWrk({ url, connections: c, seconds: o.seconds, headers });
+    assertAlive(path, `wrk c=${c}`);
     const wall = (performance.now() - t0) / 1000;
     const used = cpu.elapsed();
     const entry: ThroughputResult = { ...r, connections: c };
@@ -98,14 +121,17 @@ export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promi
       const cpu = new CpuMeter(pids);
       const r = await runH2load({ url: `http://127.0.0.1:${path.h2Port}/`, connections: o.h2.connections, streams: o.h2.streams, seconds: o.seconds, authority: path.authority });
       const used = cpu.elapsed();
+      assertAlive(path, 'h2load');
       result.h2 = { ...r, connections: o.h2.connections };
       if (hasProxy && r.requests > 0) result.h2.cpuUsPerRequest = (used * 1e6) / r.requests;
       log(`  ${path.key}: h2 c=${o.h2.connections}×${o.h2.streams} ${Math.round(r.rps)} rps, errors ${r.errors}`);
     } catch (e) {
+      if (e instanceof BenchError && e.code === 'BENCH_PROXY_DIED') throw e;
       log(`  ${path.key}: h2load failed: ${e instanceof Error ? e.message.slice(0, 300) : String(e)}`);
     }
   }
 
+  // Peak RSS is taken under max load (the fixed-rate run below is lighter).
   if (rss !== undefined) result.rssPeak = rss.stop();
 
   if (o.fixedRate !== undefined) {
@@ -113,10 +139,10 @@ export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promi
     const cpu = new CpuMeter(pids);
     const r = await runOpenLoop({ port: path.port, rate: o.fixedRate.rate, connections: o.fixedRate.connections, seconds: o.fixedRate.seconds, authority: path.authority });
     const used = cpu.elapsed();
+    assertAlive(path, 'fixed-rate run');
     // The CPU window includes the client's start-up and warm-up second; count those requests too.
     const served = r.rate * (o.fixedRate.seconds + 1);
     result.fixedRate = { ...r, ...(hasProxy ? { proxyCpuUsPerRequest: (used * 1e6) / served } : {}) };
     log(`  ${path.key}: ${r.rate} rps fixed: p50 ${r.latencyUs.p50.toFixed(0)} µs, p99 ${r.latencyUs.p99.toFixed(0)} µs, queued ${r.queued}, errors ${r.errors}`);
   }
-  return result;
 }

@@ -19,6 +19,8 @@ export interface Spawned {
   output(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   readonly exited: Promise<number | string>;
+  /** False once the process has exited (crashed, or stopped). */
+  alive(): boolean;
   /** Kills the process group (SIGTERM, then SIGKILL after `graceMs`) and waits for exit. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -99,6 +101,7 @@ export function start(name: string, cmd: string, args: readonly string[], option
     pid,
     output: () => out,
     exited,
+    alive: () => live.has(spawned),
     async stop(graceMs = 2000) {
       if (!live.has(spawned)) return;
       killGroup(pid, 'SIGTERM');

@@ -1,8 +1,9 @@
 // Starts weft proxies for the benchmarks from static bootstrap files (src/proxy/runtime/spec.ts):
 // the two-hop mesh path (outbound proxy → h2 mTLS → inbound proxy → app) and one plain hop
-// (outbound proxy → app, no TLS). Each proxy is its own `weft proxy --bootstrap FILE` process,
+// (outbound proxy → app, no TLS). Each proxy is its own `weft proxy --bootstrap FILE` process (or,
+// before that command exists, bench/lib/weft-proxy-launcher.ts, which starts the same WeftProxy),
 // optionally under `node --cpu-prof` so the hot path can be profiled.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,9 +24,21 @@ export interface WeftStartOptions {
   nodeFlags?: string[];
 }
 
+const launcher = join(root, 'bench', 'lib', 'weft-proxy-launcher.ts');
+
 /** True when this checkout has the `weft proxy` command (src/cli/commands/proxy.ts). */
-export function weftProxyAvailable(): boolean {
+export function weftCliAvailable(): boolean {
   return existsSync(join(root, 'src', 'cli', 'commands', 'proxy.ts'));
+}
+
+/** True when a weft proxy can run: through the CLI, or through bench/lib/weft-proxy-launcher.ts. */
+export function weftProxyAvailable(): boolean {
+  return weftCliAvailable() || existsSync(join(root, 'src', 'proxy', 'proxy.ts'));
+}
+
+/** How the proxy is started: `cli` (`weft proxy --bootstrap`) or `launcher` (WeftProxy.start directly). */
+export function weftLaunchMode(): 'cli' | 'launcher' {
+  return weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1' ? 'cli' : 'launcher';
 }
 
 async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o: WeftStartOptions): Promise<Spawned> {
@@ -33,8 +46,11 @@ async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(spec, null, 2), { mode: 0o600 });
   const flags = [...(o.nodeFlags ?? [])];
-  if (o.cpuProfDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=weft-${tag}.cpuprofile`);
-  const p = start(`weft-${tag}`, process.execPath, [...flags, weftBin, 'proxy', '--bootstrap', file], {
+  // One directory per proxy: every thread (main, and the tsx loader worker) writes its own profile there.
+  if (o.cpuProfDir !== undefined) rmSync(join(o.cpuProfDir, `weft-${tag}`), { recursive: true, force: true });
+  if (o.cpuProfDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `weft-${tag}`)}`);
+  const entry = weftLaunchMode() === 'cli' ? [weftBin, 'proxy', '--bootstrap', file] : ['--import', 'tsx', launcher, '--bootstrap', file];
+  const p = start(`weft-${tag}`, process.execPath, [...flags, ...entry], {
     env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_FROM_SOURCE: '1' },
   });
   await waitForPort(waitPort, p, 30000);

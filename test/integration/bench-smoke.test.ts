@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { get } from 'node:http';
+import { get, createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startUpstream, startHaproxyMesh, BODY_BYTES } from '../../bench/lib/servers.ts';
 import { makeBenchPki } from '../../bench/lib/certs.ts';
 import { runWrk } from '../../bench/lib/load-tools.ts';
@@ -62,4 +63,36 @@ test('bench: the open-loop client gives up with a clear error when it cannot con
   const started = Date.now();
   await assert.rejects(runOpenLoop({ port, rate: 100, connections: 2, seconds: 0.3, warmupSeconds: 0, connectTimeoutMs: 500 }), /could not open 2 connections/);
   assert.ok(Date.now() - started < 5000);
+});
+
+/** A server that answers every request after `delayMs` with a small body. */
+async function slowServer(delayMs: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => {
+    setTimeout(() => res.end('ok'), delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+test('bench: open-loop latency includes the server time, and waiting behind a busy connection counts (no coordinated omission)', async () => {
+  const { server, port } = await slowServer(20);
+  try {
+    // Enough connections: nothing waits, and latency is the server's 20 ms plus a little.
+    const relaxed = await runOpenLoop({ port, rate: 50, connections: 8, seconds: 1, warmupSeconds: 0.2 });
+    assert.equal(relaxed.errors, 0);
+    assert.equal(relaxed.completed, 50);
+    assert.equal(relaxed.queued, 0);
+    assert.ok(relaxed.latencyUs.p50 >= 20_000, `p50 ${relaxed.latencyUs.p50} µs is below the server's 20 ms`);
+    assert.ok(relaxed.latencyUs.p50 < 200_000, `p50 ${relaxed.latencyUs.p50} µs`);
+
+    // One connection that can do at most 50 rps, asked for 100 rps: requests queue, and their
+    // latency is counted from when they should have been sent, so it grows through the run.
+    const overloaded = await runOpenLoop({ port, rate: 100, connections: 1, seconds: 1, warmupSeconds: 0 });
+    assert.ok(overloaded.queued > 50, `queued ${overloaded.queued}`);
+    assert.ok(overloaded.latencyUs.p99 > 400_000, `p99 ${overloaded.latencyUs.p99} µs should show the backlog`);
+    assert.ok(overloaded.latencyUs.p99 > 10 * relaxed.latencyUs.p50);
+  } finally {
+    server.close();
+    server.closeAllConnections();
+  }
 });
