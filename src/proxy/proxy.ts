@@ -107,11 +107,11 @@ export class WeftProxy {
     const s = this.ctx.snapshot;
     const { listeners } = s;
     if (listeners.outbound) {
-      const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, undefined), undefined);
+      const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, undefined), (req, socket, head) => this.#outboundUpgrade(req, socket, head, undefined));
       const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, undefined));
       this.addresses.outbound = await this.#bind('outbound', listeners.outbound.address, listeners.outbound.port, (socket) => {
         void detect(socket, s.limits.detectTimeoutMs).then((kind) => {
-          if (kind === 'h2') h2.emit('connection', socket);
+          if (kind === 'h2') handOffH2(h2, socket);
           else if (kind === 'http1') handOffH1(h1, socket);
           else socket.destroy();
         });
@@ -244,16 +244,16 @@ export class WeftProxy {
       }
       outboundTcp(this.ctx, socket, decision, req, undefined, this.ctx.snapshot.limits.idleTimeoutMs).catch((e: unknown) => {
         log.warn({ code: (e as ProxyError).code, service: fixed.id }, (e as Error).message);
-        socket.resetAndDestroy();
+        if (!socket.destroyed) socket.resetAndDestroy();
       });
     };
     return (socket) => {
       const protocol = up.protocol;
       if (protocol === 'tcp') return tcp(socket); // declared TCP: never wait for client bytes
       if (protocol === 'http1') return void handOffH1(h1, socket);
-      if (protocol === 'http2' || protocol === 'grpc') return void h2.emit('connection', socket);
+      if (protocol === 'http2' || protocol === 'grpc') return void handOffH2(h2, socket);
       void detect(socket, this.ctx.snapshot.limits.detectTimeoutMs).then((kind) => {
-        if (kind === 'h2') h2.emit('connection', socket);
+        if (kind === 'h2') handOffH2(h2, socket);
         else if (kind === 'http1') handOffH1(h1, socket);
         else if (kind === 'closed') socket.destroy();
         else tcp(socket);
@@ -310,7 +310,7 @@ export class WeftProxy {
         return;
       }
       const alpn = socket.alpnProtocol;
-      if (alpn === ALPN_H2) appH2.emit('connection', socket);
+      if (alpn === ALPN_H2) handOffH2(appH2, socket);
       else if (alpn === ALPN_HTTP1) handOffH1(appH1, socket);
       else if (alpn === ALPN_TCP) {
         void acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then((app) => {
@@ -344,14 +344,14 @@ export class WeftProxy {
       if (mode === 'STRICT') return onTls(socket);
       void detect(socket, snapshot().limits.detectTimeoutMs).then((kind) => {
         if (kind === 'tls') return mode === 'PERMISSIVE' ? onTls(socket) : socket.destroy();
-        if (kind === 'h2') return void appH2.emit('connection', socket);
+        if (kind === 'h2') return void handOffH2(appH2, socket);
         if (kind === 'http1') return void handOffH1(appH1, socket);
         if (kind === 'closed') return socket.destroy();
         // Opaque plaintext TCP: only to a declared tcp port, the first one.
         const inbound = snapshot().workload.inbound;
         const tcpPort = [...inbound.ports.values()].find((p) => p.protocol === 'tcp');
         if (tcpPort === undefined) return socket.destroy();
-        connectTcp(inbound.appAddress, tcpPort.port, 1000).then(
+        connectTcp(inbound.appAddress, tcpPort.port, 1000, true).then(
           (app) => splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs }),
           () => socket.destroy(),
         );
@@ -365,7 +365,7 @@ export class WeftProxy {
     const named = req.headers['weft-dst-port'];
     const port = typeof named === 'string' ? inbound.ports.get(Number(named)) : inbound.ports.values().next().value;
     if (port === undefined) return writeRawError(socket, new ProxyError('FORBIDDEN_PORT', `port ${String(named)} is not declared by this workload`));
-    connectTcp(inbound.appAddress, port.port, 1000).then(
+    connectTcp(inbound.appAddress, port.port, 1000, true).then(
       (app) => {
         app.write(Buffer.concat([rawHead(req), head]));
         splice(socket, app, { idleTimeoutMs: this.ctx.snapshot.limits.idleTimeoutMs });
@@ -436,4 +436,10 @@ function writeRawError(socket: Duplex, e: unknown): void {
 function handOffH1(server: http.Server, socket: Duplex): void {
   server.emit('connection', socket);
   socket.resume();
+}
+
+/** Gives a socket to an HTTP/2 server. HTTP/2 has no half-close: a FIN from the client ends the session. */
+function handOffH2(server: http2.Http2Server, socket: Duplex): void {
+  (socket as net.Socket).allowHalfOpen = false;
+  server.emit('connection', socket);
 }

@@ -88,5 +88,5 @@ export function openStream(ctx: ProxyContext, cluster: ClusterConfig, ep: Endpoi
     if (material === undefined) return Promise.reject(new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers'));
     return openMeshTunnel({ host: ep.address, proxyPort: ep.proxyPort!, port: ep.port, material, expectedPeer: ep.spiffeId!, timeoutMs: cluster.connectTimeoutMs });
   }
-  return connectTcp(ep.address, ep.port, cluster.connectTimeoutMs);
+  return connectTcp(ep.address, ep.port, cluster.connectTimeoutMs, true);
 }

@@ -53,9 +53,19 @@ export function forwardH2(
   let finished = false;
   let status = 0;
   const stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
+  const onSessionClose = () => {
+    if (finished) return;
+    if (!responded) finish(new ProxyError('UPSTREAM_RESET', `${target} closed the connection before responding`));
+    else {
+      ex.fail(new ProxyError('UPSTREAM_RESET', `${target} closed the connection mid-response`), target);
+      finish({ status, completed: false });
+    }
+  };
+  session.once('close', onSessionClose);
   const finish = (o: Outcome | ProxyError) => {
     if (finished) return;
     finished = true;
+    session.removeListener('close', onSessionClose);
     if (o instanceof ProxyError) fail(o);
     else settle(o);
   };

@@ -4,6 +4,7 @@
 // (GOAWAY, error, idle timeout) leave the pool and in-flight streams finish on them.
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
 
 interface Entry {
   session: http2.ClientHttp2Session | undefined;
@@ -56,28 +57,46 @@ export class H2Pool {
       if (bucket.length === 0 && this.#entries.get(key) === bucket) this.#entries.delete(key);
     };
     entry.connecting = connect().then(
-      (socket) => {
-        const session = http2.connect("http://weft.peer", {
-          createConnection: () => socket,
-          settings: CLIENT_SETTINGS,
-          maxSessionMemory: 64,
-          peerMaxConcurrentStreams: options.maxStreams,
-        });
-        session.on('error', () => remove());
-        session.on('goaway', () => remove());
-        session.on('close', () => remove());
-        session.on('stream', () => {});
-        session.setTimeout(options.idleTimeoutMs, () => {
-          if (entry.active === 0) {
+      (socket) =>
+        new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+          const session = http2.connect('http://weft.peer', {
+            createConnection: () => socket,
+            settings: CLIENT_SETTINGS,
+            maxSessionMemory: 64,
+            peerMaxConcurrentStreams: options.maxStreams,
+          });
+          // Ready only once the peer's SETTINGS arrive: a peer that refuses us after the TLS 1.3
+          // handshake (identity not allowed) closes instead, and that must be a connect failure.
+          const early = (e?: Error) => {
             remove();
-            session.close();
-          }
-        });
-        entry.session = session;
-        entry.connecting = undefined;
-        if (this.#closed) session.close();
-        return session;
-      },
+            reject(
+              new ProxyError(
+                'TLS_HANDSHAKE_FAILED',
+                `the peer closed the connection right after the TLS handshake${e ? ` (${(e as NodeJS.ErrnoException).code ?? e.message})` : ''}: it refused our identity (trust bundle or allowed peers)`,
+                { cause: e },
+              ),
+            );
+          };
+          session.once('error', early);
+          session.once('close', early);
+          session.once('remoteSettings', () => {
+            session.removeListener('error', early);
+            session.removeListener('close', early);
+            session.on('error', () => remove());
+            session.on('goaway', () => remove());
+            session.on('close', () => remove());
+            session.setTimeout(options.idleTimeoutMs, () => {
+              if (entry.active === 0) {
+                remove();
+                session.close();
+              }
+            });
+            entry.session = session;
+            entry.connecting = undefined;
+            if (this.#closed) session.close();
+            resolve(session);
+          });
+        }),
       (error: unknown) => {
         remove();
         throw error;

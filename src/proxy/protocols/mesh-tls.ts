@@ -29,9 +29,9 @@ export function tunnelPreface(port: number): Buffer {
 }
 
 /** A plain TCP connect with a connect deadline (no per-request setTimeout: the shared coarse timer). */
-export function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+export function connectTcp(host: string, port: number, timeoutMs: number, allowHalfOpen = false): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    const socket = net.connect({ host, port, noDelay: true, allowHalfOpen });
     const target = `${host}:${port}`;
     const deadline = sharedTimer.deadline(timeoutMs, () => {
       socket.destroy();
@@ -70,7 +70,7 @@ export function connectPeer(options: {
       ...clientTlsOptions(options.material, { expectedPeer: options.expectedPeer }),
       ALPNProtocols: [options.alpn],
       noDelay: true,
-      allowHalfOpen: true,
+      allowHalfOpen: options.alpn === ALPN_TCP,
     } as tls.ConnectionOptions);
     const deadline = sharedTimer.deadline(options.timeoutMs, () => {
       socket.destroy();

@@ -71,11 +71,19 @@ export function splice(a: Duplex, b: Duplex, options: { idleTimeoutMs: number; o
     if (!bEnded) finish(true);
     else if (aEnded) finish(false);
   });
+  // Either side may have been paused explicitly (detection, tunnel preface): a 'data' listener alone
+  // does not restart an explicitly paused stream.
+  a.resume();
+  b.resume();
 }
 
 /** Sends a TCP RST where the stream is a plain socket (so the peer sees a reset, not a clean close). */
 function resetOrDestroy(s: Duplex): void {
   const sock = s as net.Socket;
-  if (typeof sock.resetAndDestroy === 'function' && (sock as { _handle?: unknown })._handle) sock.resetAndDestroy();
-  else s.destroy();
+  try {
+    if (typeof sock.resetAndDestroy === 'function' && !('encrypted' in sock) && (sock as { _handle?: unknown })._handle) return void sock.resetAndDestroy();
+  } catch {
+    // not a TCP handle (TLS, JS stream): a plain destroy below
+  }
+  s.destroy();
 }

@@ -80,7 +80,7 @@ export async function acceptMeshTunnel(socket: tls.TLSSocket, allowed: (port: nu
     return undefined;
   }
   try {
-    const app = await connectTcp(appAddress, port, timeoutMs);
+    const app = await connectTcp(appAddress, port, timeoutMs, true);
     socket.write(Buffer.from([TunnelStatus.OK]));
     return app;
   } catch (e) {
