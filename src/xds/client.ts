@@ -250,7 +250,13 @@ export class AdsClient {
       this.#scheduleReconnect();
       return;
     }
-    const options: grpc.ChannelOptions = { ...(this.#opts.channelOptions ?? {}) };
+    // Keepalive notices a control plane that vanished without closing the connection (partition).
+    const options: grpc.ChannelOptions = {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      ...(this.#opts.channelOptions ?? {}),
+    };
     if (serverName !== undefined) options['grpc.ssl_target_name_override'] = serverName;
     const client = new grpc.Client(this.#opts.target, credentials, options);
     this.#client = client;

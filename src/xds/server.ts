@@ -58,6 +58,15 @@ function orderOf(typeUrl: string): number {
   return i < 0 ? PUSH_ORDER.length : i;
 }
 
+/** When each TypeSnapshot object was first given to a cache (for push-to-ACK latency). */
+const firstSetAt = new WeakMap<TypeSnapshot, number>();
+
+/** Milliseconds from the moment `ts` entered a cache until now, if known. */
+function sinceSet(ts: TypeSnapshot | undefined): number | undefined {
+  const at = ts === undefined ? undefined : firstSetAt.get(ts);
+  return at === undefined ? undefined : performance.now() - at;
+}
+
 /**
  * Holds the latest snapshot per key (by default the node id) and tells the streams of that key when
  * it changes. Setting a snapshot whose type versions are unchanged pushes nothing; changing only
@@ -68,6 +77,8 @@ export class SnapshotCache {
   readonly #listeners = new Map<string, Set<() => void>>();
 
   setSnapshot(key: string, snapshot: XdsSnapshot): void {
+    const now = performance.now();
+    for (const ts of Object.values(snapshot.resources)) if (ts !== undefined && !firstSetAt.has(ts)) firstSetAt.set(ts, now);
     this.#snapshots.set(key, snapshot);
     this.#notify(key);
   }
@@ -177,7 +188,8 @@ export interface AdsHooks {
   onStreamOpen?(info: AdsStreamInfo): void;
   onStreamClose?(info: AdsStreamInfo, reason: string): void;
   onPush?(info: AdsStreamInfo, push: AdsPush): void;
-  onAck?(info: AdsStreamInfo, ack: { typeUrl: string; version: string; nonce: string }): void;
+  /** `latencyMs`: from the moment the ACKed type snapshot was set in the cache until this ACK (push latency). */
+  onAck?(info: AdsStreamInfo, ack: { typeUrl: string; version: string; nonce: string; latencyMs: number | undefined }): void;
   onNack?(info: AdsStreamInfo, nack: AdsNack): void;
 }
 
@@ -509,7 +521,7 @@ class SotwStream extends StreamBase {
         st.ackedAt = Date.now();
         st.ackedFrom = st.inflightFrom;
         this.server.counters.acks++;
-        this.server.hook('onAck', info, { typeUrl, version: req.version_info, nonce: req.response_nonce });
+        this.server.hook('onAck', info, { typeUrl, version: req.version_info, nonce: req.response_nonce, latencyMs: sinceSet(st.inflightFrom) });
       }
     }
     const names = req.resource_names ?? [];
@@ -645,6 +657,7 @@ class SotwStream extends StreamBase {
 
 interface InFlight {
   systemVersion: string;
+  from: TypeSnapshot;
   /** name → what the client held before this response (undefined: nothing). */
   previous: Map<string, string | undefined>;
   /** name → version sent (undefined: removal). */
@@ -755,7 +768,7 @@ class DeltaStream extends StreamBase {
           st.ackedVersion = flight.systemVersion;
           st.ackedAt = Date.now();
           this.server.counters.acks++;
-          this.server.hook('onAck', info, { typeUrl, version: flight.systemVersion, nonce: req.response_nonce });
+          this.server.hook('onAck', info, { typeUrl, version: flight.systemVersion, nonce: req.response_nonce, latencyMs: sinceSet(flight.from) });
         }
       }
     }
@@ -842,7 +855,7 @@ class DeltaStream extends StreamBase {
         continue;
       }
       const nonce = this.nextNonce();
-      const flight: InFlight = { systemVersion: ts.version, previous: new Map(), sent: new Map() };
+      const flight: InFlight = { systemVersion: ts.version, from: ts, previous: new Map(), sent: new Map() };
       for (const r of resources) {
         flight.previous.set(r.name, st.clientHas.get(r.name));
         flight.sent.set(r.name, r.version);

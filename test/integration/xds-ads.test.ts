@@ -24,17 +24,18 @@ interface Started {
   ads: AdsServer;
   cache: SnapshotCache;
   port: number;
-  events: { pushes: AdsPush[]; nacks: AdsNack[]; opened: AdsStreamInfo[]; closed: string[] };
+  events: { pushes: AdsPush[]; nacks: AdsNack[]; acks: Array<{ typeUrl: string; version: string; latencyMs: number | undefined }>; opened: AdsStreamInfo[]; closed: string[] };
   stop(): void;
 }
 
 async function startServer(options: { port?: number; cache?: SnapshotCache; hooks?: AdsHooks } = {}): Promise<Started> {
   const server = new grpc.Server();
   const cache = options.cache ?? new SnapshotCache();
-  const events: Started['events'] = { pushes: [], nacks: [], opened: [], closed: [] };
+  const events: Started['events'] = { pushes: [], nacks: [], acks: [], opened: [], closed: [] };
   const ads = addAdsService(server, cache, {
     onPush: (_i, p) => events.pushes.push(p),
     onNack: (_i, n) => events.nacks.push(n),
+    onAck: (_i, a) => events.acks.push(a),
     onStreamOpen: (i) => events.opened.push(i),
     onStreamClose: (_i, reason) => events.closed.push(reason),
     ...options.hooks,
@@ -450,6 +451,9 @@ test('many concurrent clients (SotW and delta) converge, and an update reaches a
     assert.deepEqual(w, [50, 50]);
   }
   assert.equal(s.ads.counters.nacks, 0);
+  const latencies = s.events.acks.filter((a) => a.typeUrl === XDS_TYPE_URLS.RDS && a.version === '2').map((a) => a.latencyMs!);
+  assert.equal(latencies.length, N, 'every ACK of the change carries its push latency');
+  assert.ok(latencies.every((l) => l >= 0 && l <= ms + 5), 'latency measured from the snapshot change');
   console.log(`# ${N} clients: route change ACKed by all in ${ms.toFixed(1)} ms`);
   for (const c of clients) c.stop();
   s.stop();
