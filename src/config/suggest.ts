@@ -1,23 +1,28 @@
 // Spelling suggestions: the closest known word by edit distance, for misspelt field names and enum values.
 
-/** Levenshtein distance, bounded: returns `max + 1` as soon as the distance must exceed `max`. */
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment: `nmae` → `name` is 1),
+ * bounded: returns `max + 1` as soon as the distance must exceed `max`.
+ */
 export function editDistance(a: string, b: string, max = Infinity): number {
   if (a === b) return 0;
   if (Math.abs(a.length - b.length) > max) return max + 1;
+  let before = new Array<number>(b.length + 1).fill(0);
   let prev = new Array<number>(b.length + 1);
   let curr = new Array<number>(b.length + 1);
   for (let j = 0; j <= b.length; j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
     curr[0] = i;
-    let rowMin = curr[0];
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
-      const v = Math.min((prev[j] as number) + 1, (curr[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      let v = Math.min((prev[j] as number) + 1, (curr[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a.charCodeAt(i - 1) === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === b.charCodeAt(j - 1)) v = Math.min(v, (before[j - 2] as number) + 1);
       curr[j] = v;
       if (v < rowMin) rowMin = v;
     }
     if (rowMin > max) return max + 1;
-    [prev, curr] = [curr, prev];
+    [before, prev, curr] = [prev, curr, before];
   }
   return prev[b.length] as number;
 }
