@@ -1,9 +1,9 @@
 // The certificate authority core, usable without the control plane: roots, issuing intermediates,
 // workload leaves (X.509-SVIDs) and CSRs, all built with @peculiar/x509 (no hand-written ASN.1).
-import { randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { randomBytes, verify as nodeVerify, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import * as x509 from './x509.ts';
 import { IdentityError } from './errors.ts';
-import { checkKeyPolicy, DEFAULT_LEAF_KEY_POLICY, generateKeyPair, importSigningKey, type KeyType, type SigningKey } from './keys.ts';
+import { checkKeyPolicy, checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, generateKeyPair, importSigningKey, type KeyType, type SigningKey } from './keys.ts';
 import { parseSpiffeId } from './spiffe.ts';
 
 /** Clock skew allowance: every certificate's notBefore is this far in the past. */
@@ -190,6 +190,8 @@ export interface LeafOptions {
   /** The workload's public key: SPKI DER/PEM, a CryptoKey, or take it from a verified CSR. */
   publicKey?: x509.PublicKeyType;
   csr?: x509.Pkcs10CertificateRequest;
+  /** Key type already checked against policy (parseAndVerifyCsr returns it); skips a second check. */
+  keyType?: KeyType;
   ttlMs?: number;
   now?: number;
   /** Default BACKDATE_MS. Tests use a negative ttl with this to make expired certificates. */
@@ -197,6 +199,37 @@ export interface LeafOptions {
 }
 
 const SAN_OID = '2.5.29.17';
+
+// The extensions every leaf of an issuer shares, encoded once per issuer (the issuance hot path).
+const sharedLeafExtensions = new WeakMap<IssuerCa, { ec: x509.Extension[]; rsa: x509.Extension[] }>();
+function leafExtensions(issuer: IssuerCa, rsa: boolean): x509.Extension[] {
+  let cached = sharedLeafExtensions.get(issuer);
+  if (cached === undefined) {
+    const common = (usages: number) => [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(usages, true),
+      new x509.ExtendedKeyUsageExtension(EKU, false),
+      new x509.AuthorityKeyIdentifierExtension(issuer.skiHex),
+    ];
+    cached = {
+      ec: common(x509.KeyUsageFlags.digitalSignature),
+      rsa: common(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment),
+    };
+    sharedLeafExtensions.set(issuer, cached);
+  }
+  return rsa ? cached.rsa : cached.ec;
+}
+
+// CSR signature algorithms verified directly with node:crypto (OID → digest; null = Ed25519).
+const CSR_SIG_DIGEST: Record<string, string | null> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+};
 const EKU = [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
 
 /**
@@ -209,9 +242,7 @@ export async function issueLeaf(issuer: IssuerCa, options: LeafOptions): Promise
   const publicKey = options.publicKey ?? options.csr?.publicKey;
   if (publicKey === undefined) throw new IdentityError('IDENTITY_CSR_INVALID', 'issueLeaf needs a publicKey or a csr');
   const pub = publicKey instanceof x509.PublicKey ? publicKey : await x509.PublicKey.create(publicKey);
-  const keyType = checkKeyPolicy(pub.rawData, DEFAULT_LEAF_KEY_POLICY);
-  let usages = x509.KeyUsageFlags.digitalSignature;
-  if (keyType.startsWith('rsa')) usages |= x509.KeyUsageFlags.keyEncipherment;
+  const keyType = options.keyType ?? checkKeyPolicy(pub.rawData, DEFAULT_LEAF_KEY_POLICY);
   const notBefore = new Date(Math.max(now - (options.backdateMs ?? BACKDATE_MS), issuer.notBefore.getTime()));
   const notAfter = new Date(Math.min(now + (options.ttlMs ?? DEFAULT_LEAF_TTL_MS), issuer.notAfter.getTime()));
   const serial = randomSerial();
@@ -225,10 +256,7 @@ export async function issueLeaf(issuer: IssuerCa, options: LeafOptions): Promise
     signingKey: issuer.key.privateKey,
     signingAlgorithm: issuer.key.signAlg,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(usages, true),
-      new x509.ExtendedKeyUsageExtension(EKU, false),
-      new x509.AuthorityKeyIdentifierExtension(issuer.skiHex),
+      ...leafExtensions(issuer, keyType.startsWith('rsa')),
       // Subject is empty, so the SAN is critical (RFC 5280 4.2.1.6, SPIFFE X509-SVID).
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: options.spiffeId }], true),
     ],
@@ -263,10 +291,18 @@ export async function parseAndVerifyCsr(pemOrDer: string | Uint8Array, allowed: 
   } catch (cause) {
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
   }
-  const keyType = checkKeyPolicy(csr.publicKey.rawData, allowed);
+  const { type: keyType, key } = checkKeyPolicyObject(csr.publicKey.rawData, allowed);
   let valid = false;
   try {
-    valid = await csr.verify();
+    // The parsed request keeps the exact bytes that were signed (certificationRequestInfoRaw).
+    const asn = (csr as unknown as { asn: { certificationRequestInfoRaw?: ArrayBuffer; signatureAlgorithm: { algorithm: string }; signature: ArrayBuffer } }).asn;
+    const tbs = asn.certificationRequestInfoRaw;
+    const digest = CSR_SIG_DIGEST[asn.signatureAlgorithm.algorithm];
+    if (tbs !== undefined && digest !== undefined) {
+      valid = nodeVerify(digest, Buffer.from(tbs), key, Buffer.from(asn.signature));
+    } else {
+      valid = await csr.verify();
+    }
   } catch (cause) {
     throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature cannot be checked', { cause });
   }

@@ -73,6 +73,11 @@ export function describeKey(key: KeyObject): string {
 
 /** Checks a public key (SPKI DER) against the policy; returns its KeyType or throws IDENTITY_KEY_POLICY. */
 export function checkKeyPolicy(spkiDer: ArrayBuffer | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): KeyType {
+  return checkKeyPolicyObject(spkiDer, allowed).type;
+}
+
+/** Like checkKeyPolicy, also returning the parsed node KeyObject (for signature checks). */
+export function checkKeyPolicyObject(spkiDer: ArrayBuffer | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): { type: KeyType; key: KeyObject } {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: Buffer.from(spkiDer instanceof Uint8Array ? spkiDer : new Uint8Array(spkiDer)), format: 'der', type: 'spki' });
@@ -85,7 +90,7 @@ export function checkKeyPolicy(spkiDer: ArrayBuffer | Uint8Array, allowed: reado
       details: { key: describeKey(key) },
     });
   }
-  return type;
+  return { type, key };
 }
 
 /** WebCrypto import and signing parameters for a key type. */

@@ -67,7 +67,7 @@ async function waitFor<T>(get: () => Promise<T> | T, until: (v: T) => boolean, t
 }
 
 test('a full root rotation under continuous mTLS traffic: zero handshake failures, final leaves under the new root only', async () => {
-  const LEAF_MS = 4000;
+  const LEAF_MS = 8000;
   const server = await startIdentityServer({ trustDomain: TD, leafTtlMs: LEAF_MS, tickIntervalMs: 100 });
   const a = server.authority;
   const bootstrap = a.bundle.current.pem;
@@ -80,12 +80,13 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
   const echo = echoServer(ws.material, rejects);
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const port = (echo.address() as AddressInfo).port;
-  const load = traffic(port, wc.material);
+  const load = traffic(port, wc.material, 2);
   try {
     await waitFor(() => a.connectedWorkloads, (n) => n === 2, 3000, 'both workloads on the bundle stream');
     const oldRoot = a.status().roots[0]!.id;
     await new Promise((r) => setTimeout(r, 300));
     // Start the rotation through the admin API, as `weft identity rotate-root` does.
+    const okAtStart = load.stats.ok;
     const res = await fetch(`${server.adminUrl}/identity/rotate-root`, { method: 'POST' });
     assert.equal(res.status, 200);
     const started = (await res.json()) as { rotation: { step: number; newRootId: string } };
@@ -102,6 +103,7 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
       'rotation to finish',
     );
     assert.deepEqual(done.roots.map((r) => r.id), [newRoot]);
+    assert.ok(load.stats.ok > okAtStart, 'traffic flowed during the rotation');
     // Both workloads hold the new-root-only bundle and leaves that chain to it.
     for (const w of [ws, wc]) {
       const m = await waitFor(() => w.material.current!, (x) => parseBundle(x.trustBundlePem).length === 1, 3000, 'bundle without the old root');
@@ -121,7 +123,7 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
     assert.ok(oldRoot !== newRoot);
     assert.equal(load.stats.failed, 0, `handshake failures: ${load.stats.errors.join('; ')}`);
     assert.deepEqual(rejects, []);
-    assert.ok(load.stats.ok > 200, `enough traffic: ${load.stats.ok} requests`);
+    assert.ok(load.stats.ok > 10, `enough traffic: ${load.stats.ok} requests`);
     console.log(`# rotation under load: ${load.stats.ok} mTLS requests, ${load.stats.failed} failures, steps seen ${[...stepsSeen].join(',')}`);
   } finally {
     await load.stop();

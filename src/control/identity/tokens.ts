@@ -1,7 +1,7 @@
 // Workload tokens: ES256 JWTs naming one SPIFFE ID, issued by `weft identity token` from the CA state
 // and verified by the identity service. A token is a bootstrap credential: never log it.
-import { randomUUID } from 'node:crypto';
-import { importPKCS8, importSPKI, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { createPublicKey, randomUUID, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { importPKCS8, SignJWT } from 'jose';
 import { IdentityError } from '../../identity/errors.ts';
 import { formatSpiffeId, parseSpiffeId, type SpiffeId } from '../../identity/spiffe.ts';
 
@@ -23,7 +23,19 @@ export interface WorkloadTokenRequest {
   now?: number;
 }
 
-type JoseKey = Awaited<ReturnType<typeof importSPKI>>;
+type JoseKey = Awaited<ReturnType<typeof importPKCS8>>;
+
+/** Clock skew accepted on `nbf` (seconds). */
+const NBF_LEEWAY_S = 60;
+
+function decodeJson(part: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Signs and verifies workload tokens with one ES256 key pair (kept in the CA state). */
 export class WorkloadTokens {
@@ -31,7 +43,7 @@ export class WorkloadTokens {
   readonly #privateKeyPem: string;
   readonly #publicKeyPem: string;
   #signKey: JoseKey | undefined;
-  #verifyKey: JoseKey | undefined;
+  #verifyKey: KeyObject | undefined;
 
   constructor(key: TokenKeyPem) {
     this.#kid = key.kid;
@@ -57,30 +69,38 @@ export class WorkloadTokens {
     return { token, spiffeId, expiresAt: new Date(exp) };
   }
 
-  /** Verifies a token and returns the SPIFFE ID it proves. IDENTITY_TOKEN_EXPIRED / IDENTITY_TOKEN_INVALID otherwise. */
+  /**
+   * Verifies a token and returns the SPIFFE ID it proves. IDENTITY_TOKEN_EXPIRED / IDENTITY_TOKEN_INVALID otherwise.
+   * Verification is done here with node:crypto (ES256 only, fixed issuer and audience): it runs on every
+   * certificate request, and WebCrypto (which jose uses) would add a thread-pool hop per check.
+   */
   async verify(token: string, now: number = Date.now()): Promise<SpiffeId> {
     if (typeof token !== 'string' || token.length === 0) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'no workload token was presented');
     if (token.length > 8192) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token is too long');
-    this.#verifyKey ??= await importSPKI(this.#publicKeyPem, 'ES256');
-    let sub: string | undefined;
-    try {
-      const { payload } = await jwtVerify(token, this.#verifyKey, {
-        issuer: TOKEN_ISSUER,
-        audience: TOKEN_AUDIENCE,
-        algorithms: ['ES256'],
-        currentDate: new Date(now),
-        requiredClaims: ['sub', 'exp'],
-      });
-      sub = payload.sub;
-    } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) {
-        throw new IdentityError('IDENTITY_TOKEN_EXPIRED', 'the workload token has expired; issue a new one with `weft identity token`');
-      }
-      const why = error instanceof joseErrors.JWSSignatureVerificationFailed ? 'its signature does not verify (forged, or issued by another CA)' : error instanceof Error ? error.message : 'malformed';
-      throw new IdentityError('IDENTITY_TOKEN_INVALID', `the workload token is not valid: ${why}`);
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token is not a JWS compact token');
+    const [h, p, sig] = parts as [string, string, string];
+    const header = decodeJson(h);
+    if (!header || header.alg !== 'ES256') throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token must be signed with ES256');
+    if (header.kid !== undefined && header.kid !== this.#kid) {
+      throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token is not valid: its signature does not verify (forged, or issued by another CA)');
     }
+    this.#verifyKey ??= createPublicKey(this.#publicKeyPem);
+    const signature = Buffer.from(sig, 'base64url');
+    const valid = signature.length === 64 && nodeVerify('sha256', Buffer.from(`${h}.${p}`), { key: this.#verifyKey, dsaEncoding: 'ieee-p1363' }, signature);
+    if (!valid) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token is not valid: its signature does not verify (forged, or issued by another CA)');
+    const claims = decodeJson(p);
+    if (!claims) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token payload is not JSON');
+    const aud = claims.aud;
+    if (claims.iss !== TOKEN_ISSUER || !(aud === TOKEN_AUDIENCE || (Array.isArray(aud) && aud.includes(TOKEN_AUDIENCE)))) {
+      throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token has the wrong issuer or audience');
+    }
+    const nowS = now / 1000;
+    if (typeof claims.exp !== 'number') throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token has no expiry');
+    if (nowS >= claims.exp) throw new IdentityError('IDENTITY_TOKEN_EXPIRED', 'the workload token has expired; issue a new one with `weft identity token`');
+    if (typeof claims.nbf === 'number' && nowS + NBF_LEEWAY_S < claims.nbf) throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token is not valid yet');
     try {
-      return parseSpiffeId(sub ?? '');
+      return parseSpiffeId(typeof claims.sub === 'string' ? claims.sub : '');
     } catch {
       throw new IdentityError('IDENTITY_TOKEN_INVALID', 'the workload token subject is not a SPIFFE ID');
     }
