@@ -5,9 +5,10 @@ import { registerVersion } from './commands/version.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerValidate } from './commands/validate.ts';
 import { registerIdentity } from './commands/identity.ts';
+import { registerProxy } from './commands/proxy.ts';
 
 /** Every subcommand, registered explicitly (no side-effect imports). */
-const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity];
+const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity, registerProxy];
 
 export function buildProgram(): Command {
   const program = new Command('weft')
