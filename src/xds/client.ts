@@ -255,6 +255,8 @@ export class AdsClient {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // A full SotW CDS/RDS for a large mesh can exceed gRPC's 4 MiB default.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
       ...(this.#opts.channelOptions ?? {}),
     };
     if (serverName !== undefined) options['grpc.ssl_target_name_override'] = serverName;
