@@ -14,6 +14,21 @@ export interface ErrorResponse {
 }
 
 const REASONS: Record<number, string> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  401: 'Unauthorized',
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
