@@ -134,10 +134,10 @@ test('server message mode: decoded request body and trailers in, writeHead/write
 });
 
 test('drain: idle connections close at once, busy ones finish with Connection: close', async () => {
-  let release: (() => void) | null = null;
+  const box: { release?: () => void } = {};
   const server = new Http1Server({
     onRequest(conn) {
-      release = () => conn.respond(200, [['x', '1']], Buffer.from('done'));
+      box.release = () => conn.respond(200, [['x', '1']], Buffer.from('done'));
     },
   });
   const addr = await server.listen(0);
@@ -146,10 +146,10 @@ test('drain: idle connections close at once, busy ones finish with Connection: c
   const idleClosed = new Promise<void>((r) => idle.on('close', () => r()));
   await new Promise((r) => idle.once('connect', r));
   const busy = rawExchange(addr.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 3000 });
-  while (release === null || server.connections.size < 2) await new Promise((r) => setTimeout(r, 5));
+  while (box.release === undefined || server.connections.size < 2) await new Promise((r) => setTimeout(r, 5));
   const drained = server.drain(2000);
   await idleClosed;
-  release!();
+  box.release();
   const r = await busy;
   await drained;
   assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*done$/);
