@@ -10,6 +10,7 @@ import { parseDuration, formatDuration } from './duration.ts';
 import { editDistance, suggest } from './suggest.ts';
 import { s, req, validateValue, toJsonSchema, ValidationContext, INVALID } from './schema.ts';
 import { scanDepth, parseSource } from './parse.ts';
+import { fieldReferenceDocument } from './docs.ts';
 import {
   validateDocuments,
   resolveMtlsMode,
@@ -113,6 +114,16 @@ test('schemas/ holds the current JSON Schema of every kind (regenerate with scri
     assert.equal(parsed.$schema, 'https://json-schema.org/draft/2020-12/schema');
     assert.ok(parsed.required.includes('apiVersion') && parsed.required.includes('kind'));
   }
+});
+
+test('docs/CONFIG.md holds the current generated field reference of every kind', () => {
+  const doc = readFileSync(join(repo, 'docs', 'CONFIG.md'), 'utf8');
+  const begin = '<!-- field-reference:begin -->\n';
+  const a = doc.indexOf(begin);
+  const b = doc.indexOf('\n<!-- field-reference:end -->');
+  assert.ok(a >= 0 && b > a, 'markers present');
+  assert.equal(doc.slice(a + begin.length, b), fieldReferenceDocument(KIND_SCHEMAS), 'stale: run node --import tsx scripts/write-schemas.ts');
+  for (const def of KIND_SCHEMAS) assert.ok(doc.includes(`### ${def.kind} (`), def.kind);
 });
 
 test('defaults: no Mesh resource means the documented mesh defaults', () => {
