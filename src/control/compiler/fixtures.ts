@@ -9,7 +9,7 @@ import { formatIssues } from '../../config/format.ts';
 import { WeftError } from '../../core/errors.ts';
 import { Registry } from '../registry.ts';
 import type { MeshSnapshot } from './mesh-index.ts';
-import type { CompiledProxy, ProxyDescriptor } from './compile.ts';
+import type { ProxyDescriptor } from './compile.ts';
 
 export const FIXTURE_TRUST_BUNDLE = '-----BEGIN CERTIFICATE-----\nRklYVFVSRQ==\n-----END CERTIFICATE-----\n';
 
@@ -33,23 +33,4 @@ export function loadFixture(dir: string): { snapshot: MeshSnapshot; proxies: Pro
   return { snapshot: { config: r.value, workloads: registry.view.current.workloads, trustBundlePem: FIXTURE_TRUST_BUNDLE }, proxies };
 }
 
-const sortedObject = (m: ReadonlyMap<string, unknown>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-
-/** Stable JSON of a compiled proxy (maps as objects sorted by name). */
-export function renderCompiled(c: CompiledProxy): string {
-  return (
-    JSON.stringify(
-      {
-        scope: c.scope,
-        tls: { spiffeId: c.tls.spiffeId, allowedPeers: c.tls.allowedPeers ?? null },
-        notes: c.notes,
-        listeners: sortedObject(c.listeners),
-        routes: sortedObject(c.routes),
-        clusters: sortedObject(c.clusters),
-        endpoints: sortedObject(c.endpoints),
-      },
-      (k, v) => (k === 'inline_string' ? '<trust bundle>' : v),
-      2,
-    ) + '\n'
-  );
-}
+export { renderCompiled } from './render.ts';
