@@ -7,6 +7,7 @@
 // resumes with the versions it holds (delta: initial_resource_versions), so a control-plane restart
 // with unchanged config sends nothing new.
 import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
 import { checkServerIdentity as tlsCheckServerIdentity, type PeerCertificate } from 'node:tls';
 import { Watch } from '../core/watch.ts';
 import { WeftError } from '../core/errors.ts';
@@ -96,8 +97,12 @@ export interface AdsClientOptions {
   node: { id: string; cluster?: string; metadata?: Readonly<Record<string, unknown>>; locality?: { region?: string; zone?: string; sub_zone?: string } };
   /** 'delta' (default) or 'sotw'. */
   mode?: 'delta' | 'sotw';
-  /** Receives each new complete set. Throwing NACKs the response that produced it; the previous set stays. */
-  apply(set: XdsResourceSet): void;
+  /**
+   * Receives each new complete set, and the set it replaces. Throwing NACKs the response that
+   * produced it; the previous set stays. Resources unchanged since `previous` are the same objects,
+   * so the proxy can rebuild only what changed (compare with `===`).
+   */
+  apply(set: XdsResourceSet, previous: XdsResourceSet | undefined): void;
   backoff?: Partial<AdsBackoff>;
   channelOptions?: grpc.ChannelOptions;
 }
@@ -137,6 +142,12 @@ export class AdsClientError extends WeftError {
 interface Held {
   version: string;
   resource: unknown;
+  /** Hash of the encoded resource: an identical resource is not decoded again and keeps its object. */
+  hash: string;
+}
+
+function hashOf(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('base64');
 }
 
 type Stream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse__Output | DeltaDiscoveryResponse__Output>;
@@ -395,12 +406,20 @@ export class AdsClient {
     let decoded: Map<string, Held>;
     try {
       decoded = new Map();
+      const known = new Map<string, [string, Held]>();
+      for (const [n, h] of this.#held.get(typeUrl)!) known.set(h.hash, [n, h]);
       for (const any of res.resources) {
         if (typeNameOf(any.type_url) !== typeNameOf(typeUrl)) throw new XdsDecodeError(`resource of type ${any.type_url} in a ${typeUrl} response`);
+        const hash = hashOf(any.value);
+        const same = known.get(hash);
+        if (same !== undefined) {
+          decoded.set(same[0], { ...same[1], version: res.version_info });
+          continue;
+        }
         const r = unpackAny<Record<string, unknown>>(any);
         const name = resourceNameOf(typeUrl, r);
         if (!name) throw new XdsDecodeError(`a ${SHORT[typeUrl]} resource without a name`);
-        decoded.set(name, { version: res.version_info, resource: r });
+        decoded.set(name, { version: res.version_info, resource: r, hash });
       }
     } catch (error) {
       this.#reject(typeUrl, res.version_info, (error as Error).message, () => this.#ackSotw(typeUrl, this.#typeVersion.get(typeUrl) ?? '', res.nonce, (error as Error).message));
@@ -434,9 +453,15 @@ export class AdsClient {
       for (const r of res.resources) {
         if (!r.resource) throw new XdsDecodeError(`${SHORT[typeUrl]} resource "${r.name}" without a body`);
         if (typeNameOf(r.resource.type_url) !== typeNameOf(typeUrl)) throw new XdsDecodeError(`resource of type ${r.resource.type_url} in a ${typeUrl} response`);
+        const hash = hashOf(r.resource.value);
+        const prev = r.name ? next.get(r.name) : undefined;
+        if (prev !== undefined && prev.hash === hash) {
+          next.set(r.name, { ...prev, version: r.version });
+          continue;
+        }
         const decoded = unpackAny<Record<string, unknown>>(r.resource);
         const name = r.name || resourceNameOf(typeUrl, decoded);
-        next.set(name, { version: r.version, resource: decoded });
+        next.set(name, { version: r.version, resource: decoded, hash });
       }
     } catch (error) {
       this.#reject(typeUrl, res.system_version_info, (error as Error).message, () => this.#ackDelta(typeUrl, res.nonce, (error as Error).message));
@@ -480,7 +505,7 @@ export class AdsClient {
     if (missing.length === 0) {
       const set = buildSet(held, refs, versions);
       try {
-        this.#opts.apply(set);
+        this.#opts.apply(set, this.#current);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.#reject(typeUrl, version, message, () => nack(message));

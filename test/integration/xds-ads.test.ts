@@ -132,6 +132,11 @@ for (const mode of ['sotw', 'delta'] as const) {
     assert.deepEqual([...applied[1]!.endpoints.keys()].sort(), ['a', 'b'], 'the unchanged assignment is kept');
     assert.equal(applied[1]!.endpoints.get('a')!.endpoints[0]!.lb_endpoints[0]!.endpoint!.address!.socket_address!.port_value, 9009);
     assert.equal(applied[1]!.versions.EDS, '2');
+    // Unchanged resources keep their identity, so a proxy can rebuild only what changed.
+    assert.equal(applied[1]!.endpoints.get('b'), applied[0]!.endpoints.get('b'));
+    assert.notEqual(applied[1]!.endpoints.get('a'), applied[0]!.endpoints.get('a'));
+    assert.equal(applied[1]!.clusters.get('a'), applied[0]!.clusters.get('a'));
+    assert.equal(applied[1]!.listeners.get('web'), applied[0]!.listeners.get('web'));
     client.stop();
     s.stop();
   });
@@ -141,7 +146,8 @@ for (const mode of ['sotw', 'delta'] as const) {
     s.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
     const { client, applied } = startClient(s.port, {
       mode,
-      apply: (set) => {
+      apply: (set, previous) => {
+        assert.equal(previous, applied.at(-1), 'apply is told the set it replaces');
         for (const c of set.clusters.values()) if (c.connect_timeout && Number(c.connect_timeout.seconds) > 60) throw new Error(`cluster ${c.name}: connect timeout too long`);
         applied.push(set);
       },
@@ -172,6 +178,9 @@ for (const mode of ['sotw', 'delta'] as const) {
     s.cache.setSnapshot('web-1', snapshotOf({ LDS: '1', RDS: '1', CDS: '3', EDS: '3' }, fixed));
     await eventually(() => client.current?.versions.CDS === '3', 'fixed version applied');
     assert.equal(cdsPushes(), cdsBefore + 1);
+    // Cluster b came again in the full SotW CDS response but is unchanged: not decoded again, same object.
+    assert.equal(client.current!.clusters.get('b'), applied[0]!.clusters.get('b'));
+    assert.notEqual(client.current!.clusters.get('a'), applied[0]!.clusters.get('a'));
     await eventually(() => s.ads.streams()[0]!.types[XDS_TYPE_URLS.CDS]!.ackedVersion === '3', 'CDS 3 acked');
     client.stop();
     s.stop();
