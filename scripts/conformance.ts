@@ -1,8 +1,8 @@
 // `npm run conformance -- [--sut reference|weft] [--profile gateway|mesh] [--test NAME...] [--strict-mesh]
-// [--verbose] [--reference-fault F...]`: runs the Gateway API conformance corpus against a system under test, prints a table per
+// [--full-base] [--verbose] [--reference-fault F...]`: runs the Gateway API conformance corpus against a system under test, prints a table per
 // test and one JSON summary line; exit 0 all ran tests passed, 1 a failure (or the SUT cannot run), 2 usage.
 import { Command, CommanderError, Option } from 'commander';
-import { loadCorpusIndex, DEFAULT_CORPUS_DIR } from '../test/conformance/corpus.ts';
+import { loadBaseManifests, loadCorpusIndex, DEFAULT_CORPUS_DIR } from '../test/conformance/corpus.ts';
 import { formatTable, runConformance, selectTests, summaryJson } from '../test/conformance/runner.ts';
 import { ReferenceSut } from '../test/conformance/sut-reference.ts';
 import type { ReferenceFault } from '../test/conformance/reference-router.ts';
@@ -19,6 +19,7 @@ interface CliOptions {
   strictMesh?: boolean;
   verbose?: boolean;
   referenceFault?: ReferenceFault[];
+  fullBase?: boolean;
 }
 
 function makeSut(opts: CliOptions): SystemUnderTest {
@@ -34,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--corpus <dir>', 'corpus folder', DEFAULT_CORPUS_DIR)
     .option('--strict-mesh', 'also check mesh paths and redirect Locations (not asserted upstream)')
     .option('--verbose', 'print every case, not only failures')
+    .option('--full-base', "apply the profile's whole base manifest set, as upstream does, not just each test's subset")
     .addOption(
       new Option('--reference-fault <faults...>', 'break the reference router on purpose (shows the comparators bite)').choices([
         'ignore-header-matches',
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   const sut = makeSut(opts);
   const summary = await runConformance(sut, names, index, {
     strictMesh: opts.strictMesh === true,
+    ...(opts.fullBase === true ? { baseObjects: { gateway: loadBaseManifests('gateway', index), mesh: loadBaseManifests('mesh', index) } } : {}),
     log: (line) => {
       if (opts.verbose === true || line.startsWith('FAIL')) process.stderr.write(line + '\n');
     },

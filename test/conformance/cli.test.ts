@@ -36,9 +36,10 @@ test('runs the selected tests against the reference SUT: table, JSON summary lin
   assert.deepEqual([json.cases.passed, json.cases.failed], [20, 0]);
 });
 
-test('--profile selects, status-only tests are reported as skipped', { skip }, async () => {
-  const r = await run(['--profile', 'gateway', '--test', 'HTTPRouteInvalidCrossNamespaceParentRef', 'MeshBasic']);
+test('--profile selects, status-only tests are reported as skipped, --full-base still passes', { skip }, async () => {
+  const r = await run(['--profile', 'gateway', '--full-base', '--test', 'HTTPRouteInvalidCrossNamespaceParentRef', 'MeshBasic', 'HTTPRouteHTTPSListener']);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^HTTPRouteHTTPSListener\s+gateway\s+core\s+PASSED\s+3\s+0\s+0/m);
   assert.match(r.stdout, /HTTPRouteInvalidCrossNamespaceParentRef\s+gateway\s+core\s+SKIPPED.*status-only/);
   assert.doesNotMatch(r.stdout, /^MeshBasic/m, 'mesh test filtered out by --profile gateway');
 });

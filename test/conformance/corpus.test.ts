@@ -12,6 +12,7 @@ import {
   fillEndpointSlices,
   materializeCase,
   needsConformanceCertificate,
+  loadBaseManifests,
 } from './corpus.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +63,21 @@ test('prepareManifests substitutes the class name, adds a GatewayClass and the g
   assert.equal(Buffer.from((secret?.['data'] as Record<string, string>)['tls.crt'] ?? '', 'base64').toString(), 'CERT');
   const gw = objects.find((o) => o.kind === 'Gateway');
   assert.equal(gw?.spec.gatewayClassName, 'weft-conformance');
+});
+
+test('the full base sets load, and every test\'s baseManifests is a subset of its profile\'s set', { skip }, () => {
+  const gateway = loadBaseManifests('gateway', index);
+  const mesh = loadBaseManifests('mesh', index);
+  assert.ok(gateway.some((o) => o.kind === 'Gateway' && o.metadata.name === 'same-namespace'));
+  assert.ok(mesh.some((o) => o.kind === 'Service' && o.metadata.name === 'echo'));
+  const key = (o: { kind: string; metadata: { namespace?: string; name: string } }) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  for (const name of ['HTTPRouteSimpleSameNamespace', 'MeshBasic']) {
+    const t = loadConformanceTest(name, index);
+    const base = new Set((t.profile === 'mesh' ? mesh : gateway).map(key));
+    for (const o of t.baseManifests) assert.ok(base.has(key(o)), `${name}: ${key(o)} not in the base set`);
+    const full = prepareManifests(t, { gatewayClassName: 'c', baseObjects: t.profile === 'mesh' ? mesh : gateway });
+    assert.ok(full.length > prepareManifests(t, { gatewayClassName: 'c' }).length);
+  }
 });
 
 test('fillEndpointSlices puts the infra-backend-v1 pod IPs into empty IPv4 slices', { skip }, () => {

@@ -223,6 +223,18 @@ export function loadConformanceTest(name: string, index: CorpusIndex = loadCorpu
   return test;
 }
 
+/**
+ * The full shared base set of a profile (`base/gateway-base-manifests.json` or
+ * `base/mesh-base-manifests.json`). Each test already carries the subset it uses as `baseManifests`;
+ * pass the full set as `PrepareOptions.baseObjects` to apply everything upstream applies.
+ */
+export function loadBaseManifests(profile: 'gateway' | 'mesh', index: CorpusIndex = loadCorpusIndex()): K8sObject[] {
+  const file = join(index.dir, 'base', `${profile}-base-manifests.json`);
+  const raw = readJson(file) as { objects?: K8sObject[] };
+  if (!Array.isArray(raw.objects)) throw new CorpusError(`${file} has no "objects" array`);
+  return raw.objects;
+}
+
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 function stableToken(seed: string, length: number): string {
@@ -299,6 +311,8 @@ export interface PrepareOptions {
   gatewayClassName: string;
   controllerName?: string;
   certificate?: GeneratedCertificate;
+  /** Base objects to use instead of the test's own `baseManifests` subset (e.g. loadBaseManifests()). */
+  baseObjects?: readonly K8sObject[];
 }
 
 /**
@@ -313,7 +327,7 @@ export function prepareManifests(test: Pick<ConformanceTest, 'manifests' | 'base
     metadata: { name: options.gatewayClassName },
     spec: { controllerName: options.controllerName ?? 'weft.dev/conformance' },
   });
-  for (const o of [...test.baseManifests, ...test.manifests]) {
+  for (const o of [...(options.baseObjects ?? test.baseManifests), ...test.manifests]) {
     const text = JSON.stringify(o).replaceAll('{GATEWAY_CLASS_NAME}', options.gatewayClassName);
     const copy = JSON.parse(text) as K8sObject;
     merged.set(objectKey(copy), copy);

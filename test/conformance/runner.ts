@@ -12,6 +12,7 @@ import {
   type ConformanceTest,
   type CorpusIndex,
   type GatewayTarget,
+  type K8sObject,
   type MaterializedCase,
   type MeshTarget,
 } from './corpus.ts';
@@ -67,6 +68,8 @@ export interface RunOptions {
   repeatCount?: number;
   /** Per-request timeout (ms). */
   requestTimeoutMs?: number;
+  /** Apply these full base sets (loadBaseManifests) instead of each test's own baseManifests subset. */
+  baseObjects?: { gateway: readonly K8sObject[]; mesh: readonly K8sObject[] };
   /** Progress lines (one per case). */
   log?: (line: string) => void;
 }
@@ -354,9 +357,13 @@ export async function runConformanceTest(test: ConformanceTest, sut: SystemUnder
   let applied: AppliedConfig | undefined;
   const cases: CaseResult[] = [];
   try {
-    const certificate = needsConformanceCertificate(test) ? await generateConformanceCertificate() : undefined;
+    const baseObjects = options.baseObjects?.[test.profile];
+    const certificate = needsConformanceCertificate({ ...test, baseManifests: [...(baseObjects ?? test.baseManifests)] }) ? await generateConformanceCertificate() : undefined;
     backends = await startBackends(planBackends(test), test.backends, certificate);
-    const manifests = fillEndpointSlices(prepareManifests(test, { gatewayClassName: sut.gatewayClassName, ...(certificate ? { certificate } : {}) }), backends);
+    const manifests = fillEndpointSlices(
+      prepareManifests(test, { gatewayClassName: sut.gatewayClassName, ...(certificate ? { certificate } : {}), ...(baseObjects ? { baseObjects } : {}) }),
+      backends,
+    );
     applied = await sut.apply(manifests, backends);
     const ctx: CaseContext = { applied, backends, certificate, options };
     for (const c of test.cases) {
