@@ -1,10 +1,11 @@
-// The HARNESS'S REFERENCE ROUTER — not weft's router. A small in-process Gateway + HTTPRoute router
-// that proves the conformance harness end to end on real sockets and reads as an executable summary of
-// the spec for weft's implementers: listener/hostname/allowedRoutes attachment, path Exact/PathPrefix/
-// RegularExpression, header/query/method matches with the spec's precedence, weighted backendRefs with
-// ReferenceGrant checks, Request/ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror,
-// timeouts, h2c and WebSocket backends, misdirected-request detection, and GAMMA (Service parentRef)
-// routing for mesh clients. It is deliberately simple: no connection pooling, no retries, no CORS.
+// The HARNESS'S REFERENCE ROUTER — not weft's router. A small in-process Gateway API router (Gateway,
+// HTTPRoute, GRPCRoute, GAMMA Service parentRefs) that proves the conformance harness end to end on real
+// sockets and reads as an executable summary of the spec for weft's implementers: listener/hostname/
+// allowedRoutes attachment, path Exact/PathPrefix/RegularExpression, header/query/method matches with the
+// spec's precedence, weighted backendRefs with ReferenceGrant checks, Request/ResponseHeaderModifier,
+// RequestRedirect, URLRewrite, RequestMirror, CORS, timeouts and retries, h2c/gRPC and WebSocket
+// backends, misdirected-request detection, and mesh routing for mesh clients. It is deliberately simple:
+// request bodies are buffered and every upstream request uses a fresh connection.
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
