@@ -6,9 +6,12 @@ import { registerDemo } from './commands/demo.ts';
 import { registerValidate } from './commands/validate.ts';
 import { registerIdentity } from './commands/identity.ts';
 import { registerProxy } from './commands/proxy.ts';
+import { registerControl } from './commands/control.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerConfig } from './commands/config.ts';
 
 /** Every subcommand, registered explicitly (no side-effect imports). */
-const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity, registerProxy];
+const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity, registerProxy, registerControl, registerStatus, registerConfig];
 
 export function buildProgram(): Command {
   const program = new Command('weft')
