@@ -46,6 +46,18 @@ test('a router that ignores header matches fails HTTPRouteHeaderMatching with pr
   );
 });
 
+test('the gRPC and mesh comparators bite too: ignored header matches fail GRPCRouteHeaderMatching and MeshHTTPRouteMatching', { skip }, async () => {
+  const sut = new ReferenceSut({ faults: new Set(['ignore-header-matches']) });
+  const grpc = await runConformanceTest(loadConformanceTest('GRPCRouteHeaderMatching'), sut);
+  assert.equal(grpc.status, 'failed');
+  assert.ok(grpc.cases.some((c) => c.differences.some((d) => /^backend: expected a pod of grpc-infra-backend-v2, got "grpc-infra-backend-v1-/.test(d))), JSON.stringify(grpc.cases.map((c) => c.differences)));
+  const mesh = await runConformanceTest(loadConformanceTest('MeshHTTPRouteMatching'), sut);
+  assert.equal(mesh.status, 'failed');
+  assert.ok(mesh.cases.some((c) => c.differences.some((d) => /^backend: expected a pod of echo-v2, got "echo-v1-/.test(d))), JSON.stringify(mesh.cases.map((c) => c.differences)));
+  const healthy = await runConformanceTest(loadConformanceTest('GRPCRouteHeaderMatching'), new ReferenceSut());
+  assert.equal(healthy.status, 'passed', JSON.stringify(healthy.cases.map((c) => c.differences)));
+});
+
 test('a router that ignores weights fails the HTTPRouteWeight distribution check', { skip }, async () => {
   const sut = new ReferenceSut({ faults: new Set(['ignore-weights']) });
   const result = await runConformanceTest(loadConformanceTest('HTTPRouteWeight'), sut, { distributionRequests: 300, maxAttempts: 1 });
