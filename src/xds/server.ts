@@ -16,6 +16,9 @@
 //   initial_resource_versions seeds what the client holds so a reconnect resends only what changed;
 //   removed_resources carries deletions and subscribed names that do not exist.
 //
+// Flow control: at most one response per type is in flight on a stream; newer versions wait for
+// its ACK/NACK and coalesce (the client then receives only the latest).
+//
 // Ordering (make before break, as Envoy recommends): within a stream types are pushed in the order
 // SDS, CDS, EDS, LDS, RDS, then any other type; a type is held back while an earlier type has a
 // response the client has not yet ACKed or NACKed. So a client never receives a route update before
@@ -550,6 +553,9 @@ class SotwStream extends StreamBase {
     for (const typeUrl of typeUrls) {
       const st = this.types.get(typeUrl)!;
       if (!st.subscribed) continue;
+      // One response in flight per type: later versions wait for the ACK/NACK and coalesce, so a
+      // slow or stuck client costs one response of memory, not one per push.
+      if (st.pending) continue;
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
       const fullState = FULL_STATE_TYPES.has(typeUrl);
@@ -803,6 +809,7 @@ class DeltaStream extends StreamBase {
     for (const typeUrl of typeUrls) {
       const st = this.types.get(typeUrl)!;
       if (!st.subscribed) continue;
+      if (st.inFlight.size > 0) continue; // one response in flight per type (see SotW)
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
       if (!st.dirty && !st.retaining && st.evaluatedFrom === ts) continue; // nothing new for this type

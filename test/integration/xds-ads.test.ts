@@ -354,6 +354,30 @@ test('named SotW subscriptions get only what they name; stale nonces are ignored
   s.stop();
 });
 
+test('one response per type in flight: versions set while a client has not ACKed coalesce into the latest', async () => {
+  const s = await startServer();
+  s.cache.setSnapshot('slow', snapshotOf('1', baseResources()));
+  const raw = new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createSsl(Buffer.from(pki.bundlePem), Buffer.from(webId.keyPem), Buffer.from(webId.certChainPem), { checkServerIdentity: () => undefined }));
+  cleanups.push(() => raw.close());
+  const { encodeDiscoveryRequest, decodeDiscoveryResponse } = await import('../../src/xds/wire.ts');
+  const call = raw.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', encodeDiscoveryRequest, decodeDiscoveryResponse);
+  const got: Array<{ version_info: string; nonce: string; type_url: string }> = [];
+  call.on('data', (r: (typeof got)[number]) => got.push(r));
+  call.on('error', () => {});
+  call.write({ node: { id: 'slow' }, type_url: XDS_TYPE_URLS.EDS, resource_names: ['a', 'b'] });
+  await eventually(() => got.length === 1, 'first EDS');
+  for (let v = 2; v <= 6; v++) s.cache.setSnapshot('slow', snapshotOf({ LDS: '1', RDS: '1', CDS: '1', EDS: String(v) }, baseResources(9000 + v)));
+  await sleep(100);
+  assert.equal(got.length, 1, 'nothing more while the first response is un-ACKed');
+  call.write({ type_url: XDS_TYPE_URLS.EDS, version_info: '1', response_nonce: got[0]!.nonce, resource_names: ['a', 'b'] });
+  await eventually(() => got.length === 2, 'next response after the ACK');
+  assert.equal(got[1]!.version_info, '6', 'intermediate versions 2..5 were skipped');
+  await sleep(50);
+  assert.equal(got.length, 2);
+  call.cancel();
+  s.stop();
+});
+
 test('authorize hook refuses a stream whose node id does not match its certificate; clients without a certificate cannot connect', async () => {
   const s = await startServer({
     hooks: {
