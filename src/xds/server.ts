@@ -221,7 +221,7 @@ export interface AdsServer {
   closeAll(): void;
 }
 
-/** A stream was refused by the `authorize` hook. */
+/** A convenience for `authorize` hooks: throw it (or any Error) to refuse a stream with PERMISSION_DENIED. */
 export class AdsStreamRefusedError extends WeftError {
   constructor(message: string, cause?: unknown) {
     super('XDS_STREAM_REFUSED', message, { cause });
@@ -317,7 +317,13 @@ abstract class StreamBase {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      if (!this.closed) this.flush();
+      if (this.closed) return;
+      try {
+        this.flush();
+      } catch (error) {
+        log.error({ err: error, stream: this.ctx.id }, 'ADS push failed');
+        this.fail(grpc.status.INTERNAL, `push failed: ${(error as Error).message}`);
+      }
     });
   }
 
