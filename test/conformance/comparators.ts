@@ -116,7 +116,7 @@ export function compareGatewayHttp(expected: CaseExpectation, response: HttpClie
       if (br?.path !== undefined && br.path !== captured.path) out.push(`backend request path: expected ${br.path}, got ${JSON.stringify(captured.path)}`);
       const method = br?.method ?? 'GET';
       if (method !== captured.method) out.push(`backend request method: expected ${method}, got ${JSON.stringify(captured.method)}`);
-      if (expected.namespace !== undefined && expected.namespace !== captured.namespace) out.push(`namespace: expected ${JSON.stringify(expected.namespace)}, got ${JSON.stringify(captured.namespace)}`);
+      if (expected.namespace !== undefined && expected.namespace !== null && expected.namespace !== captured.namespace) out.push(`namespace: expected ${JSON.stringify(expected.namespace)}, got ${JSON.stringify(captured.namespace)}`);
       if (br?.headers) {
         for (const [name, want] of Object.entries(br.headers)) {
           const got = echoHeaderValues(captured.headers, name);
