@@ -6,6 +6,7 @@ import type { Watch } from '../core/watch.ts';
 import type { IdentityMaterial } from '../identity/material.ts';
 import { ClusterSet } from './balancer/clusters.ts';
 import { H2Pool } from './protocols/h2-pool.ts';
+import { Http1Pools } from './protocols/http1-pools.ts';
 import type { RuntimeSnapshot } from './runtime/snapshot.ts';
 import { ProxyMetrics } from './metrics.ts';
 
@@ -19,6 +20,8 @@ export class ProxyContext {
   readonly plainH2Pool = new H2Pool();
   /** Keep-alive HTTP/1.1 connections to plain upstreams and to the local app. */
   readonly http1Agent: http.Agent;
+  /** HTTP/1 engine pools: plain (apps, non-mesh upstreams) and mTLS http/1.1 to peers. */
+  readonly h1Pools: Http1Pools;
   readonly metrics: ProxyMetrics;
   draining = false;
   /** Requests in flight (both directions), for drain. */
@@ -29,6 +32,7 @@ export class ProxyContext {
     this.snapshots = snapshots;
     this.identities = identities;
     this.metrics = metrics;
+    this.h1Pools = new Http1Pools(() => this.identities.current);
     this.http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' });
     this.#unsubscribe = snapshots.subscribe((s) => this.clusters.update(s), { now: true });
   }
@@ -45,6 +49,7 @@ export class ProxyContext {
     this.#unsubscribe();
     this.meshPool.close();
     this.plainH2Pool.close();
+    this.h1Pools.close();
     this.http1Agent.destroy();
   }
 
@@ -52,6 +57,7 @@ export class ProxyContext {
     this.#unsubscribe();
     this.meshPool.destroy();
     this.plainH2Pool.destroy();
+    this.h1Pools.close();
     this.http1Agent.destroy();
   }
 }

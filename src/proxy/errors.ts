@@ -136,3 +136,27 @@ function shortTlsMessage(e: Error & { code?: string }): string {
   if (alert) return `the peer sent TLS alert "${alert[1]}" (it refused our certificate, or speaks no common TLS version)`;
   return `${e.code ?? ''} ${e.message.split('\n')[0]}`.trim();
 }
+
+/** Maps an HTTP/1 engine UpstreamError code (src/proxy/protocols/http1/errors.ts) to a proxy code. */
+export function fromUpstreamCode(code: string): ProxyErrorCode {
+  switch (code) {
+    case 'UPSTREAM_CONNECT_REFUSED':
+      return 'CONNECT_REFUSED';
+    case 'UPSTREAM_CONNECT_TIMEOUT':
+      return 'CONNECT_TIMEOUT';
+    case 'UPSTREAM_CONNECT_FAILED':
+      return 'CONNECT_FAILED';
+    case 'UPSTREAM_IDENTITY_REJECTED':
+      return 'PEER_IDENTITY_MISMATCH';
+    case 'UPSTREAM_POOL_EXHAUSTED':
+      return 'POOL_OVERFLOW';
+    case 'UPSTREAM_RESPONSE_TIMEOUT':
+      return 'REQUEST_TIMEOUT';
+    case 'UPSTREAM_BAD_RESPONSE':
+      return 'UPSTREAM_PROTOCOL_ERROR';
+    case 'UPSTREAM_POOL_CLOSED':
+      return 'DRAINING';
+    default:
+      return 'UPSTREAM_RESET';
+  }
+}

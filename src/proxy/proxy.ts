@@ -2,7 +2,6 @@
 // h2c), one port per upstream (any protocol, detection only where undeclared), inbound (mTLS with
 // ALPN dispatch; plaintext detection in PERMISSIVE) and admin — and hands connections to the
 // protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown.
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,9 +13,9 @@ import { logger } from '../core/logger.ts';
 import type { IdentityMaterial } from '../identity/material.ts';
 import { trustDomainOf } from '../identity/spiffe.ts';
 import { ProxyContext } from './context.ts';
-import { ProxyError, rescue } from './errors.ts';
+import type { ProxyError } from './errors.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { H2Exchange, Http1Exchange, endToEnd, type Exchange } from './protocols/exchange.ts';
+import { H2Exchange, type Exchange } from './protocols/exchange.ts';
 import { detect } from './protocols/detect.ts';
 import { ALPN_H2, ALPN_HTTP1, ALPN_TCP, connectTcp, inboundTlsOptions, peerExpectation, verifyPeerSpiffeId } from './protocols/mesh-tls.ts';
 import { acceptMeshTunnel } from './protocols/tunnel.ts';
@@ -24,6 +23,10 @@ import { splice } from './protocols/tcp.ts';
 import { outboundHttp } from './outbound/stack.ts';
 import { outboundTcp } from './outbound/tcp.ts';
 import { inboundHttp } from './inbound/stack.ts';
+import { Http1Server, type Http1ServerConn } from './protocols/http1/server.ts';
+import type { Http1Head } from './protocols/http1/parser.ts';
+import { outboundHttp1, H1State } from './outbound/http1.ts';
+import { inboundHttp1 } from './inbound/http1.ts';
 import { routeRequest, type RoutableRequest } from './layers/route.ts';
 import type { RuntimeSnapshot, ServicePortConfig, UpstreamListenerConfig } from './runtime/snapshot.ts';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
@@ -72,7 +75,7 @@ export class WeftProxy {
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<Duplex>();
   readonly #h2Sessions = new Set<http2.Http2Session>();
-  readonly #h1Servers: http.Server[] = [];
+  readonly #h1Servers: Http1Server[] = [];
   #admin: AdminServer | undefined;
   #drained: Promise<void> | undefined;
   readonly startedAt = Date.now();
@@ -107,7 +110,7 @@ export class WeftProxy {
     const s = this.ctx.snapshot;
     const { listeners } = s;
     if (listeners.outbound) {
-      const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, undefined), (req, socket, head) => this.#outboundUpgrade(req, socket, head, undefined));
+      const h1 = this.#h1Server(outboundHttp1, 'outbound', undefined);
       const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, undefined));
       this.addresses.outbound = await this.#bind('outbound', listeners.outbound.address, listeners.outbound.port, (socket) => {
         void detect(socket, s.limits.detectTimeoutMs).then((kind) => {
@@ -159,34 +162,18 @@ export class WeftProxy {
     });
   }
 
-  /** An HTTP/1 server fed with sockets by a listener (node http until the raw-socket engine replaces it). */
-  #h1Server(handler: Handler, upgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined): http.Server {
+  /** An HTTP/1 engine server fed with sockets by a listener; each connection carries an H1State. */
+  #h1Server(onRequest: (conn: Http1ServerConn, head: Http1Head) => void, direction: 'outbound' | 'inbound', fixed: ServicePortConfig | undefined): H1Listener {
     const limits = this.ctx.snapshot.limits;
-    const server = http.createServer({
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headerTimeoutMs,
-      requestTimeout: 0,
-      keepAliveTimeout: 5000,
-      noDelay: true,
-      joinDuplicateHeaders: false,
-    });
-    server.timeout = limits.idleTimeoutMs;
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      handler(new Http1Exchange(req, res, { closeConnection: this.ctx.draining }));
-    });
-    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (upgrade) upgrade(req, socket, head);
-      else socket.destroy();
-    });
-    server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable) return socket.destroy();
-      const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const code = status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\nweft-error: ${code}; ${String(e.code ?? 'malformed request')}\r\n\r\n`);
-      socket.destroy();
+    const server = new Http1Server({
+      onRequest,
+      maxHeaderBytes: limits.maxHeaderBytes,
+      headerTimeoutMs: limits.headerTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      onClientError: (_conn, error) => this.ctx.metrics.error(direction, error.code),
     });
     this.#h1Servers.push(server);
-    return server;
+    return { server, ctx: this.ctx, direction, fixed };
   }
 
   /** An HTTP/2 server (h2c or h2 over an accepted TLS socket), with rapid-reset protection. */
@@ -231,10 +218,10 @@ export class WeftProxy {
   /** Connection handler of one upstream listener (fixed destination; detection only when `auto`). */
   #upstreamHandler(up: UpstreamListenerConfig): (socket: net.Socket) => void {
     const fixed: ServicePortConfig = up.servicePort;
-    const h1 = this.#h1Server((ex) => void outboundHttp(this.ctx, ex, fixed), (req, socket, head) => this.#outboundUpgrade(req, socket, head, fixed));
+    const h1 = this.#h1Server(outboundHttp1, 'outbound', fixed);
     const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, fixed));
     const tcp = (socket: net.Socket) => {
-      const req: RoutableRequest = { authority: up.service.id, method: 'CONNECT', path: '/', headers: {}, remoteAddress: socket.remoteAddress ?? '' };
+      const req: RoutableRequest = { authority: up.service.id, method: 'CONNECT', path: '/', header: () => undefined, remoteAddress: socket.remoteAddress ?? '' };
       let decision;
       try {
         decision = routeRequest(this.ctx.snapshot, this.ctx.clusters, req, fixed);
@@ -261,22 +248,9 @@ export class WeftProxy {
     };
   }
 
-  /** HTTP/1 Upgrade (WebSocket…) from the app: tunnel the raw connection to an endpoint. */
-  #outboundUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, fixed: ServicePortConfig | undefined): void {
-    const r: RoutableRequest = { authority: req.headers.host ?? '', method: req.method ?? 'GET', path: req.url ?? '/', headers: endToEnd(req.headers), remoteAddress: (socket as net.Socket).remoteAddress ?? '' };
-    let decision;
-    try {
-      decision = routeRequest(this.ctx.snapshot, this.ctx.clusters, r, fixed);
-    } catch (e) {
-      return writeRawError(socket, e);
-    }
-    const replay = Buffer.concat([rawHead(req), head]);
-    outboundTcp(this.ctx, socket, decision, r, replay, this.ctx.snapshot.limits.idleTimeoutMs).catch((e: unknown) => writeRawError(socket, e));
-  }
-
   /** Connection handler of the inbound port: mTLS (ALPN dispatch), or plaintext where permitted. */
   #inboundHandler(): (socket: net.Socket) => void {
-    const appH1 = this.#h1Server((ex) => void inboundHttp(this.ctx, ex), (req, socket, head) => this.#inboundUpgrade(req, socket, head));
+    const appH1 = this.#h1Server(inboundHttp1, 'inbound', undefined);
     const appH2 = this.#h2Server((ex) => void inboundHttp(this.ctx, ex));
     const snapshot = () => this.ctx.snapshot;
     // One tls.Server (never listening itself) terminates mTLS for sockets the inbound listener hands
@@ -359,21 +333,6 @@ export class WeftProxy {
     };
   }
 
-  /** HTTP/1 Upgrade arriving at the inbound port (plaintext or ALPN http/1.1): pipe to the app. */
-  #inboundUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const inbound = this.ctx.snapshot.workload.inbound;
-    const named = req.headers['weft-dst-port'];
-    const port = typeof named === 'string' ? inbound.ports.get(Number(named)) : inbound.ports.values().next().value;
-    if (port === undefined) return writeRawError(socket, new ProxyError('FORBIDDEN_PORT', `port ${String(named)} is not declared by this workload`));
-    connectTcp(inbound.appAddress, port.port, 1000, true).then(
-      (app) => {
-        app.write(Buffer.concat([rawHead(req), head]));
-        splice(socket, app, { idleTimeoutMs: this.ctx.snapshot.limits.idleTimeoutMs });
-      },
-      (e: unknown) => writeRawError(socket, e),
-    );
-  }
-
   /**
    * Graceful drain: stop accepting, GOAWAY every HTTP/2 connection, `Connection: close` on HTTP/1
    * responses, wait for in-flight requests up to `deadlineMs`, then close everything.
@@ -384,11 +343,10 @@ export class WeftProxy {
     log.info({ deadlineMs, inflight: this.ctx.inflight }, 'draining');
     for (const server of this.#servers) server.close();
     for (const session of this.#h2Sessions) if (!session.closed) session.close();
-    for (const server of this.#h1Servers) server.closeIdleConnections();
+    for (const server of this.#h1Servers) void server.drain(deadlineMs);
     this.#drained = new Promise<void>((resolve) => {
       const started = Date.now();
       const check = setInterval(() => {
-        for (const server of this.#h1Servers) server.closeIdleConnections();
         if (this.ctx.inflight === 0 || Date.now() - started >= deadlineMs) {
           clearInterval(check);
           resolve(this.close());
@@ -403,39 +361,23 @@ export class WeftProxy {
     this.ctx.draining = true;
     for (const server of this.#servers) server.close();
     for (const session of this.#h2Sessions) session.destroy();
+    for (const server of this.#h1Servers) server.close();
     for (const socket of this.#sockets) socket.destroy();
     this.ctx.destroy();
     await this.#admin?.close();
   }
 }
 
-/** Re-serialises an HTTP/1 request head (for Upgrade tunnels) from node's raw header list. */
-function rawHead(req: http.IncomingMessage): Buffer {
-  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'weft-dst-port') continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
-  return Buffer.from(head + '\r\n', 'latin1');
+interface H1Listener {
+  readonly server: Http1Server;
+  readonly ctx: ProxyContext;
+  readonly direction: 'outbound' | 'inbound';
+  readonly fixed: ServicePortConfig | undefined;
 }
 
-/** Writes a proxy error as a raw HTTP/1.1 response on an Upgrade socket, then closes it. */
-function writeRawError(socket: Duplex, e: unknown): void {
-  const r = rescue(e, { grpc: false, where: 'upgrade' });
-  let head = `HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ''}\r\nconnection: close\r\n`;
-  for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`;
-  socket.end(head + '\r\n' + r.body);
-}
-
-/**
- * Gives a (detected, paused, bytes unshifted) socket to node's HTTP/1 server. Its parser consumes the
- * socket's handle directly, so the bytes put back must be flowed through the 'data' path: resume.
- * (node's http2 session, in contrast, drains the socket's buffer itself — no resume there.)
- */
-function handOffH1(server: http.Server, socket: Duplex): void {
-  server.emit('connection', socket);
-  socket.resume();
+/** Gives a socket (possibly paused by detection, bytes unshifted) to the HTTP/1 engine. */
+function handOffH1(l: H1Listener, socket: Duplex): void {
+  l.server.adopt(socket as net.Socket, undefined, new H1State(l.ctx, l.direction, l.fixed));
 }
 
 /** Gives a socket to an HTTP/2 server. HTTP/2 has no half-close: a FIN from the client ends the session. */

@@ -9,8 +9,7 @@ export function pickEndpoint(cluster: ClusterRuntime, ex: RoutableRequest, now: 
   const hh = cluster.config.hashHeader;
   let hashKey: string | undefined;
   if (cluster.config.lb === 'ring-hash') {
-    const v = hh !== undefined ? ex.headers[hh] : ex.remoteAddress;
-    hashKey = Array.isArray(v) ? v[0] : v;
+    hashKey = hh !== undefined ? ex.header(hh) : ex.remoteAddress;
   }
   const r = cluster.pick({ now, hashKey });
   if (r.type === 'pick' && r.endpoint === exclude && cluster.endpoints.length > 1) {

@@ -11,14 +11,22 @@ export interface RouteDecision {
   readonly cluster: ClusterRuntime;
 }
 
-/** What routing and balancing read from a request (an Exchange, or an HTTP/1 Upgrade request). */
-export type RoutableRequest = Pick<Exchange, 'authority' | 'method' | 'path' | 'headers' | 'remoteAddress'>;
+/**
+ * What routing and balancing read from a request: an Exchange (via `routable`), an HTTP/1 engine head
+ * (without turning its headers into objects), or a TCP connection.
+ */
+export interface RoutableRequest extends RequestView {
+  readonly authority: string;
+  readonly remoteAddress: string;
+}
 
-/** A RequestView over a request without copying headers. */
-function viewOf(ex: RoutableRequest): RequestView {
+/** A RoutableRequest over an Exchange, without copying headers. */
+export function routable(ex: Exchange): RoutableRequest {
   return {
     method: ex.method,
     path: ex.path,
+    authority: ex.authority,
+    remoteAddress: ex.remoteAddress,
     header: (name: string) => {
       const v = ex.headers[name];
       return Array.isArray(v) ? v[0] : v;
@@ -35,7 +43,7 @@ export function routeRequest(snapshot: RuntimeSnapshot, clusters: ClusterSet, ex
     }
     port = hit.port;
   }
-  const route = selectRoute(port, viewOf(ex));
+  const route = selectRoute(port, ex);
   if (route === undefined) throw new ProxyError('NO_ROUTE', `no route of ${port.id} matches ${ex.method} ${ex.path.split('?')[0]}`);
   const name = pickBackend(route);
   const cluster = clusters.get(name);

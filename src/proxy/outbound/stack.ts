@@ -9,7 +9,7 @@ import type { Exchange } from '../protocols/exchange.ts';
 import type { ServicePortConfig } from '../runtime/snapshot.ts';
 import type { EndpointState } from '../balancer/endpoint-state.ts';
 import type { UpstreamCall } from '../protocols/forward.ts';
-import { routeRequest } from '../layers/route.ts';
+import { routable, routeRequest } from '../layers/route.ts';
 import { applyHeaderEdit } from '../layers/header-edit.ts';
 import { armDeadline, requestDeadlineMs } from '../layers/timeout.ts';
 import { pickEndpoint } from '../layers/balance.ts';
@@ -25,7 +25,8 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
   let status = 0;
   try {
     // 1. route: host/port → service port → first matching route → weighted backend cluster
-    const decision = routeRequest(ctx.snapshot, ctx.clusters, ex, fixed);
+    const req = routable(ex);
+    const decision = routeRequest(ctx.snapshot, ctx.clusters, req, fixed);
     const { route, cluster } = decision;
     // 2. request header edits of the route
     applyHeaderEdit(ex.headers, route.requestHeaders);
@@ -47,7 +48,7 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
         // 4. balance: p2c-ewma / round robin / ring hash over available endpoints
         let ep: EndpointState;
         try {
-          ep = pickEndpoint(cluster, ex, performance.now(), previous);
+          ep = pickEndpoint(cluster, req, performance.now(), previous);
         } catch (e) {
           // After a failed connect, the connect error explains more than "no healthy endpoints".
           throw lastError ?? e;

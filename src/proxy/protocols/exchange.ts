@@ -1,8 +1,8 @@
 // Exchange: one HTTP request/response as the proxy layers see it, whatever the downstream protocol.
-// Two adapters — HTTP/2 streams (node http2 core API) and HTTP/1 (node http, until the raw-socket
-// HTTP/1 engine takes over) — expose the same request fields, body stream, trailers and response
+// Two adapters — HTTP/2 streams (node http2 core API, here) and HTTP/1 engine requests
+// (http1-exchange.ts) — expose the same request fields, body stream, trailers and response
 // methods, so the layers and upstream forwarders are written once.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import type { Readable, Writable } from 'node:stream';
 import { rescue } from '../errors.ts';
@@ -165,102 +165,6 @@ export class H2Exchange implements Exchange {
     this.#completed = true;
     // Don't wait for a request body we will never read.
     if (!this.#stream.readableEnded) this.#stream.once('finish', () => this.#stream.close(NGHTTP2_CANCEL));
-  }
-
-  onAbort(cb: () => void): void {
-    (this.#abortCbs ??= []).push(cb);
-  }
-}
-
-/** HTTP/1 downstream request via node's http server (interim adapter until the HTTP/1 engine lands). */
-export class Http1Exchange implements Exchange {
-  readonly method: string;
-  readonly scheme = 'http';
-  readonly authority: string;
-  readonly path: string;
-  readonly headers: HeaderMap;
-  readonly body: Readable;
-  readonly bodyless: boolean;
-  readonly isGrpc = false;
-  readonly downstreamProtocol = 'http1' as const;
-  readonly remoteAddress: string;
-  readonly responseBody: Writable;
-  #res: ServerResponse;
-  #req: IncomingMessage;
-  #abortCbs: Array<() => void> | undefined;
-  #closeConnection: boolean;
-
-  constructor(req: IncomingMessage, res: ServerResponse, options: { closeConnection: boolean }) {
-    this.#req = req;
-    this.#res = res;
-    this.#closeConnection = options.closeConnection;
-    this.method = req.method ?? 'GET';
-    let url = req.url ?? '/';
-    let authority = req.headers.host ?? '';
-    if (url.startsWith('http://')) {
-      // absolute-form (the app uses us as its HTTP_PROXY)
-      const slash = url.indexOf('/', 7);
-      authority = url.slice(7, slash < 0 ? undefined : slash);
-      url = slash < 0 ? '/' : url.slice(slash);
-    }
-    this.authority = authority;
-    this.path = url;
-    this.headers = endToEnd(req.headers);
-    this.body = req;
-    this.responseBody = res;
-    this.bodyless = req.headers['content-length'] === undefined ? req.headers['transfer-encoding'] === undefined : req.headers['content-length'] === '0';
-    this.remoteAddress = req.socket.remoteAddress ?? '';
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        const cbs = this.#abortCbs;
-        this.#abortCbs = undefined;
-        if (cbs) for (const cb of cbs) cb();
-      }
-    });
-    res.on('error', () => {});
-    req.on('error', () => {});
-  }
-
-  requestTrailers(): HeaderMap | undefined {
-    const t = this.#req.trailers;
-    return t && Object.keys(t).length > 0 ? endToEnd(t) : undefined;
-  }
-
-  get headersSent(): boolean {
-    return this.#res.headersSent;
-  }
-
-  get closed(): boolean {
-    return this.#res.destroyed || this.#res.writableEnded;
-  }
-
-  respond(status: number, headers: HeaderMap, endStream: boolean): void {
-    if (this.closed) return;
-    const h: OutgoingHttpHeaders = headers;
-    if (this.#closeConnection) h.connection = 'close';
-    this.#res.writeHead(status, h);
-    if (endStream) this.#res.end();
-  }
-
-  end(): void {
-    this.#res.end();
-  }
-
-  endWithTrailers(trailers: HeaderMap): void {
-    if (!this.#res.getHeader('content-length')) this.#res.addTrailers(trailers as Record<string, string>);
-    this.#res.end();
-  }
-
-  fail(error: unknown, where: string): void {
-    if (this.closed) return;
-    if (this.#res.headersSent) {
-      this.#res.destroy();
-      return;
-    }
-    const r = rescue(error, { grpc: false, head: this.method === 'HEAD', where });
-    if (this.#closeConnection) r.headers.connection = 'close';
-    this.#res.writeHead(r.status, r.headers);
-    this.#res.end(r.body);
   }
 
   onAbort(cb: () => void): void {

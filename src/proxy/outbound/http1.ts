@@ -1,0 +1,135 @@
+// Outbound HTTP/1.1 on the HTTP/1 engine. The policy is the same as outbound/stack.ts (route → header
+// edits → deadline → balance → endpoint → passive health + metrics), but an HTTP/1 → HTTP/1 hop
+// (peerProtocol `http1`: pooled HTTP/1.1 over mTLS to the peer; or a plain HTTP/1 upstream) takes the
+// engine's fast path: the head is re-serialised once and bodies pass through as bytes. Requests for
+// clusters reached over HTTP/2 (peerProtocol `h2`, h2c upstreams) are bridged to the Exchange stack;
+// Upgrade requests on those become byte tunnels (outbound/tcp.ts).
+import { performance } from 'node:perf_hooks';
+import type { ProxyContext } from '../context.ts';
+import { ProxyError, fromUpstreamCode, rescue, ERROR_MAP } from '../errors.ts';
+import type { Http1ServerConn } from '../protocols/http1/server.ts';
+import type { Http1Head } from '../protocols/http1/parser.ts';
+import { compileForward, forward, respondError, type ForwardPlan } from '../protocols/http1/forward.ts';
+import type { UpstreamError } from '../protocols/http1/errors.ts';
+import { EngineExchange, targetOf } from '../protocols/http1-exchange.ts';
+import type { EndpointState } from '../balancer/endpoint-state.ts';
+import type { ClusterConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
+import { requestTimeoutFor } from '../runtime/snapshot.ts';
+import { routeRequest, type RoutableRequest } from '../layers/route.ts';
+import { pickEndpoint } from '../layers/balance.ts';
+import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
+import { outboundHttp } from './stack.ts';
+import { outboundTcp } from './tcp.ts';
+import type { Direction } from '../metrics.ts';
+
+const CONNECT_CODES = new Set(['CONNECT_REFUSED', 'CONNECT_TIMEOUT', 'CONNECT_FAILED', 'PEER_IDENTITY_MISMATCH', 'TLS_HANDSHAKE_FAILED']);
+
+/** Per-connection scratch for the exchange in flight (one fixed-shape object per client connection). */
+export class H1State {
+  endpoint: EndpointState | null = null;
+  started = 0;
+  constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
+}
+
+/** Answers a proxy-generated failure on an engine connection (the one mapping in errors.ts). */
+export function respondProxyError(conn: Http1ServerConn, error: unknown, where: string): void {
+  const r = rescue(error, { grpc: false, head: conn.head.method === 'HEAD', where });
+  const code = error instanceof ProxyError ? error.code : 'UPSTREAM_RESET';
+  respondError(conn, { status: r.status, code, reason: error instanceof ProxyError ? error.reason : String(error) });
+}
+
+const plans = new WeakMap<RouteConfig, Map<string, ForwardPlan>>();
+
+/** The forwarding plan of (route, cluster): built once per snapshot target, reused per request. */
+export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterConfig): ForwardPlan {
+  let byCluster = plans.get(route);
+  if (byCluster === undefined) {
+    byCluster = new Map();
+    plans.set(route, byCluster);
+  }
+  let plan = byCluster.get(cluster.name);
+  if (plan === undefined) {
+    plan = compileForward({
+      requestHeaders: route.requestHeaders ? { set: route.requestHeaders.set, add: route.requestHeaders.add, remove: route.requestHeaders.remove } : undefined,
+      responseHeaders: route.responseHeaders ? { set: route.responseHeaders.set, add: route.responseHeaders.add, remove: route.responseHeaders.remove } : undefined,
+      requestTimeoutMs: requestTimeoutFor(route, cluster),
+      onError: (conn, error) => onUpstreamError(conn, error, cluster),
+      onDone: (conn, outcome) => {
+        const st = conn.context as H1State;
+        const ep = st.endpoint;
+        st.endpoint = null;
+        const now = performance.now();
+        if (ep !== null) {
+          const code = outcome.error ? fromUpstreamCode(outcome.error.code) : undefined;
+          if (code !== undefined && CONNECT_CODES.has(code)) ep.connectFailed(cluster, now);
+          else if (outcome.status > 0) ep.succeed(now - st.started, now);
+          else ep.release();
+        }
+        ctx.inflight--;
+        st.ctx.metrics.request(st.direction, outcome.status, (now - st.started) / 1000);
+      },
+    });
+    byCluster.set(cluster.name, plan);
+  }
+  return plan;
+}
+
+function onUpstreamError(conn: Http1ServerConn, error: UpstreamError, cluster: ClusterConfig): void {
+  const st = conn.context as H1State;
+  const code = fromUpstreamCode(error.code);
+  st.ctx.metrics.error(st.direction, code);
+  const reason = code === 'REQUEST_TIMEOUT' ? `${cluster.name} did not answer within ${cluster.requestTimeoutMs} ms` : error.message;
+  respondProxyError(conn, new ProxyError(code, reason, { cause: error }), st.direction);
+}
+
+/** Engine onRequest for the outbound listener (by Host) and HTTP/1 upstream listeners. */
+export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
+  const st = conn.context as H1State;
+  const ctx = st.ctx;
+  const { authority, path } = targetOf(head);
+  const req: RoutableRequest = { method: head.method, path, authority, remoteAddress: conn.socket.remoteAddress ?? '', header: (n) => head.get(n) };
+  let decision;
+  try {
+    decision = routeRequest(ctx.snapshot, ctx.clusters, req, st.fixed);
+  } catch (e) {
+    ctx.metrics.error('outbound', (e as ProxyError).code);
+    ctx.metrics.request('outbound', ERROR_MAP[(e as ProxyError).code]?.http ?? 502, 0);
+    return respondProxyError(conn, e, 'outbound');
+  }
+  const cluster = decision.cluster.config;
+  const fast = cluster.peerProtocol === 'http1' || (cluster.peerProtocol === 'plain' && (cluster.protocol === 'http1' || cluster.protocol === 'auto'));
+  if (!fast) {
+    if (head.upgrade !== '' && head.connectionUpgrade) {
+      const raw = Buffer.from(head.buf.subarray(head.start, head.end));
+      const { socket, rest } = conn.takeOver();
+      outboundTcp(ctx, socket, decision, req, Buffer.concat([raw, rest]), ctx.snapshot.limits.idleTimeoutMs).catch((e: unknown) => {
+        const r = rescue(e, { grpc: false, where: 'upgrade' });
+        let h = `HTTP/1.1 ${r.status} Error\r\nconnection: close\r\n`;
+        for (const [k, v] of Object.entries(r.headers)) h += `${k}: ${v}\r\n`;
+        socket.end(h + '\r\n' + r.body);
+      });
+      return;
+    }
+    void outboundHttp(ctx, new EngineExchange(conn, head), st.fixed);
+    return;
+  }
+  let ep: EndpointState;
+  try {
+    ep = pickEndpoint(decision.cluster, req, performance.now());
+  } catch (e) {
+    ctx.metrics.error('outbound', (e as ProxyError).code);
+    ctx.metrics.request('outbound', 503, 0);
+    return respondProxyError(conn, e, 'outbound');
+  }
+  ep.begin();
+  st.endpoint = ep;
+  st.started = performance.now();
+  ctx.inflight++;
+  const e = ep.config;
+  const limits = { maxConnections: cluster.maxConnections, maxPending: cluster.maxPending, connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes };
+  if (cluster.peerProtocol === 'http1') {
+    forward(conn, ctx.h1Pools.mesh(e.address, e.proxyPort!, e.spiffeId!, limits), planFor(ctx, decision.route, cluster), `${DST_PORT_HEADER}: ${e.port}\r\n`);
+  } else {
+    forward(conn, ctx.h1Pools.plain(e.address, e.port, limits), planFor(ctx, decision.route, cluster));
+  }
+}
