@@ -6,7 +6,8 @@
 // JSON line.
 //
 // Usage: npm run bench -- micro/http1-forward [--seconds 5] [--connections 16,64] [--only engine,tcp-pipe] [--profile DIR]
-// The engine proxy runs in a child process started from this same file with --child.
+// The engine proxy runs in a child process started from this same file with --child; with --profile DIR
+// it writes DIR/engine-steady.cpuprofile covering the measured runs only (not startup or warm-up).
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
@@ -36,7 +37,24 @@ if (args.child === true) {
   const plan = compileForward({ requestHeaders: { set: [['x-forwarded-proto', 'http']] } });
   const server = new Http1Server({ onRequest: (conn) => forward(conn, pool, plan) });
   await server.listen(Number(args.port));
-  process.on('SIGTERM', () => process.exit(0));
+  if (typeof args.profile === 'string') {
+    // Steady-state profile: start after the warm-up, stop at SIGTERM (startup and loader excluded).
+    const { Session } = await import('node:inspector');
+    const { writeFileSync } = await import('node:fs');
+    const session = new Session();
+    session.connect();
+    const post = (method: string, params?: object) =>
+      new Promise<any>((res, rej) => session.post(method, params ?? {}, (e, r) => (e ? rej(e) : res(r))));
+    setTimeout(() => void post('Profiler.enable').then(() => post('Profiler.start')), 2500);
+    process.on('SIGTERM', () => {
+      void post('Profiler.stop').then((r) => {
+        writeFileSync(`${args.profile}/engine-steady.cpuprofile`, JSON.stringify(r.profile));
+        process.exit(0);
+      });
+    });
+  } else {
+    process.on('SIGTERM', () => process.exit(0));
+  }
 } else {
   await main();
 }
@@ -64,9 +82,9 @@ async function main(): Promise<void> {
       label: 'weft HTTP/1 engine (forward)',
       start: async () => {
         const port = await freePort();
-        const nodeArgs = ['--import', 'tsx'];
-        if (profileDir !== undefined) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir);
-        const p = start('engine', process.execPath, [...nodeArgs, self, '--child', '--port', String(port), '--upstream', String(upstream.port)]);
+        const childArgs = ['--import', 'tsx', self, '--child', '--port', String(port), '--upstream', String(upstream.port)];
+        if (profileDir !== undefined) childArgs.push('--profile', profileDir);
+        const p = start('engine', process.execPath, childArgs);
         await waitForPort(port, p);
         return { pids: [p.pid], port, stop: () => p.stop(3000) };
       },
