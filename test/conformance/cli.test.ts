@@ -1,5 +1,6 @@
-// Tests for the conformance runner CLI (scripts/conformance.ts) as a real process: table and JSON line
-// on success, exit codes for failures, an unsupported SUT and usage errors.
+// Tests for the conformance runner CLI: in-process through runConformanceCli (table and JSON line, exit
+// codes for failures, an unsupported SUT and usage errors), plus one run of scripts/conformance.ts as a
+// real process for the wiring.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,11 +8,21 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CORPUS_DIR } from './corpus.ts';
+import { runConformanceCli } from './cli.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const skip = existsSync(join(DEFAULT_CORPUS_DIR, 'index.json')) ? false : `conformance corpus not found at ${DEFAULT_CORPUS_DIR}`;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI in this process, collecting its output. */
+async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runConformanceCli(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+/** Runs `npm run conformance`'s script as a real process. */
+function spawnScript(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/conformance.ts', ...args], { cwd: root });
     let stdout = '';
@@ -22,6 +33,13 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+test('scripts/conformance.ts as a process: table and JSON line on stdout, exit code 0', { skip }, async () => {
+  const r = await spawnScript(['--test', 'HTTPRouteSimpleSameNamespace']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^HTTPRouteSimpleSameNamespace\s+gateway\s+core\s+PASSED\s+1\s+0\s+0/m);
+  assert.equal((JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { tests: { passed: number } }).tests.passed, 1);
+});
 
 test('runs the selected tests against the reference SUT: table, JSON summary line, exit 0', { skip }, async () => {
   const r = await run(['--sut', 'reference', '--test', 'HTTPRouteSimpleSameNamespace', 'HTTPRouteQueryParamMatching']);
