@@ -460,6 +460,32 @@ test('the client refuses a control plane whose SPIFFE ID is not the expected one
   s.stop();
 });
 
+for (const mode of ['sotw', 'delta'] as const) {
+  test(`${mode}: AdsProbe (benchmark client) sharing one connection ACKs, NACKs on demand, and sees versions`, async () => {
+    const s = await startServer();
+    const { AdsProbe } = await import('../../src/xds/probe-client.ts');
+    const channel = new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createSsl(Buffer.from(pki.bundlePem), Buffer.from(webId.keyPem), Buffer.from(webId.certChainPem), { checkServerIdentity: () => undefined }));
+    cleanups.push(() => channel.close());
+    const subs = [{ typeUrl: XDS_TYPE_URLS.CDS }, { typeUrl: XDS_TYPE_URLS.EDS, names: ['a', 'b'] }];
+    const probes = [0, 1, 2].map((i) => {
+      s.cache.setSnapshot(`p${i}`, snapshotOf('1', baseResources()));
+      return new AdsProbe({ client: channel, nodeId: `p${i}`, mode, subscriptions: subs, nack: (r) => (i === 2 && r.typeUrl === XDS_TYPE_URLS.EDS && r.version === '2' ? 'probe refuses v2' : undefined) });
+    });
+    for (const p of probes) p.start();
+    await Promise.all(probes.map((p) => p.waitForVersion(XDS_TYPE_URLS.EDS, '1')));
+    assert.equal(probes[0]!.last.get(XDS_TYPE_URLS.CDS)!.resources, 2);
+    for (let i = 0; i < 3; i++) s.cache.setSnapshot(`p${i}`, snapshotOf({ LDS: '1', RDS: '1', CDS: '1', EDS: '2' }, baseResources(9100)));
+    await Promise.all(probes.map((p) => p.next((r) => r.typeUrl === XDS_TYPE_URLS.EDS && r.version === '2')));
+    await eventually(() => s.events.nacks.length === 1, 'NACK from probe 2');
+    assert.equal(s.events.nacks[0]!.message, 'probe refuses v2');
+    assert.equal(probes[2]!.nacks, 1);
+    assert.equal(probes[2]!.last.get(XDS_TYPE_URLS.EDS)!.version, '1', 'a NACKed response is not recorded as held');
+    await eventually(() => s.ads.streams().filter((x) => x.types[XDS_TYPE_URLS.EDS]?.ackedVersion === '2').length === 2, 'two probes ACKed v2');
+    for (const p of probes) p.stop();
+    s.stop();
+  });
+}
+
 test('many concurrent clients (SotW and delta) converge, and an update reaches all of them', async () => {
   const s = await startServer();
   const N = 60;
