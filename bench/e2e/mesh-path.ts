@@ -112,9 +112,9 @@ function report(results: Map<string, PathResult>): void {
   const rows: Cell[][] = [];
   for (const r of results.values()) {
     const c64 = cpuAt(r, 64);
-    rows.push([r.key, rpsAt(r, 16), rpsAt(r, 64), r.h2?.rps, r.throughput.reduce((n, t) => n + t.errors, 0) + (r.h2?.errors ?? 0), c64, c64 !== undefined && r.hops > 0 ? c64 / r.hops : undefined, r.throughput.find((t) => t.connections === 64)?.cpuCores]);
+    rows.push([r.key, rpsAt(r, 16), rpsAt(r, 64), r.h2?.rps, r.throughput.reduce((n, t) => n + t.errors, 0) + (r.h2?.errors ?? 0), c64, c64 !== undefined && r.hops > 0 ? c64 / r.hops : undefined, r.throughput.find((t) => t.connections === 64)?.cpuCores, r.backgroundCores]);
   }
-  printTable(`max throughput (wrk, HTTP/1.1 keep-alive, 1 KiB; h2load 16 conn × 10 streams; ${seconds}s each)`, ['path', 'rps c16', 'rps c64', 'h2 rps', 'errors', 'cpu µs/req c64', 'µs/req/hop', 'proxy cores'], rows.map((r) => r.map((c) => (typeof c === 'number' ? round(c, 1) : c))));
+  printTable(`max throughput (wrk, HTTP/1.1 keep-alive, 1 KiB; h2load 16 conn × 10 streams; ${seconds}s each)`, ['path', 'rps c16', 'rps c64', 'h2 rps', 'errors', 'cpu µs/req c64', 'µs/req/hop', 'proxy cores', 'bg cores'], rows.map((r) => r.map((c) => (typeof c === 'number' ? round(c, 1) : c))));
 
   const lat: Cell[][] = [];
   for (const r of results.values()) {
@@ -153,15 +153,18 @@ function report(results: Map<string, PathResult>): void {
 
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
-    for (const [f, s] of summariseProfileDir(profileDir, 15)) {
+    // Only samples taken during the max-throughput runs: no start-up, warm-up or idle time.
+    const windows = [...results.values()].flatMap((r) => r.loadWindowsUs);
+    for (const [f, s] of summariseProfileDir(profileDir, 15, windows)) {
       profiles[f] = { busyMs: round(s.busyMs, 0), categories: s.categories.map((e) => ({ name: e.name, percent: round(e.percent, 1) })), top: s.functions.map((e) => ({ name: e.name, percent: round(e.percent, 1) })) };
-      printTable(`profile ${f}: self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
+      printTable(`profile ${f} (during the wrk runs, ${round(s.busyMs, 0)} ms busy): self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
       printTable(`profile ${f}: top functions (self time)`, ['function', '%'], s.functions.map((e) => [e.name, round(e.percent, 1)]));
     }
   }
 
   const slim = (r: PathResult): Record<string, unknown> => ({
     hops: r.hops,
+    backgroundCores: round(r.backgroundCores ?? NaN, 2),
     rps: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.rps, 0)])),
     h2Rps: r.h2 ? round(r.h2.rps, 0) : undefined,
     errors: r.throughput.reduce((n, t) => n + t.errors, 0) + (r.h2?.errors ?? 0),

@@ -72,8 +72,8 @@ async function main(): Promise<void> {
   await upstream.stop();
 
   const at = (r: PathResult, c: number) => r.throughput.find((t) => t.connections === c);
-  printTable(`one plain HTTP/1.1 hop, 1 KiB responses, wrk ${seconds}s per row`, ['proxy', 'rps c16', 'rps c64', 'cpu µs/req c16', 'cpu µs/req c64', 'DESIGN.md µs', 'RSS peak MB', 'errors'],
-    results.map((r) => [r.key, round(at(r, 16)?.rps ?? NaN, 0), round(at(r, 64)?.rps ?? NaN, 0), round(at(r, 16)?.cpuUsPerRequest ?? NaN, 1), round(at(r, 64)?.cpuUsPerRequest ?? NaN, 1), REFERENCE[r.key], round((r.rssPeak ?? NaN) / 1048576, 1), r.throughput.reduce((n, t) => n + t.errors, 0)]));
+  printTable(`one plain HTTP/1.1 hop, 1 KiB responses, wrk ${seconds}s per row`, ['proxy', 'rps c16', 'rps c64', 'cpu µs/req c16', 'cpu µs/req c64', 'DESIGN.md µs', 'RSS peak MB', 'errors', 'bg cores'],
+    results.map((r) => [r.key, round(at(r, 16)?.rps ?? NaN, 0), round(at(r, 64)?.rps ?? NaN, 0), round(at(r, 16)?.cpuUsPerRequest ?? NaN, 1), round(at(r, 64)?.cpuUsPerRequest ?? NaN, 1), REFERENCE[r.key], round((r.rssPeak ?? NaN) / 1048576, 1), r.throughput.reduce((n, t) => n + t.errors, 0), round(r.backgroundCores ?? NaN, 2)]));
 
   for (const r of results) {
     if (r.failure !== undefined) process.stdout.write(`\n${r.key} FAILED part-way (numbers above are what was measured before):\n  ${r.failure.split('\n').slice(0, 12).join('\n  ')}\n`);
@@ -91,9 +91,11 @@ async function main(): Promise<void> {
 
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
-    for (const [f, s] of summariseProfileDir(profileDir, 15)) {
+    // Only samples taken during the max-throughput runs: no start-up, warm-up or idle time.
+    const windows = results.flatMap((r) => r.loadWindowsUs);
+    for (const [f, s] of summariseProfileDir(profileDir, 15, windows)) {
       profiles[f] = { busyMs: round(s.busyMs, 0), categories: s.categories.map((e) => ({ name: e.name, percent: round(e.percent, 1) })), top: s.functions.map((e) => ({ name: e.name, percent: round(e.percent, 1) })) };
-      printTable(`profile ${f}: self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
+      printTable(`profile ${f} (during the wrk runs, ${round(s.busyMs, 0)} ms busy): self time by category`, ['category', '%'], s.categories.map((e) => [e.name, round(e.percent, 1)]));
       printTable(`profile ${f}: top functions (self time)`, ['function', '%'], s.functions.map((e) => [e.name, round(e.percent, 1)]));
     }
   }
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
       rps: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.rps, 0)])),
       cpuUsPerReq: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.cpuUsPerRequest ?? NaN, 2)])),
       referenceUs: REFERENCE[r.key] ?? null,
+      backgroundCores: round(r.backgroundCores ?? NaN, 2),
       rssIdleMb: round((r.rssIdle ?? NaN) / 1048576, 1),
       rssPeakMb: round((r.rssPeak ?? NaN) / 1048576, 1),
       errors: r.throughput.reduce((n, t) => n + t.errors, 0),

@@ -126,3 +126,23 @@ test('summariseProfile attributes self time to functions, files and categories, 
   assert.deepEqual(s.categories.map((c) => c.name), ['weft (src/)', 'node internals (node:*)', 'GC']);
   assert.equal(s.files[0]?.name, 'src/proxy/protocols/http1/codec.ts');
 });
+
+test('summariseProfile with windows counts only the samples taken inside them', () => {
+  const frame = (functionName: string) => ({ functionName, url: 'file:///x/src/a.ts', lineNumber: 0, columnNumber: 0 });
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: frame('startup') },
+      { id: 2, callFrame: frame('hot') },
+    ],
+    // Samples at t = 1000+100, +200 (startup), +1100, +1200 (hot), +5000 (startup again, outside).
+    samples: [1, 1, 2, 2, 1],
+    timeDeltas: [100, 100, 900, 100, 3800],
+    startTime: 1000,
+    endTime: 7000,
+  };
+  const all = summariseProfile(profile, 10);
+  assert.equal(all.functions.length, 2);
+  const hot = summariseProfile(profile, 10, [[2000, 2300]]);
+  assert.deepEqual(hot.functions.map((f) => f.name), ['hot src/a.ts:1']);
+  assert.equal(hot.busyMs, 1);
+});

@@ -54,14 +54,29 @@ function category(node: ProfileNode): string {
   return url === '' ? 'native (V8 builtins, syscalls)' : 'other';
 }
 
-/** Summarises a profile; `top` limits the function and file lists. */
-export function summariseProfile(profile: CpuProfile, top = 25): ProfileSummary {
+/** A time window on the monotonic clock, µs (`process.hrtime.bigint() / 1000n`; V8 profiles use the same clock). */
+export type WindowUs = readonly [from: number, to: number];
+
+/** Monotonic time now, µs, comparable with V8 profile timestamps of any process on the machine. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * Summarises a profile; `top` limits the function and file lists. With `windows`, only samples
+ * taken inside one of them count (e.g. the load runs, leaving out start-up and warm-up).
+ */
+export function summariseProfile(profile: CpuProfile, top = 25, windows?: readonly WindowUs[]): ProfileSummary {
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   const selfUs = new Map<number, number>();
+  let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i] as number;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (windows !== undefined && !windows.some(([from, to]) => t >= from && t <= to)) continue;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
   let idle = 0;
   let busy = 0;
@@ -97,22 +112,22 @@ export function summariseProfile(profile: CpuProfile, top = 25): ProfileSummary 
   };
 }
 
-export function summariseProfileFile(path: string, top = 25): ProfileSummary {
-  return summariseProfile(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top);
+export function summariseProfileFile(path: string, top = 25, windows?: readonly WindowUs[]): ProfileSummary {
+  return summariseProfile(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile, top, windows);
 }
 
 /**
  * The main-thread profile of each proxy under `dir`: `node --cpu-prof --cpu-prof-dir=dir/<name>`
  * writes one file per thread; the main thread is the one with the most busy samples.
  */
-export function summariseProfileDir(dir: string, top = 25): Map<string, ProfileSummary> {
+export function summariseProfileDir(dir: string, top = 25, windows?: readonly WindowUs[]): Map<string, ProfileSummary> {
   const out = new Map<string, ProfileSummary>();
   for (const name of readdirSync(dir).sort()) {
     const sub = join(dir, name);
     if (!statSync(sub).isDirectory()) continue;
     let best: ProfileSummary | undefined;
     for (const f of readdirSync(sub).filter((n) => n.endsWith('.cpuprofile'))) {
-      const s = summariseProfileFile(join(sub, f), top);
+      const s = summariseProfileFile(join(sub, f), top, windows);
       if (best === undefined || s.busyMs > best.busyMs) best = s;
     }
     if (best !== undefined) out.set(name, best);

@@ -2,10 +2,11 @@
 // max throughput with wrk at given connection counts, latency at a fixed rate with the open-loop
 // client, optional HTTP/2 throughput with h2load, the proxies' RSS idle and peak, and the proxies'
 // CPU time per request (utime+stime from /proc, summed over the path's proxy processes).
-import { CpuMeter, RssSampler, maxRss, processTree } from './proc-stat.ts';
+import { CpuMeter, RssSampler, maxRss, processTree, machineBusyCores } from './proc-stat.ts';
 import { runWrk, runH2load, type LoadResult } from './load-tools.ts';
 import { runOpenLoop, type OpenLoopReport } from './open-loop.ts';
 import { sleep, BenchError, type Spawned } from './processes.ts';
+import { monotonicUs } from './cpu-profile.ts';
 
 export interface PathUnderTest {
   /** Short name used as the JSON key, e.g. `weft-mtls`. */
@@ -44,6 +45,10 @@ export interface PathResult {
   rssIdle?: number;
   /** Largest RSS sampled under load among the path's proxy processes, bytes. */
   rssPeak?: number;
+  /** Cores the machine kept busy just before this path was measured (other people's work). */
+  backgroundCores?: number;
+  /** When the max-throughput runs happened (monotonic µs), to cut CPU profiles to them. */
+  loadWindowsUs: Array<[number, number]>;
   /** Why the measurement stopped early (e.g. a proxy crashed); the fields above hold what was measured. */
   failure?: string;
 }
@@ -71,7 +76,7 @@ function pidsOf(path: PathUnderTest): number[] {
 
 /** Measures a path; a failure part-way is recorded in `failure` and the numbers so far are kept. */
 export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promise<PathResult> {
-  const result: PathResult = { key: path.key, label: path.label, hops: path.hops, throughput: [] };
+  const result: PathResult = { key: path.key, label: path.label, hops: path.hops, throughput: [], loadWindowsUs: [] };
   const rss = path.procs.length > 0 ? new RssSampler(pidsOf(path), 100) : undefined;
   try {
     await measureInto(result, path, o, rss);
@@ -90,8 +95,10 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
   const url = `http://127.0.0.1:${path.port}/`;
   const headers = path.authority !== undefined ? { Host: path.authority } : undefined;
 
-  await sleep(300);
+  // Nothing of ours runs now: whatever the machine does is someone else's load.
+  result.backgroundCores = await machineBusyCores(500);
   if (hasProxy) result.rssIdle = maxRss(pids);
+  log(`  ${path.key}: background load ${result.backgroundCores.toFixed(2)} cores${hasProxy ? `, proxy RSS idle ${(result.rssIdle ?? 0) / 1048576 | 0} MB` : ''}`);
 
   if (o.warmupSeconds > 0) {
     log(`  ${path.key}: warm-up ${o.warmupSeconds}s`);
@@ -102,7 +109,9 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
   for (const c of o.connections) {
     const cpu = new CpuMeter(pids);
     const t0 = performance.now();
+    const from = monotonicUs();
     const r = await runWrk({ url, connections: c, seconds: o.seconds, headers });
+    result.loadWindowsUs.push([from, monotonicUs()]);
     assertAlive(path, `wrk c=${c}`);
     const wall = (performance.now() - t0) / 1000;
     const used = cpu.elapsed();

@@ -164,3 +164,26 @@ export function maxHwm(pids: readonly number[]): number {
   for (const pid of pids) max = Math.max(max, readProcMemory(pid)?.hwm ?? 0);
   return max;
 }
+
+/** Parses the aggregate `cpu` line of /proc/stat into busy and total jiffies. */
+export function parseCpuLine(text: string): { busy: number; total: number } {
+  const line = text.split('\n').find((l) => l.startsWith('cpu ')) ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * How many cores the whole machine kept busy over the next `ms` (all processes, not just ours).
+ * Measured while the benchmark is idle, it tells how much other work shares the machine.
+ */
+export async function machineBusyCores(ms: number): Promise<number> {
+  const a = parseCpuLine(readFileSync('/proc/stat', 'utf8'));
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = parseCpuLine(readFileSync('/proc/stat', 'utf8'));
+  const seconds = (performance.now() - t0) / 1000;
+  return (b.busy - a.busy) / CLOCK_TICKS / seconds;
+}

@@ -2,13 +2,15 @@
 // the two-hop mesh path (outbound proxy → h2 mTLS → inbound proxy → app) and one plain hop
 // (outbound proxy → app, no TLS). Each proxy is its own `weft proxy --bootstrap FILE` process (or,
 // before that command exists, bench/lib/weft-proxy-launcher.ts, which starts the same WeftProxy),
-// optionally under `node --cpu-prof` so the hot path can be profiled.
+// from sources compiled to JavaScript (bench/lib/compile-weft.ts) as deployed, optionally under
+// `node --cpu-prof` so the hot path can be profiled.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, freePort, waitForPort, type Spawned } from './processes.ts';
 import type { Endpoint, MtlsPair } from './servers.ts';
+import { compileWeft } from './compile-weft.ts';
 import type { ProxyConfigSpec, PeerProtocol } from '../../src/proxy/runtime/spec.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -36,9 +38,26 @@ export function weftProxyAvailable(): boolean {
   return weftCliAvailable() || existsSync(join(root, 'src', 'proxy', 'proxy.ts'));
 }
 
-/** How the proxy is started: `cli` (`weft proxy --bootstrap`) or `launcher` (WeftProxy.start directly). */
-export function weftLaunchMode(): 'cli' | 'launcher' {
-  return weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1' ? 'cli' : 'launcher';
+/**
+ * How the proxy is started: through the `weft proxy` command (`cli`) or, before that command
+ * existed, bench/lib/weft-proxy-launcher.ts (`launcher`, set WEFT_BENCH_LAUNCHER=1 to force it);
+ * and from sources compiled to JavaScript (default, as deployed) or under tsx (WEFT_BENCH_TSX=1).
+ */
+export function weftLaunchMode(): string {
+  const entry = weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1' ? 'cli' : 'launcher';
+  return `${entry}, ${process.env.WEFT_BENCH_TSX === '1' ? 'tsx' : 'compiled JS'}`;
+}
+
+let compiled: string | undefined;
+
+/** Node arguments that run one proxy with `file` as its bootstrap. */
+function entryArgs(file: string): string[] {
+  const cli = weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1';
+  if (process.env.WEFT_BENCH_TSX === '1') {
+    return cli ? [weftBin, 'proxy', '--bootstrap', file] : ['--import', 'tsx', launcher, '--bootstrap', file];
+  }
+  compiled ??= compileWeft();
+  return cli ? [join(compiled, 'weft.js'), 'proxy', '--bootstrap', file] : [join(compiled, 'bench', 'lib', 'weft-proxy-launcher.js'), '--bootstrap', file];
 }
 
 async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o: WeftStartOptions): Promise<Spawned> {
@@ -49,8 +68,7 @@ async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o
   // One directory per proxy: every thread (main, and the tsx loader worker) writes its own profile there.
   if (o.cpuProfDir !== undefined) rmSync(join(o.cpuProfDir, `weft-${tag}`), { recursive: true, force: true });
   if (o.cpuProfDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `weft-${tag}`)}`);
-  const entry = weftLaunchMode() === 'cli' ? [weftBin, 'proxy', '--bootstrap', file] : ['--import', 'tsx', launcher, '--bootstrap', file];
-  const p = start(`weft-${tag}`, process.execPath, [...flags, ...entry], {
+  const p = start(`weft-${tag}`, process.execPath, [...flags, ...entryArgs(file)], {
     env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_FROM_SOURCE: '1' },
   });
   await waitForPort(waitPort, p, 30000);
