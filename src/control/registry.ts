@@ -140,7 +140,7 @@ export class Registry {
     if (claims.service === undefined) return undefined;
     const address = claims.address ?? peerAddress;
     if (address === undefined || claims.ports.length === 0) {
-      log.warn({ node: claims.nodeId }, 'proxy announced a service but no address or ports; no endpoint registered');
+      log.debug({ node: claims.nodeId }, 'proxy announced a service but no address or ports (a client only); no endpoint registered');
       return undefined;
     }
     const entry: WorkloadEntry = Object.freeze({
