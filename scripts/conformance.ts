@@ -1,5 +1,5 @@
 // `npm run conformance -- [--sut reference|weft] [--profile gateway|mesh] [--test NAME...] [--strict-mesh]
-// [--full-base] [--verbose] [--reference-fault F...]`: runs the Gateway API conformance corpus against a
+// [--full-base] [--eventually] [--verbose] [--reference-fault F...]`: runs the Gateway API conformance corpus against a
 // system under test (see docs/CONFORMANCE.md); exit 0 all ran tests passed, 1 a failure, 2 usage error.
 import { runConformanceCli } from '../test/conformance/cli.ts';
 

@@ -1,5 +1,5 @@
 // The conformance runner's command line (`npm run conformance -- [--sut reference|weft] [--profile
-// gateway|mesh] [--test NAME...] [--strict-mesh] [--full-base] [--verbose] [--reference-fault F...]`):
+// gateway|mesh] [--test NAME...] [--strict-mesh] [--full-base] [--eventually] [--verbose] [--reference-fault F...]`):
 // parses options, runs the selected tests, writes the per-test table and the JSON summary line.
 import { Command, CommanderError, Option } from 'commander';
 import { loadBaseManifests, loadCorpusIndex, DEFAULT_CORPUS_DIR } from './corpus.ts';
@@ -20,6 +20,7 @@ interface CliOptions {
   verbose?: boolean;
   referenceFault?: ReferenceFault[];
   fullBase?: boolean;
+  eventually?: boolean;
 }
 
 function makeSut(opts: CliOptions): SystemUnderTest {
@@ -55,6 +56,7 @@ async function cli(argv: string[], io: CliIO): Promise<number> {
     .option('--corpus <dir>', 'corpus folder', DEFAULT_CORPUS_DIR)
     .option('--strict-mesh', 'also check mesh paths and redirect Locations (not asserted upstream)')
     .option('--verbose', 'print every case, not only failures')
+    .option('--eventually', 'retry single-exchange cases until 3 passes in a row within 30 s, as upstream does')
     .option('--full-base', "apply the profile's whole base manifest set, as upstream does, not just each test's subset")
     .addOption(
       new Option('--reference-fault <faults...>', 'break the reference router on purpose (shows the comparators bite)').choices([
@@ -81,6 +83,7 @@ async function cli(argv: string[], io: CliIO): Promise<number> {
   const sut = makeSut(opts);
   const summary = await runConformance(sut, names, index, {
     strictMesh: opts.strictMesh === true,
+    ...(opts.eventually === true ? { eventually: { consecutive: 3, withinMs: 30_000 } } : {}),
     ...(opts.fullBase === true ? { baseObjects: { gateway: loadBaseManifests('gateway', index), mesh: loadBaseManifests('mesh', index) } } : {}),
     log: (line) => {
       if (opts.verbose === true || line.startsWith('FAIL')) io.err(line + '\n');

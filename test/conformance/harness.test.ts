@@ -11,6 +11,9 @@ import { runConformance, runConformanceTest, formatTable, summaryJson } from './
 import { ReferenceSut } from './sut-reference.ts';
 import { WeftSut } from './sut-weft.ts';
 import { SutNotSupportedError } from './errors.ts';
+import type { K8sObject, PreAction } from './corpus.ts';
+import type { RunningBackends } from './backends.ts';
+import type { AppliedConfig, SystemUnderTest } from './sut.ts';
 
 const present = existsSync(join(DEFAULT_CORPUS_DIR, 'index.json'));
 const skip = present ? false : `conformance corpus not found at ${DEFAULT_CORPUS_DIR} (set WEFT_CONFORMANCE_CORPUS)`;
@@ -60,7 +63,7 @@ test('the gRPC and mesh comparators bite too: ignored header matches fail GRPCRo
 
 test('a router that ignores weights fails the HTTPRouteWeight distribution check', { skip }, async () => {
   const sut = new ReferenceSut({ faults: new Set(['ignore-weights']) });
-  const result = await runConformanceTest(loadConformanceTest('HTTPRouteWeight'), sut, { distributionRequests: 300, maxAttempts: 1 });
+  const result = await runConformanceTest(loadConformanceTest('HTTPRouteWeight'), sut, { distributionRequests: 100, maxAttempts: 1 });
   const dist = result.cases.find((c) => c.id === 'HTTPRouteWeight/1');
   assert.equal(dist?.status, 'failed');
   assert.ok(dist?.differences.some((d) => /infra-backend-v3: weight 0 but received/.test(d) || /expected 0\.70±0\.05/.test(d)), JSON.stringify(dist?.differences));
@@ -82,6 +85,44 @@ test('tests needing features the SUT does not declare are skipped and name the m
   const grpc = await runConformanceTest(loadConformanceTest('GRPCRouteWeight'), sut);
   assert.deepEqual(grpc.missingFeatures, ['GRPCRoute']);
   assert.equal(grpc.reason, 'SUT lacks features: GRPCRoute');
+});
+
+test('eventually: a case that fails at first passes once the SUT converges (consecutive passes required)', { skip }, async () => {
+  // An SUT whose first apply is wrong (header matches ignored) and that fixes itself after 300 ms.
+  const broken = new ReferenceSut({ faults: new Set(['ignore-header-matches']) });
+  const fixed = new ReferenceSut();
+  let current = broken;
+  const converging = {
+    name: 'converging',
+    gatewayClassName: 'c',
+    supportedFeatures: fixed.supportedFeatures,
+    start: async () => undefined,
+    stop: async () => {
+      await broken.stop();
+      await fixed.stop();
+    },
+    deletePre: (a: PreAction) => current.deletePre(a),
+    apply: async (manifests: readonly K8sObject[], backends: RunningBackends): Promise<AppliedConfig> => {
+      const early = await broken.apply(manifests, backends);
+      const late = await fixed.apply(manifests, backends);
+      const started = performance.now();
+      const pick = () => (performance.now() - started < 300 ? early : late);
+      return {
+        gatewayAddress: (g, p) => pick().gatewayAddress(g, p),
+        meshClient: (c) => pick().meshClient(c),
+        remove: async () => {
+          await early.remove();
+          await late.remove();
+        },
+      };
+    },
+  } satisfies SystemUnderTest;
+  current = fixed;
+  const test1 = loadConformanceTest('HTTPRouteHeaderMatching');
+  const once = await runConformanceTest(test1, converging);
+  assert.equal(once.status, 'failed', 'checked once, the early wrong answers fail');
+  const eventually = await runConformanceTest(test1, converging, { eventually: { consecutive: 2, withinMs: 3000, intervalMs: 50 } });
+  assert.equal(eventually.status, 'passed', JSON.stringify(eventually.cases.map((c) => c.differences)));
 });
 
 test('preActions run in order: deleting the ReferenceGrant turns the route into a 500', { skip }, async () => {

@@ -68,6 +68,12 @@ export interface RunOptions {
   repeatCount?: number;
   /** Per-request timeout (ms). */
   requestTimeoutMs?: number;
+  /**
+   * Check single-exchange cases the way upstream does for a converging cluster: until `consecutive`
+   * passes in a row within `withinMs` (upstream: 3 within 30 s). Off by default: apply() must return a
+   * live configuration.
+   */
+  eventually?: { consecutive: number; withinMs: number; intervalMs?: number };
   /** Apply these full base sets (loadBaseManifests) instead of each test's own baseManifests subset. */
   baseObjects?: { gateway: readonly K8sObject[]; mesh: readonly K8sObject[] };
   /** Progress lines (one per case). */
@@ -320,7 +326,25 @@ async function runMeshCase(c: ConformanceCase, ctx: CaseContext): Promise<Verdic
   return (await once()).verdict;
 }
 
-function runCase(test: ConformanceTest, c: ConformanceCase, ctx: CaseContext): Promise<Verdict> {
+/**
+ * Upstream's eventual consistency for single-exchange cases: repeat until the case passes `consecutive`
+ * times in a row, or `withinMs` has passed (then the last verdict stands). Distribution, repeat and
+ * mirror cases already run many requests and are checked once.
+ */
+async function runCase(test: ConformanceTest, c: ConformanceCase, ctx: CaseContext): Promise<Verdict> {
+  const eventually = ctx.options.eventually;
+  if (eventually === undefined || c.distribution !== undefined || c.repeat !== undefined || (c.expected.mirroredTo ?? []).length > 0) return runCaseOnce(test, c, ctx);
+  const started = performance.now();
+  let streak = 0;
+  for (;;) {
+    const verdict = await runCaseOnce(test, c, ctx);
+    streak = verdict.pass ? streak + 1 : 0;
+    if (streak >= eventually.consecutive || performance.now() - started >= eventually.withinMs) return verdict;
+    await sleep(eventually.intervalMs ?? 100);
+  }
+}
+
+function runCaseOnce(test: ConformanceTest, c: ConformanceCase, ctx: CaseContext): Promise<Verdict> {
   if (c.target.kind === 'mesh') return runMeshCase(c, ctx);
   switch (test.comparator) {
     case 'grpc':
