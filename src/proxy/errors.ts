@@ -137,6 +137,19 @@ function shortTlsMessage(e: Error & { code?: string }): string {
   return `${e.code ?? ''} ${e.message.split('\n')[0]}`.trim();
 }
 
+/**
+ * Maps an HTTP/1 engine UpstreamError (src/proxy/protocols/http1/errors.ts) to a proxy code; a failed
+ * connect is refined by its cause (a SPIFFE ID mismatch or a TLS failure during the handshake).
+ */
+export function fromUpstreamError(e: { code: string; cause?: unknown }): ProxyErrorCode {
+  const code = fromUpstreamCode(e.code);
+  if (code !== 'CONNECT_FAILED') return code;
+  const causeCode = (e.cause as { code?: string } | undefined)?.code ?? '';
+  if (causeCode === 'IDENTITY_PEER_REJECTED') return 'PEER_IDENTITY_MISMATCH';
+  if (causeCode.startsWith('ERR_SSL') || causeCode.startsWith('ERR_TLS')) return 'TLS_HANDSHAKE_FAILED';
+  return code;
+}
+
 /** Maps an HTTP/1 engine UpstreamError code (src/proxy/protocols/http1/errors.ts) to a proxy code. */
 export function fromUpstreamCode(code: string): ProxyErrorCode {
   switch (code) {

@@ -87,7 +87,7 @@ export async function startProxyPair(options: PairOptions): Promise<ProxyPair> {
     clusters: [
       {
         name: 'catalog',
-        peerProtocol: options.peerProtocol ?? 'h2',
+        ...(options.peerProtocol ? { peerProtocol: options.peerProtocol } : {}),
         endpoints: [{ address: '127.0.0.1', port: options.appPort, proxyPort: inboundPort, spiffeId: serverIdentity.spiffeId }],
         ...options.cluster,
       },

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Http1ServerConn } from '../protocols/http1/server.ts';
 import type { Http1Head } from '../protocols/http1/parser.ts';
 import { compileForward, forward, type ForwardPlan } from '../protocols/http1/forward.ts';
-import { ProxyError, fromUpstreamCode } from '../errors.ts';
+import { ProxyError, fromUpstreamError } from '../errors.ts';
 import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
 import { respondProxyError, type H1State } from '../outbound/http1.ts';
 import type { ProxyContext } from '../context.ts';
@@ -20,7 +20,7 @@ function inboundPlan(ctx: ProxyContext): ForwardPlan {
       requestHeaders: { remove: [DST_PORT_HEADER] },
       onError: (conn, error) => {
         const st = conn.context as H1State;
-        const code = fromUpstreamCode(error.code);
+        const code = fromUpstreamError(error);
         st.ctx.metrics.error('inbound', code);
         const reason = code === 'CONNECT_REFUSED' ? `the app refused the connection (is it listening?): ${error.message}` : error.message;
         respondProxyError(conn, new ProxyError(code, reason, { cause: error }), 'inbound');

@@ -6,7 +6,7 @@
 // Upgrade requests on those become byte tunnels (outbound/tcp.ts).
 import { performance } from 'node:perf_hooks';
 import type { ProxyContext } from '../context.ts';
-import { ProxyError, fromUpstreamCode, rescue, ERROR_MAP } from '../errors.ts';
+import { ProxyError, fromUpstreamError, rescue, ERROR_MAP } from '../errors.ts';
 import type { Http1ServerConn } from '../protocols/http1/server.ts';
 import type { Http1Head } from '../protocols/http1/parser.ts';
 import { compileForward, forward, respondError, type ForwardPlan } from '../protocols/http1/forward.ts';
@@ -60,7 +60,7 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
         st.endpoint = null;
         const now = performance.now();
         if (ep !== null) {
-          const code = outcome.error ? fromUpstreamCode(outcome.error.code) : undefined;
+          const code = outcome.error ? fromUpstreamError(outcome.error) : undefined;
           if (code !== undefined && CONNECT_CODES.has(code)) ep.connectFailed(cluster, now);
           else if (outcome.status > 0) ep.succeed(now - st.started, now);
           else ep.release();
@@ -76,7 +76,7 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
 
 function onUpstreamError(conn: Http1ServerConn, error: UpstreamError, cluster: ClusterConfig): void {
   const st = conn.context as H1State;
-  const code = fromUpstreamCode(error.code);
+  const code = fromUpstreamError(error);
   st.ctx.metrics.error(st.direction, code);
   const reason = code === 'REQUEST_TIMEOUT' ? `${cluster.name} did not answer within ${cluster.requestTimeoutMs} ms` : error.message;
   respondProxyError(conn, new ProxyError(code, reason, { cause: error }), st.direction);

@@ -77,6 +77,7 @@ export class H2Pool {
               ),
             );
           };
+          session.setMaxListeners(0);
           session.once('error', early);
           session.once('close', early);
           session.once('remoteSettings', () => {

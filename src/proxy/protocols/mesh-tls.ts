@@ -78,6 +78,7 @@ export function connectPeer(options: {
     });
     socket.once('secureConnect', () => {
       deadline.cancel();
+      socket.setNoDelay(true);
       socket.removeListener('error', onError);
       if (socket.alpnProtocol !== options.alpn) {
         socket.destroy();
