@@ -103,8 +103,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const registry = new Registry({ graceMs: options.graceMs, requireIdentity: !options.insecure });
   const cache = new SnapshotCache();
   const push = new PushController({ cache, debounceMs: options.debounceMs, maxDelayMs: options.maxDelayMs, metrics });
-  push.update({ config: first.config, workloads: registry.view.current.workloads, trustBundlePem: authority?.bundle.current.pem ?? '' });
   registry.setStatic(first.config.workloads.values(), trustDomain);
+  push.update({ config: first.config, workloads: registry.view.current.workloads, trustBundlePem: authority?.bundle.current.pem ?? '' });
   mConfigRevision.set(undefined, first.revision);
 
   const unsubs: (() => void)[] = [];
