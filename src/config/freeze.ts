@@ -6,10 +6,18 @@ export function deepFreeze<T>(value: T): T {
   while (stack.length > 0) {
     const v = stack.pop();
     if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-    if (v instanceof Map) {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+      }
+    } else if (v instanceof Map) {
       for (const item of v.values()) stack.push(item);
     } else {
-      for (const key of Object.keys(v)) stack.push((v as Record<string, unknown>)[key]);
+      for (const key in v) {
+        const item = (v as Record<string, unknown>)[key];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+      }
     }
     Object.freeze(v);
   }

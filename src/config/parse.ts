@@ -49,8 +49,6 @@ export interface ParsedSource {
   readonly lineCounter: LineCounter | undefined;
 }
 
-const FAST_PATH_BLOCKERS = /(^|[\s[\]{},])[&*!]|^%|^\.\.\.(\s|$)/m;
-
 /** Parses `text` (YAML or JSON, one or more documents). Never throws. */
 export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedSource {
   if (text.charCodeAt(0) === 0xfeff) text = ' ' + text.slice(1);
@@ -66,7 +64,7 @@ export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LI
     const { line, column } = lineColumnAt(text, deep);
     return failed({ code: 'DEPTH_LIMIT', message: `nesting deeper than ${limits.maxDepth} levels`, line, column, expected: `at most ${limits.maxDepth} nested mappings/sequences` });
   }
-  if (limits.preciseOnly !== true && !FAST_PATH_BLOCKERS.test(text)) {
+  if (limits.preciseOnly !== true && !needsPreciseParser(text)) {
     const fast = parseFast(text, limits);
     if (fast !== undefined) return fast;
   }
@@ -117,6 +115,7 @@ export function scanDepth(text: string, limit: number): number | undefined {
       if (indents.length + depth > limit) return i;
     }
     let prev = 32;
+    let scalarIndicator = false; // a `|` or `>` outside quotes on this line
     for (; i < eol; i++) {
       const c = text.charCodeAt(i);
       if (quote !== 0) {
@@ -132,16 +131,40 @@ export function scanDepth(text: string, limit: number): number | undefined {
         flow++;
         if (indents.length + depth + flow > limit) return i;
       } else if ((c === 93 || c === 125) && flow > 0) flow--;
+      else if (c === 124 || c === 62) scalarIndicator = true;
       if (c !== 32 && c !== 9) prev = c;
     }
-    // `key: |` or `- >-`: the following more-indented lines are literal text.
-    if (quote === 0 && flow === 0) {
+    // `key: |` or `- >-`: the following more-indented lines are literal text. (Cheap pre-test: most
+    // lines contain neither `|` nor `>`.)
+    if (scalarIndicator && quote === 0 && flow === 0) {
       const tail = text.slice(pos, eol).replace(/\s+#.*$/, '').trimEnd();
       if (/(^|[\s:-])[|>][-+0-9]*$/.test(tail)) blockScalarIndent = indent;
     }
     pos = eol + 1;
   }
   return undefined;
+}
+
+/**
+ * True when the text may use YAML features the fast path does not take: anchors (`&a`), aliases
+ * (`*a`), tags (`!t`) where a node can start, directives (`%YAML`), or document-end markers (`...`).
+ * A `&`, `*` or `!` inside a plain or quoted scalar (`"*.example.com"`, `a&b`) is not a blocker.
+ */
+export function needsPreciseParser(text: string): boolean {
+  for (const ch of ['&', '*', '!']) {
+    for (let i = text.indexOf(ch); i >= 0; i = text.indexOf(ch, i + 1)) {
+      const prev = i === 0 ? 32 : text.charCodeAt(i - 1);
+      // space, tab, newline, CR, `[`, `]`, `{`, `}`, `,`
+      if (prev === 32 || prev === 9 || prev === 10 || prev === 13 || prev === 91 || prev === 93 || prev === 123 || prev === 125 || prev === 44) return true;
+    }
+  }
+  if (text.startsWith('%') || text.includes('\n%')) return true;
+  for (let i = text.startsWith('...') ? 0 : text.indexOf('\n...'); i >= 0; i = text.indexOf('\n...', i + 1)) {
+    const at = i === 0 && text.startsWith('...') ? 3 : i + 4;
+    const next = text.charCodeAt(at);
+    if (Number.isNaN(next) || next === 32 || next === 9 || next === 10 || next === 13) return true;
+  }
+  return false;
 }
 
 function failed(issue: ParseIssue): ParsedSource {
