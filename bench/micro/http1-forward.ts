@@ -10,9 +10,11 @@
 // it writes DIR/engine-steady.cpuprofile covering the measured runs only (not startup or warm-up).
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string' },
     only: { type: 'string' },
     profile: { type: 'string' },
+    'tls-dir': { type: 'string' },
   },
   strict: false,
 });
@@ -36,7 +39,18 @@ if (args.child === true) {
   const pool = new Http1Pool({ connect: () => net.connect(upstream, '127.0.0.1'), name: `127.0.0.1:${upstream}`, maxConnections: 1024 });
   const plan = compileForward({ requestHeaders: { set: [['x-forwarded-proto', 'http']] } });
   const server = new Http1Server({ onRequest: (conn) => forward(conn, pool, plan) });
-  await server.listen(Number(args.port));
+  if (typeof args['tls-dir'] === 'string') {
+    // TLS from the client (what an inbound proxy terminates): TLS 1.3, sockets adopted after the handshake.
+    const tls = await import('node:tls');
+    const { readFileSync } = await import('node:fs');
+    const dir = args['tls-dir'];
+    const tlsServer = tls.createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`), minVersion: 'TLSv1.3' }, (socket) => {
+      server.adopt(socket);
+    });
+    await new Promise<void>((r) => tlsServer.listen(Number(args.port), '127.0.0.1', r));
+  } else {
+    await server.listen(Number(args.port));
+  }
   if (typeof args.profile === 'string') {
     // Steady-state profile: start after the warm-up, stop at SIGTERM (startup and loader excluded).
     const { Session } = await import('node:inspector');
@@ -75,7 +89,10 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
 
   const upstream = await startUpstream();
-  type Hop = { key: string; label: string; start: () => Promise<{ pids: number[]; port: number; stop: () => Promise<void> }> };
+  const tlsDir = mkdtempSync(join(tmpdir(), 'weft-http1-bench-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', join(tlsDir, 'key.pem'), '-out', join(tlsDir, 'cert.pem')], { stdio: 'ignore' });
+  type Hop = { key: string; label: string; start: () => Promise<{ pids: number[]; port: number; stop: () => Promise<void>; scheme?: string }> };
   const hops: Hop[] = [
     {
       key: 'engine',
@@ -87,6 +104,16 @@ async function main(): Promise<void> {
         const p = start('engine', process.execPath, childArgs);
         await waitForPort(port, p);
         return { pids: [p.pid], port, stop: () => p.stop(3000) };
+      },
+    },
+    {
+      key: 'engine-tls',
+      label: 'weft HTTP/1 engine, TLS 1.3 from client',
+      start: async () => {
+        const port = await freePort();
+        const p = start('engine-tls', process.execPath, ['--import', 'tsx', self, '--child', '--port', String(port), '--upstream', String(upstream.port), '--tls-dir', tlsDir]);
+        await waitForPort(port, p);
+        return { pids: [p.pid], port, stop: () => p.stop(3000), scheme: 'https' };
       },
     },
     {
@@ -129,7 +156,7 @@ async function main(): Promise<void> {
         continue;
       }
       const pids = h.pids.flatMap((p) => processTree(p));
-      const url = `http://127.0.0.1:${h.port}/`;
+      const url = `${h.scheme ?? 'http'}://127.0.0.1:${h.port}/`;
       const rssIdle = maxRss(pids);
       await runWrk({ url, connections: Math.max(...connections), seconds: 2 }); // warm-up
       const sampler = new RssSampler(pids, 100);
@@ -155,6 +182,13 @@ async function main(): Promise<void> {
   printTable('one plain HTTP/1.1 hop, nginx 1 KiB upstream, wrk -t1', ['proxy', 'conns', 'rps', 'CPU µs/req', 'p50 µs', 'p99 µs', 'errors'], rows);
   const engine = json.engine as Record<string, { cpuUsPerRequest: number | null }> | undefined;
   const best = engine ? Math.min(...connections.map((c) => engine[`c${c}`]?.cpuUsPerRequest ?? Infinity)) : undefined;
+  const tlsRow = json['engine-tls'] as Record<string, { cpuUsPerRequest: number | null }> | undefined;
+  if (engine && tlsRow) {
+    const c = connections[0]!;
+    const plain = engine[`c${c}`]?.cpuUsPerRequest;
+    const withTls = tlsRow[`c${c}`]?.cpuUsPerRequest;
+    if (plain != null && withTls != null) json.tlsExtraUsPerRequest = Number((withTls - plain).toFixed(2));
+  }
   json.target = { name: 'engine proxy CPU per request (µs, one hop)', limit: 16, value: best ?? null, pass: best !== undefined && best <= 16 };
   printJsonLine(json);
 }

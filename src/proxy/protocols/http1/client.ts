@@ -232,7 +232,7 @@ export class Http1ClientRequest implements UpstreamHooks {
     const up = this.up;
     this.up = null;
     // An early response (request body not finished): the connection cannot be reused.
-    if (up !== null && !up.requestEnded) up.abort();
+    if (up !== null && up.hooks === this && !up.requestEnded) up.abort();
     this.handler.onEnd(this.#trailers);
   }
 

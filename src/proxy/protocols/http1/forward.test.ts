@@ -279,3 +279,22 @@ test('WebSocket-style Upgrade becomes a tunnel after 101', async () => {
   assert.match(got, /upgrade: echo/i);
   assert.ok(got.includes('ping1') && got.includes('ping2'));
 });
+
+test('regression: a connection handed to a waiting request on release is not aborted by the previous exchange', async () => {
+  const port = await upstream((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => setTimeout(() => res.end(`${req.url}:${body}`), req.url === '/slow' ? 80 : 0));
+  });
+  const p = await startForwardProxy(port, { pool: { maxConnections: 1, maxPending: 10 } });
+  openServers.push(p);
+  const a = rawExchange(p.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 20));
+  // B waits for the only connection, with half of its body sent; the rest comes after A's response.
+  const b = rawExchange(p.port, ['POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345', '67890'], { gapMs: 200 });
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.ok(ra.data.endsWith('/slow:'), ra.data);
+  assert.match(rb.data, /^HTTP\/1\.1 200 OK/, rb.data);
+  assert.ok(rb.data.endsWith('/b:1234567890'), rb.data);
+  assert.equal(p.pool.connectionsOpened, 1);
+});

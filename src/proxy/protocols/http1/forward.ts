@@ -448,7 +448,9 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     }
     this.finished = true;
     this.up = null;
-    if (up !== null && !up.requestEnded) up.abort();
+    // Early response (request body unfinished): the connection cannot be reused. When the request had
+    // ended, the pool already took the connection back (it may serve another exchange by now).
+    if (up !== null && up.hooks === this && !up.requestEnded) up.abort();
     this.plan.onDone?.(conn, { status: this.status, error: null, completed: true, reused: this.reused });
     conn.responseEnd();
   }
