@@ -5,12 +5,22 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CorpusError } from './errors.ts';
 import type { GeneratedCertificate } from './tls-cert.ts';
 import { CONFORMANCE_CERT_SECRET } from './tls-cert.ts';
 
-/** Where the team keeps the corpus; WEFT_CONFORMANCE_CORPUS overrides it. */
-export const DEFAULT_CORPUS_DIR = process.env['WEFT_CONFORMANCE_CORPUS'] ?? '/work/shared/conformance/gateway-api';
+/**
+ * Where the corpus is: $WEFT_CONFORMANCE_CORPUS, else `shared/` beside the repository (how the
+ * developers' machines and CI lay it out), else /work/shared.
+ */
+export const DEFAULT_CORPUS_DIR = process.env['WEFT_CONFORMANCE_CORPUS'] ?? findCorpusDir();
+
+function findCorpusDir(): string {
+  const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+  const candidates = [join(repoRoot, '..', 'shared', 'conformance', 'gateway-api'), '/work/shared/conformance/gateway-api'];
+  return candidates.find((dir) => existsSync(join(dir, 'index.json'))) ?? candidates[0]!;
+}
 
 export type Comparator = 'gateway-http' | 'grpc' | 'mesh-echo' | 'websocket-echo';
 export type EchoServerKind = 'echo-basic' | 'echo-basic-grpc' | 'echo-advanced';
