@@ -298,3 +298,34 @@ test('regression: a connection handed to a waiting request on release is not abo
   assert.ok(rb.data.endsWith('/b:1234567890'), rb.data);
   assert.equal(p.pool.connectionsOpened, 1);
 });
+
+test('malformed upstream responses become 502 UPSTREAM_BAD_RESPONSE (response smuggling is not relayed)', async () => {
+  const bad = net.createServer((s) =>
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')),
+  );
+  await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
+  openServers.push(bad);
+  const p = await startForwardProxy((bad.address() as net.AddressInfo).port);
+  openServers.push(p);
+  const r = await request(p.port, { path: '/' });
+  assert.equal(r.status, 502);
+  assert.match(String(r.headers['weft-error']), /^UPSTREAM_BAD_RESPONSE; .*both Content-Length and Transfer-Encoding/);
+});
+
+test('drain while forwarding: the in-flight response carries Connection: close, then the connection closes', async () => {
+  let release: () => void = () => {};
+  const port = await upstream((_req, res) => {
+    release = () => res.end('late');
+  });
+  const p = await startForwardProxy(port);
+  openServers.push(p);
+  const pending = rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 3000 });
+  while (p.pool.size === 0 || p.server.connections.size === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  const drained = p.server.drain(2000);
+  release();
+  const r = await pending;
+  await drained;
+  assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*late$/);
+  assert.equal(r.closed, true);
+});

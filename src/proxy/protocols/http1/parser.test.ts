@@ -153,3 +153,9 @@ test('ignores empty lines before a request line', () => {
   const p = parseAll('\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n');
   assert.equal(p.head.method, 'GET');
 });
+
+test('CONNECT: the authority is the authority-form target', () => {
+  const p = parseAll('CONNECT db.shop:5432 HTTP/1.1\r\nHost: db.shop:5432\r\n\r\n');
+  assert.equal(p.head.method, 'CONNECT');
+  assert.equal(p.head.authority, 'db.shop:5432');
+});

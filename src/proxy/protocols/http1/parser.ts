@@ -215,8 +215,9 @@ export class Http1Head {
     return t.length > 7 && (t.charCodeAt(0) | 0x20) === 0x68 && /^https?:\/\//i.test(t);
   }
 
-  /** The destination authority: from an absolute-form target, else the Host header ('' when none). */
+  /** The destination authority: a CONNECT target, an absolute-form target's authority, else the Host header. */
   get authority(): string {
+    if (this.method === 'CONNECT') return this.target;
     if (this.absoluteForm) {
       const from = this.target.indexOf('//') + 2;
       const slash = this.target.indexOf('/', from);
