@@ -98,10 +98,34 @@ function parentMatches(ref: ParentRefConfig, svc: ServiceConfig, sp: ServicePort
 
 export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
   const config = snapshot.config;
-  const workloads = [...snapshot.workloads.values()];
+  // Index workloads by namespace (then by service name), and routes by parent service, so building
+  // the index is linear in the mesh size rather than services × workloads.
+  const byNamespace = new Map<string, WorkloadEntry[]>();
+  const byService = new Map<string, WorkloadEntry[]>();
+  for (const w of snapshot.workloads.values()) {
+    let ns = byNamespace.get(w.namespace);
+    if (!ns) byNamespace.set(w.namespace, (ns = []));
+    ns.push(w);
+    const k = `${w.namespace}/${w.service}`;
+    let sv = byService.get(k);
+    if (!sv) byService.set(k, (sv = []));
+    sv.push(w);
+  }
+  const routesByParent = new Map<string, AttachedRoute[]>();
+  const attach = (kind: AttachedRoute['kind'], r: HTTPRouteConfig | GRPCRouteConfig) => {
+    for (const key of new Set(r.parentRefs.filter((p) => p.kind === 'Service').map((p) => `${p.namespace}/${p.name}`))) {
+      let list = routesByParent.get(key);
+      if (!list) routesByParent.set(key, (list = []));
+      list.push({ kind, route: r });
+    }
+  };
+  for (const r of config.httpRoutes.values()) attach('HTTPRoute', r);
+  for (const r of config.grpcRoutes.values()) attach('GRPCRoute', r);
   const services = new Map<string, readonly ServicePortModel[]>();
   for (const [key, svc] of config.services) {
-    const members = workloads.filter((w) => workloadBelongs(w, svc));
+    const selected = Object.keys(svc.selector).length > 0 ? (byNamespace.get(svc.metadata.namespace) ?? []).filter((w) => workloadBelongs(w, svc)) : (byService.get(key) ?? []);
+    const members = selected;
+    const attached = routesByParent.get(key) ?? [];
     const ports: ServicePortModel[] = [];
     for (const sp of svc.ports) {
       const endpoints: EndpointModel[] = [];
@@ -110,9 +134,7 @@ export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
         if (port === undefined) continue;
         endpoints.push({ address: w.address, port, proxyPort: w.proxyPort, spiffeId: w.spiffeId, ready: w.ready, labels: w.labels, locality: w.locality, workloadId: w.id });
       }
-      const routes: AttachedRoute[] = [];
-      for (const r of config.httpRoutes.values()) if (r.parentRefs.some((p) => parentMatches(p, svc, sp))) routes.push({ kind: 'HTTPRoute', route: r });
-      for (const r of config.grpcRoutes.values()) if (r.parentRefs.some((p) => parentMatches(p, svc, sp))) routes.push({ kind: 'GRPCRoute', route: r });
+      const routes = attached.filter((a) => a.route.parentRefs.some((p) => parentMatches(p, svc, sp)));
       const subject = { namespace: svc.metadata.namespace, service: svc.metadata.name, port: sp.port };
       ports.push(
         Object.freeze({
