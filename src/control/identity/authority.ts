@@ -248,7 +248,7 @@ export class IdentityAuthority {
       }
       if (requested !== id.uri) throw new IdentityError('IDENTITY_ID_MISMATCH', `the CSR asks for ${requested} but the credential proves ${id.uri}`);
       const issuer = this.#issuer;
-      const leaf = await issueLeaf(issuer, { spiffeId: id.uri, csr: csr.csr, keyType: csr.keyType, ttlMs: this.leafTtlMs, now });
+      const leaf = await issueLeaf(issuer, { spiffeId: id.uri, publicKey: csr.spkiDer, keyType: csr.keyType, ttlMs: this.leafTtlMs, now });
       this.#issued++;
       if (issuer.rootId !== undefined) this.#ledger.set(leaf.serial, { rootId: issuer.rootId, notAfter: leaf.notAfter.getTime() });
       if (input.replacesSerial) this.#ledger.delete(input.replacesSerial.toLowerCase());
