@@ -275,3 +275,25 @@ spec:
   assert.deepEqual(t.retryBudget, c.mesh.retryBudget);
   assert.deepEqual(t.policies, ['shop/api', 'shop/ns-wide']);
 });
+
+test('CRLF line endings and a byte-order mark: same results and positions as LF', () => {
+  const lf = 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports:\n    - port: 80\n      apProtocol: http\n';
+  const crlf = '\uFEFF' + lf.replace(/\n/g, '\r\n');
+  for (const parser of ['auto', 'precise'] as const) {
+    const a = validateDocuments([{ source: 'x.yaml', text: lf }], { parser });
+    const b = validateDocuments([{ source: 'x.yaml', text: crlf }], { parser });
+    assert.deepEqual(b.ok ? [] : b.error.map((i) => `${i.line}:${i.column} ${i.path}`), ['8:7 spec.ports[0].apProtocol'], parser);
+    assert.deepEqual(b, { ...a, stats: { ...a.stats, bytes: b.stats.bytes } }, parser);
+  }
+});
+
+test('__proto__ and friends: refused as map keys, unknown as fields; no prototype is ever changed', () => {
+  for (const parser of ['auto', 'precise'] as const) {
+    const r = validateDocuments(
+      [{ source: 'p.yaml', text: 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata:\n  name: a\n  annotations:\n    __proto__: {polluted: "yes"}\nspec:\n  __proto__: {x: 1}\n  ports: [{port: 80}]\n' }],
+      { parser },
+    );
+    assert.deepEqual(r.ok ? [] : r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.path}`), ['6:5 INVALID_VALUE metadata.annotations.__proto__', '8:3 UNKNOWN_FIELD spec.__proto__'], parser);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  }
+});

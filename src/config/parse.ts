@@ -51,7 +51,8 @@ export interface ParsedSource {
 
 /** Parses `text` (YAML or JSON, one or more documents). Never throws. */
 export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedSource {
-  if (text.charCodeAt(0) === 0xfeff) text = ' ' + text.slice(1);
+  // A byte-order mark is invisible in editors, so positions are counted without it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const nul = text.indexOf('\0');
   if (nul >= 0) {
     const { line, column } = lineColumnAt(text, nul);
@@ -395,7 +396,7 @@ export class PositionResolver {
   #nonEmpty: Document.Parsed[] | undefined;
 
   constructor(text: string, parsed?: ParsedSource) {
-    this.#text = text.charCodeAt(0) === 0xfeff ? ' ' + text.slice(1) : text;
+    this.#text = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     this.#docs = parsed?.yamlDocs;
     this.#lineCounter = parsed?.lineCounter;
   }
@@ -455,7 +456,7 @@ export class PositionResolver {
 
 /** The text of a 1-based line of `text`, without its line break. */
 export function sourceLine(text: string, line: number): string {
-  let start = 0;
+  let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   for (let l = 1; l < line; l++) {
     const nl = text.indexOf('\n', start);
     if (nl < 0) return '';

@@ -410,6 +410,11 @@ function validateMap(schema: MapSchema, value: unknown, ctx: ValidationContext):
   const out: Record<string, unknown> = {};
   let ok = true;
   for (const key of keys) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      ctx.issue('INVALID_VALUE', `key \`${key}\` is not allowed`, { at: [key], atKey: true, expected: 'an ordinary key', found: key });
+      ok = false;
+      continue;
+    }
     if (schema.keyPattern !== undefined && !schema.keyPattern.test(key)) {
       const expected = schema.keyPatternName ?? `a key matching ${schema.keyPattern.source}`;
       ctx.issue('INVALID_VALUE', `${JSON.stringify(key)} is not a valid ${expected}`, { at: [key], atKey: true, expected, found: describeValue(key) });
