@@ -329,3 +329,28 @@ test('drain while forwarding: the in-flight response carries Connection: close, 
   assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*late$/);
   assert.equal(r.closed, true);
 });
+
+test('204 and 304 carry no body even with Content-Length; HTTP/1.0 keep-alive clients keep their connection', async () => {
+  const port = await upstream((req, res) => {
+    if (req.url === '/204') {
+      res.writeHead(204);
+      res.end();
+    } else if (req.url === '/304') {
+      res.writeHead(304, { 'content-length': '100', etag: '"x"' });
+      res.end();
+    } else res.end('fine');
+  });
+  const p = await startForwardProxy(port);
+  openServers.push(p);
+  const r = await rawExchange(
+    p.port,
+    'GET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\nIf-None-Match: "x"\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
+  const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ['204', '304', '200']);
+  assert.ok(r.data.endsWith('fine'));
+  const old = await rawExchange(p.port, 'GET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /ok HTTP/1.0\r\n\r\n');
+  assert.equal([...old.data.matchAll(/HTTP\/1\.1 200 OK/g)].length, 2);
+  assert.match(old.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: keep-alive\r\n[^]*fineHTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n/);
+  assert.equal(old.closed, true);
+});
