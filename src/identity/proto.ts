@@ -1,9 +1,15 @@
 // Loads identity.proto at runtime (@grpc/proto-loader) and exposes the service definition and types.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-export const IDENTITY_PROTO_PATH = fileURLToPath(new URL('./identity.proto', import.meta.url));
+/** identity.proto beside this module; from a compiled dist/src/identity/ it is found in src/identity/. */
+export const IDENTITY_PROTO_PATH = ((): string => {
+  const here = fileURLToPath(new URL('./identity.proto', import.meta.url));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL('../../../src/identity/identity.proto', import.meta.url));
+})();
 
 export interface CredentialMsg {
   workload_token?: string;
