@@ -30,7 +30,7 @@ async function bind(server: grpc.Server): Promise<number> {
 }
 
 /** A grpc-js backend answering calls with its own name, or failing them as `fail(n)` decides (n counts calls from 1). */
-async function backend(name: string, fail: (n: number) => grpc.status | undefined = () => undefined): Promise<{ port: number; calls: () => number }> {
+async function backend(name: string, fail: (n: number) => grpc.status | undefined = () => undefined, delayMs = 0): Promise<{ port: number; calls: () => number }> {
   const server = new grpc.Server();
   let calls = 0;
   server.addService(
@@ -40,8 +40,9 @@ async function backend(name: string, fail: (n: number) => grpc.status | undefine
     {
       Call: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const code = fail(++calls);
-        if (code !== undefined) cb({ code, details: `${name} fails call ${calls}` } as grpc.ServiceError);
-        else cb(null, { backend: name });
+        const answer = () => (code !== undefined ? cb({ code, details: `${name} fails call ${calls}` } as grpc.ServiceError) : cb(null, { backend: name }));
+        if (delayMs > 0) setTimeout(answer, delayMs);
+        else answer();
       },
     },
   );
@@ -54,11 +55,13 @@ async function backend(name: string, fail: (n: number) => grpc.status | undefine
 //   echo  — weighted split a/b, with a header route to b
 //   flaky — one backend failing every other call with UNAVAILABLE, route retry_policy retries it
 //   od    — a good and an always-failing endpoint, cluster outlier_detection ejects the bad one
+//   slow  — a backend answering after 2 s, route max_stream_duration 300 ms (gRPC ignores `timeout`)
 const a = await backend('a');
 const b = await backend('b');
 const flaky = await backend('flaky', (n) => (n % 2 === 1 ? grpc.status.UNAVAILABLE : undefined));
 const good = await backend('good');
 const bad = await backend('bad', () => grpc.status.INTERNAL);
+const slow = await backend('slow', () => undefined, 2000);
 const cache = new SnapshotCache();
 const nacks: AdsNack[] = [];
 const adsServer = new grpc.Server();
@@ -69,7 +72,7 @@ cleanups.push(() => adsServer.forceShutdown());
 const ms = (n: number) => ({ seconds: Math.floor(n / 1000), nanos: (n % 1000) * 1e6 });
 function resources(weights: [number, number]) {
   return {
-    listeners: [apiListener('echo', 'echo-route'), apiListener('flaky', 'flaky-route'), apiListener('od', 'od-route')],
+    listeners: [apiListener('echo', 'echo-route'), apiListener('flaky', 'flaky-route'), apiListener('od', 'od-route'), apiListener('slow', 'slow-route')],
     routes: [
       routeConfig('echo-route', [
         route('b', { header: ['x-canary', 'true'] }),
@@ -82,11 +85,13 @@ function resources(weights: [number, number]) {
         { ...route('flaky'), route: { cluster: 'flaky', retry_policy: { retry_on: 'unavailable', num_retries: { value: 3 }, retry_back_off: { base_interval: ms(5) } } } },
       ]),
       routeConfig('od-route', [route('od')]),
+      routeConfig('slow-route', [{ ...route('slow'), route: { cluster: 'slow', timeout: ms(300), max_stream_duration: { max_stream_duration: ms(300) } } }]),
     ],
     clusters: [
       edsCluster('a'),
       edsCluster('b'),
       edsCluster('flaky'),
+      edsCluster('slow'),
       edsCluster('od', {
         outlier_detection: {
           interval: ms(100),
@@ -104,6 +109,7 @@ function resources(weights: [number, number]) {
       loadAssignment('a', [{ address: '127.0.0.1', port: a.port }]),
       loadAssignment('b', [{ address: '127.0.0.1', port: b.port }]),
       loadAssignment('flaky', [{ address: '127.0.0.1', port: flaky.port }]),
+      loadAssignment('slow', [{ address: '127.0.0.1', port: slow.port }]),
       loadAssignment('od', [
         { address: '127.0.0.1', port: good.port },
         { address: '127.0.0.1', port: bad.port },
@@ -200,5 +206,14 @@ test('@grpc/grpc-js-xds honours cluster outlier_detection delivered over ADS', a
   const after = await settle(40);
   assert.deepEqual(new Set(after), new Set(['good']));
   assert.equal(bad.calls(), badBefore, 'the ejected endpoint receives nothing');
+  assert.deepEqual(nacks, []);
+});
+
+test('@grpc/grpc-js-xds applies the route max_stream_duration delivered over ADS as the call deadline', async () => {
+  const call = caller('xds:///slow');
+  const started = performance.now();
+  await assert.rejects(call(), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+  const took = performance.now() - started;
+  assert.ok(took < 1500, `deadline from max_stream_duration (300 ms), not the backend's 2 s or the caller's 5 s: ${took.toFixed(0)} ms`);
   assert.deepEqual(nacks, []);
 });
