@@ -103,3 +103,39 @@ test('lastChunkWithTrailers serialises trailers', () => {
   assert.equal(lastChunkWithTrailers([['grpc-status', '0']]).toString(), '0\r\ngrpc-status: 0\r\n\r\n');
   assert.equal(lastChunkWithTrailers([]).toString(), '0\r\n\r\n');
 });
+
+test('fuzz: chunked bodies cut into random pieces decode to the same payload and end at the same byte', () => {
+  let seed = 99;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  for (let iter = 0; iter < 300; iter++) {
+    let payload = '';
+    let wire = '';
+    const chunks = 1 + Math.floor(random() * 6);
+    for (let c = 0; c < chunks; c++) {
+      const len = 1 + Math.floor(random() * 40);
+      const data = Array.from({ length: len }, () => String.fromCharCode(0x20 + Math.floor(random() * 90))).join('');
+      payload += data;
+      wire += `${len.toString(16)}${random() < 0.3 ? ';e=1' : ''}\r\n${data}\r\n`;
+    }
+    wire += random() < 0.5 ? '0\r\n\r\n' : '0\r\nX-T: v\r\n\r\n';
+    const all = Buffer.from(wire + 'NEXT', 'latin1');
+    const f = new BodyFramer();
+    const sink = collector();
+    f.start(FRAMING_CHUNKED, 0, sink);
+    let off = 0;
+    let consumed = 0;
+    while (!f.done) {
+      const end = Math.min(all.length, off + 1 + Math.floor(random() * 17));
+      const piece = all.subarray(off, end);
+      const n = f.feed(piece, 0, piece.length);
+      assert.ok(n >= 0, f.error?.message);
+      consumed += n;
+      off = end;
+    }
+    assert.equal(consumed, wire.length);
+    assert.equal(sink.data, payload);
+  }
+});

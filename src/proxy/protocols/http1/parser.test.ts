@@ -159,3 +159,44 @@ test('CONNECT: the authority is the authority-form target', () => {
   assert.equal(p.head.method, 'CONNECT');
   assert.equal(p.head.authority, 'db.shop:5432');
 });
+
+/** Small seeded PRNG (mulberry32) so a failing case can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('fuzz: mutated and randomly split heads never throw, and agree with the unsplit parse', () => {
+  const seeds = [
+    'GET /a HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n',
+    'POST /p?q HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close, x-b\r\nX-B: 2\r\n\r\nabc',
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n',
+  ];
+  const alphabet = [0x0d, 0x0a, 0x20, 0x09, 0x3a, 0x00, 0x7f, 0xff, 0x41, 0x2c, 0x30];
+  const random = rng(1234);
+  for (let iter = 0; iter < 4000; iter++) {
+    const base = Buffer.from(seeds[iter % seeds.length]!, 'latin1');
+    const bytes = Buffer.from(base);
+    const mutations = Math.floor(random() * 4);
+    for (let m = 0; m < mutations; m++) bytes[Math.floor(random() * bytes.length)] = alphabet[Math.floor(random() * alphabet.length)]!;
+    const isResponse = bytes[0] === 0x48 && bytes[1] === 0x54;
+    const whole = new Http1Parser(isResponse);
+    const r1 = whole.execute(bytes, 0);
+    const split = new Http1Parser(isResponse);
+    const cut = 1 + Math.floor(random() * (bytes.length - 1));
+    let r2 = split.execute(bytes.subarray(0, cut), 0);
+    if (r2 === NEED_MORE) {
+      const r = split.execute(bytes.subarray(cut), 0);
+      r2 = r >= 0 ? r + cut : r;
+    }
+    assert.equal(r2, r1, `case ${iter}: ${JSON.stringify(bytes.toString('latin1'))} split at ${cut}`);
+    if (r1 === PARSE_ERROR) assert.equal(split.error?.code, whole.error?.code, `case ${iter}`);
+    if (r1 >= 0) assert.deepEqual(split.head.headerList(), whole.head.headerList());
+  }
+});

@@ -374,6 +374,10 @@ export class Http1Parser {
         return NEED_MORE;
       }
       if (lf - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
+      // Same verdict whether or not the start line arrived in one piece (see the NEED_MORE branch).
+      if (!this.#sawStartLine && !this.isResponse && !this.#plausibleMethod(buf, pos, lf)) {
+        return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
+      }
       if (lf === pos || buf[lf - 1] !== 13) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
       const lineEnd = lf - 1;
       const next = lf + 1;
