@@ -75,6 +75,7 @@ export class WorkloadIdentityClient {
   #streamTimer: NodeJS.Timeout | undefined;
   #backoffTimer: NodeJS.Timeout | undefined;
   #retrying = false;
+  #nextRenewalAt: Date | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
   #renewing: Promise<IdentityMaterial> | undefined;
@@ -98,6 +99,11 @@ export class WorkloadIdentityClient {
 
   get lastError(): string | undefined {
     return this.#lastError;
+  }
+
+  /** When the next scheduled renewal fires (undefined before the first certificate or after close). */
+  get nextRenewalAt(): Date | undefined {
+    return this.#nextRenewalAt;
   }
 
   /** Enrols (retrying with backoff until it succeeds or the client is closed) and starts renewal and bundle sync. */
@@ -221,6 +227,7 @@ export class WorkloadIdentityClient {
     const remaining = Math.max(0, material.notAfter.getTime() - now);
     const fraction = (this.#options.renewAt ?? 0.5) + ((this.#random() * 2 - 1) * (this.#options.jitter ?? 0.1));
     const delay = delayOverride ?? remaining * fraction;
+    this.#nextRenewalAt = new Date(now + delay);
     this.#renewTimer = setTimeout(() => {
       if (!this.#retrying) void this.#renewWithRetry().catch(() => {});
     }, delay);

@@ -49,6 +49,24 @@ test('a workload enrols with its token over TLS, renews, and follows the bundle 
   }
 });
 
+test('renewal is scheduled at 50% of the remaining lifetime with ±10% jitter', async () => {
+  const server = await startIdentityServer({ trustDomain: TD, leafTtlMs: 3600_000, autoTick: false, adminPort: false });
+  const { token } = await server.authority.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
+  try {
+    for (const [random, fraction] of [[0, 0.4], [0.5, 0.5], [1, 0.6]] as const) {
+      const client = new WorkloadIdentityClient({ target: server.target, token, bootstrapBundle: server.authority.bundle.current.pem, random: () => random, syncBundle: false });
+      const before = Date.now();
+      const m = await client.start();
+      const at = client.nextRenewalAt!.getTime();
+      const expected = before + (m.notAfter.getTime() - before) * fraction;
+      assert.ok(Math.abs(at - expected) < 5000, `random ${random}: renewal at ${((at - before) / 3600_000).toFixed(3)} of the hour, expected ${fraction}`);
+      client.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test('the client keeps its certificate and retries with backoff while the control plane is away', async () => {
   const server = await startIdentityServer({ trustDomain: TD, leafTtlMs: 2000, autoTick: false, adminPort: false });
   const { token } = await server.authority.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
