@@ -66,7 +66,12 @@ async function main(): Promise<void> {
 
   const plans: PathPlan[] = [
     { key: 'direct', label: 'direct (client → nginx upstream)', hops: 0, start: async () => ({ procs: [], port: upstream.port, h2Port: upstream.h2Port, stop: async () => {} }) },
-    ...(weft ? [{ key: 'weft-mtls', label: 'weft → mTLS h2 → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir }) }] : []),
+    ...(weft
+      ? [
+          { key: 'weft-mtls', label: 'weft → mTLS (default peer protocol) → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir }) },
+          { key: 'weft-mtls-h2', label: 'weft → mTLS h2 → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir, link: 'h2', tag: 'h2' }) },
+        ]
+      : []),
     { key: 'haproxy-mtls', label: 'HAProxy → mTLS h2 → HAProxy', hops: 2, start: () => startHaproxyMesh(upstream.port, pair, 'h2') },
     { key: 'haproxy-mtls-h1', label: 'HAProxy → mTLS h1 → HAProxy', hops: 2, start: () => startHaproxyMesh(upstream.port, pair, 'http/1.1') },
     ...(weft ? [{ key: 'weft-hop', label: 'weft, one plain hop', hops: 1, authority: WEFT_SERVICE, start: () => startWeftHop(upstream.port, { cpuProfDir: profileDir }) }] : []),
@@ -97,7 +102,10 @@ async function main(): Promise<void> {
 /** Latency added over direct, ms. */
 function added(r: PathResult | undefined, d: PathResult | undefined, p: 'p50' | 'p99'): number | undefined {
   if (r?.fixedRate === undefined || d?.fixedRate === undefined) return undefined;
-  return (r.fixedRate.latencyUs[p] - d.fixedRate.latencyUs[p]) / 1000;
+  // A run that did not complete every scheduled request has no honest percentile.
+  if (r.fixedRate.completed < r.fixedRate.scheduled || d.fixedRate.completed < d.fixedRate.scheduled) return undefined;
+  const v = (r.fixedRate.latencyUs[p] - d.fixedRate.latencyUs[p]) / 1000;
+  return Number.isFinite(v) ? v : undefined;
 }
 
 const rpsAt = (r: PathResult | undefined, c: number): number | undefined => r?.throughput.find((t) => t.connections === c)?.rps;
@@ -151,6 +159,12 @@ function report(results: Map<string, PathResult>): void {
   const judged = judge(targets);
   printTable('targets (issue 4)', ['target', 'measured', 'limit', 'unit', 'result'], targetRows(judged));
 
+  // Other people's work on a shared machine inflates latency and cuts throughput; say so.
+  const busiest = Math.max(0, ...[...results.values()].map((r) => r.backgroundCores ?? 0));
+  if (busiest > 0.5) {
+    process.stdout.write(`\nWARNING: up to ${busiest.toFixed(2)} cores were busy with other processes before a path was measured; absolute rps and latency are not representative. Compare within the run (ratios) and CPU µs/request.\n`);
+  }
+
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
     // Only samples taken during the max-throughput runs: no start-up, warm-up or idle time.
@@ -169,6 +183,7 @@ function report(results: Map<string, PathResult>): void {
     h2Rps: r.h2 ? round(r.h2.rps, 0) : undefined,
     errors: r.throughput.reduce((n, t) => n + t.errors, 0) + (r.h2?.errors ?? 0),
     cpuUsPerReq: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, t.cpuUsPerRequest === undefined ? undefined : round(t.cpuUsPerRequest, 2)])),
+    ...(r.key.startsWith('weft') ? { syscallsPerReq: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, { reads: round(t.readsPerRequest ?? NaN, 2), writes: round(t.writesPerRequest ?? NaN, 2) }])) } : {}),
     h2CpuUsPerReq: r.h2?.cpuUsPerRequest === undefined ? undefined : round(r.h2.cpuUsPerRequest, 2),
     fixedRate: r.fixedRate ? { p50Ms: round(r.fixedRate.latencyUs.p50 / 1000, 3), p90Ms: round(r.fixedRate.latencyUs.p90 / 1000, 3), p99Ms: round(r.fixedRate.latencyUs.p99 / 1000, 3), p999Ms: round(r.fixedRate.latencyUs.p999 / 1000, 3), queued: r.fixedRate.queued, errors: r.fixedRate.errors, cpuUsPerReq: r.fixedRate.proxyCpuUsPerRequest === undefined ? undefined : round(r.fixedRate.proxyCpuUsPerRequest, 2), clientTimerLagP99Us: round(r.fixedRate.timerLagP99Us, 0), clientCpuUsPerReq: round(r.fixedRate.cpuUsPerRequest ?? NaN, 2) } : undefined,
     rssIdleMb: r.rssIdle === undefined ? undefined : round(mb(r.rssIdle) as number, 1),
@@ -178,7 +193,7 @@ function report(results: Map<string, PathResult>): void {
   printJsonLine({
     bench: 'e2e/mesh-path',
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)) },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)), maxBackgroundCores: round(busiest, 2) },
     params: { seconds, quick, connections: options.connections, fixedRate: options.fixedRate, h2: options.h2, bodyBytes: 1024 },
     paths: Object.fromEntries([...results.values()].map((r) => [r.key, slim(r)])),
     ratios: {

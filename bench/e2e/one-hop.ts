@@ -35,6 +35,9 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 /** DESIGN.md's reference figures for this hop, µs of proxy CPU per request. */
 const REFERENCE: Record<string, number> = { 'haproxy-hop': 9.9, 'nginx-hop': 9.5, 'node-http': 46.9, 'tcp-pipe': 11.2 };
 
+/** Proxies that do socket I/O through libuv read/write, whose syscalls /proc/PID/io counts. */
+const NODE_PROXIES = new Set(['weft-hop', 'tcp-pipe', 'node-http']);
+
 interface Plan {
   key: string;
   label: string;
@@ -72,8 +75,8 @@ async function main(): Promise<void> {
   await upstream.stop();
 
   const at = (r: PathResult, c: number) => r.throughput.find((t) => t.connections === c);
-  printTable(`one plain HTTP/1.1 hop, 1 KiB responses, wrk ${seconds}s per row`, ['proxy', 'rps c16', 'rps c64', 'cpu µs/req c16', 'cpu µs/req c64', 'DESIGN.md µs', 'RSS peak MB', 'errors', 'bg cores'],
-    results.map((r) => [r.key, round(at(r, 16)?.rps ?? NaN, 0), round(at(r, 64)?.rps ?? NaN, 0), round(at(r, 16)?.cpuUsPerRequest ?? NaN, 1), round(at(r, 64)?.cpuUsPerRequest ?? NaN, 1), REFERENCE[r.key], round((r.rssPeak ?? NaN) / 1048576, 1), r.throughput.reduce((n, t) => n + t.errors, 0), round(r.backgroundCores ?? NaN, 2)]));
+  printTable(`one plain HTTP/1.1 hop, 1 KiB responses, wrk ${seconds}s per row`, ['proxy', 'rps c16', 'rps c64', 'cpu µs/req c16', 'cpu µs/req c64', 'DESIGN.md µs', 'rd+wr/req', 'RSS peak MB', 'errors', 'bg cores'],
+    results.map((r) => [r.key, round(at(r, 16)?.rps ?? NaN, 0), round(at(r, 64)?.rps ?? NaN, 0), round(at(r, 16)?.cpuUsPerRequest ?? NaN, 1), round(at(r, 64)?.cpuUsPerRequest ?? NaN, 1), REFERENCE[r.key], NODE_PROXIES.has(r.key) ? `${(at(r, 64)?.readsPerRequest ?? NaN).toFixed(2)}+${(at(r, 64)?.writesPerRequest ?? NaN).toFixed(2)}` : undefined, round((r.rssPeak ?? NaN) / 1048576, 1), r.throughput.reduce((n, t) => n + t.errors, 0), round(r.backgroundCores ?? NaN, 2)]));
 
   for (const r of results) {
     if (r.failure !== undefined) process.stdout.write(`\n${r.key} FAILED part-way (numbers above are what was measured before):\n  ${r.failure.split('\n').slice(0, 12).join('\n  ')}\n`);
@@ -89,6 +92,12 @@ async function main(): Promise<void> {
   ]);
   printTable('targets (issue 4)', ['target', 'measured', 'limit', 'unit', 'result'], targetRows(judged));
 
+  // Other people's work on a shared machine inflates latency and cuts throughput; say so.
+  const busiest = Math.max(0, ...results.map((r) => r.backgroundCores ?? 0));
+  if (busiest > 0.5) {
+    process.stdout.write(`\nWARNING: up to ${busiest.toFixed(2)} cores were busy with other processes before a path was measured; absolute rps and latency are not representative. Compare within the run (ratios) and CPU µs/request.\n`);
+  }
+
   const profiles: Record<string, unknown> = {};
   if (profileDir !== undefined) {
     // Only samples taken during the max-throughput runs: no start-up, warm-up or idle time.
@@ -103,12 +112,13 @@ async function main(): Promise<void> {
   printJsonLine({
     bench: 'e2e/one-hop',
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)) },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)), maxBackgroundCores: round(busiest, 2) },
     params: { seconds, quick, connections: [16, 64], bodyBytes: 1024 },
     proxies: Object.fromEntries(results.map((r) => [r.key, {
       rps: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.rps, 0)])),
       cpuUsPerReq: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.cpuUsPerRequest ?? NaN, 2)])),
       referenceUs: REFERENCE[r.key] ?? null,
+      ...(NODE_PROXIES.has(r.key) ? { syscallsPerReqC64: { reads: round(at(r, 64)?.readsPerRequest ?? NaN, 2), writes: round(at(r, 64)?.writesPerRequest ?? NaN, 2) } } : {}),
       backgroundCores: round(r.backgroundCores ?? NaN, 2),
       rssIdleMb: round((r.rssIdle ?? NaN) / 1048576, 1),
       rssPeakMb: round((r.rssPeak ?? NaN) / 1048576, 1),

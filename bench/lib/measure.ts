@@ -2,7 +2,7 @@
 // max throughput with wrk at given connection counts, latency at a fixed rate with the open-loop
 // client, optional HTTP/2 throughput with h2load, the proxies' RSS idle and peak, and the proxies'
 // CPU time per request (utime+stime from /proc, summed over the path's proxy processes).
-import { CpuMeter, RssSampler, maxRss, processTree, machineBusyCores } from './proc-stat.ts';
+import { CpuMeter, RssSampler, SyscallMeter, maxRss, processTree, machineBusyCores } from './proc-stat.ts';
 import { runWrk, runH2load, type LoadResult } from './load-tools.ts';
 import { runOpenLoop, type OpenLoopReport } from './open-loop.ts';
 import { sleep, BenchError, type Spawned } from './processes.ts';
@@ -31,6 +31,9 @@ export interface ThroughputResult extends LoadResult {
   cpuUsPerRequest?: number;
   /** Proxy CPU use during the run as a fraction of one core (all hops). */
   cpuCores?: number;
+  /** read()/write() syscalls per request by the proxies (meaningful for Node proxies only, see proc-stat.ts). */
+  readsPerRequest?: number;
+  writesPerRequest?: number;
 }
 
 export interface PathResult {
@@ -108,6 +111,7 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
 
   for (const c of o.connections) {
     const cpu = new CpuMeter(pids);
+    const sys = new SyscallMeter(pids);
     const t0 = performance.now();
     const from = monotonicUs();
     const r = await runWrk({ url, connections: c, seconds: o.seconds, headers });
@@ -119,6 +123,11 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
     if (hasProxy) {
       entry.cpuUsPerRequest = r.requests > 0 ? (used * 1e6) / r.requests : undefined;
       entry.cpuCores = used / wall;
+      const io = sys.elapsed();
+      if (r.requests > 0) {
+        entry.readsPerRequest = io.reads / r.requests;
+        entry.writesPerRequest = io.writes / r.requests;
+      }
     }
     result.throughput.push(entry);
     log(`  ${path.key}: c=${c} ${Math.round(r.rps)} rps, p99 ${r.latencyUs.p99} µs, errors ${r.errors}${entry.cpuUsPerRequest ? `, ${entry.cpuUsPerRequest.toFixed(1)} µs CPU/req` : ''}`);
@@ -152,6 +161,6 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
     // The CPU window includes the client's start-up and warm-up second; count those requests too.
     const served = r.rate * (o.fixedRate.seconds + 1);
     result.fixedRate = { ...r, ...(hasProxy ? { proxyCpuUsPerRequest: (used * 1e6) / served } : {}) };
-    log(`  ${path.key}: ${r.rate} rps fixed: p50 ${r.latencyUs.p50.toFixed(0)} µs, p99 ${r.latencyUs.p99.toFixed(0)} µs, queued ${r.queued}, errors ${r.errors}`);
+    log(`  ${path.key}: ${r.rate} rps fixed: ${r.completed}/${r.scheduled} completed, p50 ${r.latencyUs.p50.toFixed(0)} µs, p99 ${r.latencyUs.p99.toFixed(0)} µs, queued ${r.queued}, errors ${r.errors}`);
   }
 }

@@ -24,7 +24,8 @@ export interface OpenLoopOptions {
 export function parseOpenLoop(stdout: string): OpenLoopReport {
   const line = stdout.split('\n').find((l) => l.startsWith('OPEN_LOOP_JSON '));
   if (line === undefined) throw new BenchError('BENCH_PARSE_FAILED', `open-loop client printed no report: ${stdout.slice(-1000)}`);
-  return JSON.parse(line.slice('OPEN_LOOP_JSON '.length)) as OpenLoopReport;
+  // JSON has no NaN: percentiles of an empty sample (nothing completed) arrive as null.
+  return JSON.parse(line.slice('OPEN_LOOP_JSON '.length), (_k, v: unknown) => (v === null ? Number.NaN : v)) as OpenLoopReport;
 }
 
 export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopReport> {

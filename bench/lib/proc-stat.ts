@@ -187,3 +187,44 @@ export async function machineBusyCores(ms: number): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
   return (b.busy - a.busy) / CLOCK_TICKS / seconds;
 }
+
+/**
+ * read()/write()-family system calls made by a process (/proc/PID/io `syscr`/`syscw`). libuv (Node)
+ * uses read/write/writev on sockets, so for Node processes this counts socket I/O calls; HAProxy
+ * and nginx use recv/send, which these counters do not see.
+ */
+export function readSyscalls(pid: number): { reads: number; writes: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { reads: get('syscr'), writes: get('syscw') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sums read/write syscall counts over pids since construction. */
+export class SyscallMeter {
+  readonly #pids: readonly number[];
+  readonly #start: { reads: number; writes: number };
+  constructor(pids: readonly number[]) {
+    this.#pids = pids;
+    this.#start = this.#sum();
+  }
+  #sum(): { reads: number; writes: number } {
+    let reads = 0;
+    let writes = 0;
+    for (const pid of this.#pids) {
+      const s = readSyscalls(pid);
+      if (s !== undefined) {
+        reads += s.reads;
+        writes += s.writes;
+      }
+    }
+    return { reads, writes };
+  }
+  elapsed(): { reads: number; writes: number } {
+    const now = this.#sum();
+    return { reads: now.reads - this.#start.reads, writes: now.writes - this.#start.writes };
+  }
+}

@@ -76,7 +76,7 @@ async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o
 }
 
 /** Bootstrap of the client-side proxy: an outbound listener routing Host `upstream` to `cluster`. */
-export function outboundSpec(o: { port: number; upstreamPort: number; peerProtocol: PeerProtocol; inboundPort?: number; serverSpiffeId?: string; pair?: MtlsPair }): ProxyConfigSpec {
+export function outboundSpec(o: { port: number; upstreamPort: number; peerProtocol: PeerProtocol | undefined; inboundPort?: number; serverSpiffeId?: string; pair?: MtlsPair }): ProxyConfigSpec {
   const meshed = o.peerProtocol !== 'plain';
   return {
     version: 'bench',
@@ -91,7 +91,8 @@ export function outboundSpec(o: { port: number; upstreamPort: number; peerProtoc
     clusters: [
       {
         name: WEFT_SERVICE,
-        peerProtocol: o.peerProtocol,
+        // Absent: the proxy's default for a meshed endpoint (see ClusterSpec.peerProtocol).
+        ...(o.peerProtocol !== undefined ? { peerProtocol: o.peerProtocol } : {}),
         protocol: 'http1',
         endpoints: [
           {
@@ -120,12 +121,16 @@ export function inboundSpec(o: { port: number; upstreamPort: number; pair: MtlsP
   };
 }
 
-/** The weft mesh path: client → outbound proxy → (`link`, mTLS) → inbound proxy → upstream. */
-export async function startWeftMesh(upstreamPort: number, pair: MtlsPair, o: WeftStartOptions & { link?: 'h2' | 'http1' } = {}): Promise<Endpoint> {
+/**
+ * The weft mesh path: client → outbound proxy → (`link`, mTLS) → inbound proxy → upstream.
+ * `link` absent = the proxy's default peer protocol; `tag` names the processes and profiles.
+ */
+export async function startWeftMesh(upstreamPort: number, pair: MtlsPair, o: WeftStartOptions & { link?: 'h2' | 'http1'; tag?: string } = {}): Promise<Endpoint> {
   const inPort = await freePort();
   const port = await freePort();
-  const inbound = await startWeft('inbound', inboundSpec({ port: inPort, upstreamPort, pair }), inPort, o);
-  const outbound = await startWeft('outbound', outboundSpec({ port, upstreamPort, peerProtocol: o.link ?? 'h2', inboundPort: inPort, serverSpiffeId: pair.server.spiffeId, pair }), port, o);
+  const suffix = o.tag !== undefined ? `-${o.tag}` : '';
+  const inbound = await startWeft(`inbound${suffix}`, inboundSpec({ port: inPort, upstreamPort, pair }), inPort, o);
+  const outbound = await startWeft(`outbound${suffix}`, outboundSpec({ port, upstreamPort, peerProtocol: o.link, inboundPort: inPort, serverSpiffeId: pair.server.spiffeId, pair }), port, o);
   return {
     procs: [outbound, inbound],
     port,
