@@ -365,6 +365,17 @@ export class Http1UpstreamConn {
     if (cb === null) return;
     const errno = (error as NodeJS.ErrnoException | null)?.code;
     const refused = errno === 'ECONNREFUSED';
+    if (errno === 'IDENTITY_PEER_REJECTED') {
+      // The TLS client's checkServerIdentity (src/identity/tls.ts) refused the server's SPIFFE ID.
+      cb(
+        new UpstreamConnectError(UpstreamCodes.IDENTITY_REJECTED, `${this.pool.name} presented an unacceptable identity: ${error!.message}`, {
+          cause: error,
+          retryable: true,
+        }),
+        null,
+      );
+      return;
+    }
     cb(
       new UpstreamConnectError(
         refused ? UpstreamCodes.CONNECT_REFUSED : UpstreamCodes.CONNECT_FAILED,
