@@ -504,6 +504,19 @@ export class AdsClient {
     if (!received.has(CLUSTER_TYPE_URL)) missing.unshift('CDS');
     if (missing.length === 0) {
       const set = buildSet(held, refs, versions);
+      if (this.#current !== undefined && sameSet(set, this.#current)) {
+        // Nothing changed (e.g. a SotW resend after a reconnect): keep the set in force, just ACK.
+        this.#commit(typeUrl, next, version, received);
+        ack();
+        this.#update({ acked: { ...this.state.current.acked, [SHORT[typeUrl]]: { version, at: Date.now() } }, waitingFor: [] });
+        this.#updateSubscriptions(
+          new Map<FollowedType, Set<string>>([
+            [ROUTE_TYPE_URL, refs.wantRoutes],
+            [ENDPOINT_TYPE_URL, refs.wantEndpoints],
+          ]),
+        );
+        return;
+      }
       try {
         this.#opts.apply(set, this.#current);
       } catch (error) {
@@ -574,6 +587,28 @@ function computeRefs(held: Map<FollowedType, Map<string, Held>>): Refs {
   for (const n of wantClusters) if (!clusters.has(n)) missing.push(`CDS:${n}`);
   for (const n of wantEndpoints) if (!endpoints.has(n)) missing.push(`EDS:${n}`);
   return { wantRoutes, wantEndpoints, missing };
+}
+
+function sameMap(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/** Same resources (by identity) and same versions. */
+function sameSet(a: XdsResourceSet, b: XdsResourceSet): boolean {
+  const va = a.versions;
+  const vb = b.versions;
+  return (
+    va.LDS === vb.LDS &&
+    va.RDS === vb.RDS &&
+    va.CDS === vb.CDS &&
+    va.EDS === vb.EDS &&
+    sameMap(a.listeners, b.listeners) &&
+    sameMap(a.routes, b.routes) &&
+    sameMap(a.clusters, b.clusters) &&
+    sameMap(a.endpoints, b.endpoints)
+  );
 }
 
 function buildSet(held: Map<FollowedType, Map<string, Held>>, refs: Refs, versions: Map<FollowedType, string>): XdsResourceSet {

@@ -219,6 +219,8 @@ export interface AdsServer {
   streams(): AdsStreamStatus[];
   /** Ends every open stream (e.g. on shutdown) with UNAVAILABLE so clients reconnect elsewhere. */
   closeAll(): void;
+  /** Ends one stream (by `AdsStreamInfo.id`) with UNAVAILABLE, e.g. after its certificate was revoked. False if not open. */
+  disconnect(streamId: number, reason: string): boolean;
 }
 
 /** A convenience for `authorize` hooks: throw it (or any Error) to refuse a stream with PERMISSION_DENIED. */
@@ -959,6 +961,15 @@ class AdsServerImpl implements AdsServer {
 
   closeAll(): void {
     for (const s of [...this.#open]) s.fail(grpc.status.UNAVAILABLE, 'control plane shutting down');
+  }
+
+  disconnect(streamId: number, reason: string): boolean {
+    for (const s of this.#open) {
+      if (s.ctx.id !== streamId) continue;
+      s.fail(grpc.status.UNAVAILABLE, reason);
+      return true;
+    }
+    return false;
   }
 }
 

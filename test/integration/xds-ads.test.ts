@@ -109,6 +109,12 @@ for (const mode of ['sotw', 'delta'] as const) {
     assert.deepEqual(status.types[XDS_TYPE_URLS.RDS]!.subscribed, ['web-routes']);
     assert.equal(client.state.current.connected, true);
     assert.equal(s.ads.counters.nacks, 0);
+    // The control plane can end one stream; the client reconnects and resyncs.
+    assert.equal(s.ads.disconnect(status.id, 'test disconnect'), true);
+    assert.equal(s.ads.disconnect(999_999, 'no such stream'), false);
+    await eventually(() => s.ads.streams().length === 1 && s.ads.streams()[0]!.id !== status.id, 'reconnected after disconnect');
+    assert.ok(s.events.closed.some((r) => /test disconnect/.test(r)));
+    assert.equal(client.current, set, 'config kept across the reconnect');
     client.stop();
     s.stop();
   });
