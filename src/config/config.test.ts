@@ -21,6 +21,8 @@ import {
   BACKEND_TRAFFIC_DEFAULTS,
   formatPath,
   type MeshConfig,
+  type HTTPRouteSpec,
+  type ServiceSpec,
 } from './index.ts';
 
 const repo = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -296,4 +298,23 @@ test('__proto__ and friends: refused as map keys, unknown as fields; no prototyp
     assert.deepEqual(r.ok ? [] : r.error.map((i) => `${i.line}:${i.column} ${i.code} ${i.path}`), ['6:5 INVALID_VALUE metadata.annotations.__proto__', '8:3 UNKNOWN_FIELD spec.__proto__'], parser);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   }
+});
+
+test('XSpec types are inferred from the schemas: a typed document validates (and type errors are caught by tsc)', () => {
+  const service: ServiceSpec = { ports: [{ name: 'http', port: 80, appProtocol: 'http' }] };
+  const route: HTTPRouteSpec = {
+    parentRefs: [{ group: '', kind: 'Service', name: 'web', port: 80 }],
+    rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: 'GET' }], backendRefs: [{ name: 'web', port: 80, weight: 3 }], timeouts: { request: '5s' } }],
+  };
+  // @ts-expect-error a port is a number, not a string
+  const wrong: ServiceSpec = { ports: [{ port: '80' }] };
+  void wrong;
+  const text = [
+    { apiVersion: 'weft.dev/v1alpha1', kind: 'Service', metadata: { name: 'web' }, spec: service },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'web' }, spec: route },
+  ]
+    .map((d) => JSON.stringify(d))
+    .join('\n---\n');
+  const c = valid(text);
+  assert.equal(c.httpRoutes.get('default/web')?.rules[0]?.timeouts.requestMs, 5000);
 });

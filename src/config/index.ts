@@ -2,6 +2,8 @@
 // them into an immutable MeshConfig (or every issue found), format issues, resolve policies, and
 // the kind registry (whose schemas also produce the JSON Schemas under schemas/).
 export type * from './types.ts';
+export type * from './specs.ts';
+export type { Infer } from './schema.ts';
 export { resourceKey, serviceKey } from './types.ts';
 export { loadConfigFiles, loadConfigFilesOrThrow, loadConfigFilesWithSources, readSourceDocuments, ConfigReadError } from './load.ts';
 export { validateDocuments, formatPath, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_ISSUES } from './validate.ts';

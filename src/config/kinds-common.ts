@@ -1,6 +1,6 @@
 // Schema pieces shared by several kinds: metadata, name patterns, parent/backend references,
 // header modifiers and matches, policy targetRefs; plus the KindDefinition every kind exports.
-import { s, req, type ObjectSchema, type Schema, type ValidationContext } from './schema.ts';
+import { s, req, type IntegerSchema, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type ValidationContext } from './schema.ts';
 import type { ObjectMetaConfig, SourceLocation } from './types.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
@@ -22,23 +22,23 @@ export const KIND = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 /** Gateway API section name (listener name, port name, rule name). */
 export const SECTION_NAME = DNS_SUBDOMAIN;
 
-export const name = (description: string): Schema =>
+export const name = (description: string): StringSchema =>
   s.string({ description, pattern: DNS_SUBDOMAIN, patternName: 'name (lower-case letters, digits, `-` and `.`; DNS-1123)', minLength: 1, maxLength: 253 });
-export const namespaceName = (description: string): Schema =>
+export const namespaceName = (description: string): StringSchema =>
   s.string({ description, pattern: DNS_LABEL, patternName: 'namespace (lower-case letters, digits and `-`; DNS-1123 label)', minLength: 1, maxLength: 63 });
-export const port = (description: string): Schema => s.integer({ description, minimum: 1, maximum: 65535 });
-export const hostname = (description: string): Schema =>
+export const port = (description: string): IntegerSchema => s.integer({ description, minimum: 1, maximum: 65535 });
+export const hostname = (description: string): StringSchema =>
   s.string({ description, pattern: HOSTNAME, patternName: 'hostname (a DNS name, optionally starting with `*.`)', minLength: 1, maxLength: 253 });
-export const headerName = (description: string): Schema =>
+export const headerName = (description: string): StringSchema =>
   s.string({ description, pattern: HEADER_NAME, patternName: 'HTTP header name', minLength: 1, maxLength: 256 });
-export const group = (description: string, dflt?: string): Schema =>
+export const group = (description: string, dflt?: string): StringSchema =>
   s.string({ description, pattern: GROUP, patternName: 'API group (empty or a DNS name)', maxLength: 253, ...(dflt !== undefined ? { default: dflt } : {}) });
-export const kind = (description: string, dflt?: string): Schema =>
+export const kind = (description: string, dflt?: string): StringSchema =>
   s.string({ description, pattern: KIND, patternName: 'kind', minLength: 1, maxLength: 63, ...(dflt !== undefined ? { default: dflt } : {}) });
-export const sectionName = (description: string): Schema =>
+export const sectionName = (description: string): StringSchema =>
   s.string({ description, pattern: SECTION_NAME, patternName: 'section name (DNS-1123)', minLength: 1, maxLength: 253 });
 
-const labelMap = (description: string): Schema =>
+const labelMap = (description: string): MapSchema<StringSchema> =>
   s.map(s.string({ maxLength: 63 * 1024 }), {
     description,
     keyPattern: /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
@@ -93,7 +93,7 @@ export const backendObjectRefSchema = s.object(backendRefFields, {
   check: requirePortForService,
 });
 
-export const backendRefFieldsWith = (extra: Record<string, Schema>): ObjectSchema =>
+export const backendRefFieldsWith = <E extends Record<string, Schema>>(extra: E) =>
   s.object({ ...backendRefFields, ...extra }, { description: 'A weighted backend of a rule.', check: requirePortForService });
 
 const httpHeader = s.object({
@@ -141,7 +141,7 @@ export function checkRegex(pattern: string, at: readonly (string | number)[], ct
   }
 }
 
-export const headerMatchSchema = (what: string): ObjectSchema =>
+export const headerMatchSchema = (what: string) =>
   s.object(
     {
       type: s.enum(['Exact', 'RegularExpression'], { description: 'How `value` is matched. Default `Exact`.', default: 'Exact' }),

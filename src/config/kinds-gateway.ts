@@ -322,7 +322,7 @@ function uniqueRuleNames(rules: readonly { name?: string }[], ctx: ValidationCon
   });
 }
 
-export const httpRouteKind: KindDefinition = {
+export const httpRouteKind = {
   kind: 'HTTPRoute',
   apiVersions: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
   namespaced: true,
@@ -365,7 +365,7 @@ export const httpRouteKind: KindDefinition = {
       ),
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── GRPCRoute ─────────────────────────────
 
@@ -421,7 +421,7 @@ const grpcRouteRuleSchema = s.object(
   },
 );
 
-export const grpcRouteKind: KindDefinition = {
+export const grpcRouteKind = {
   kind: 'GRPCRoute',
   apiVersions: ['gateway.networking.k8s.io/v1'],
   namespaced: true,
@@ -455,7 +455,7 @@ export const grpcRouteKind: KindDefinition = {
       })),
     } as GRPCRouteConfig;
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── Gateway ─────────────────────────────
 
@@ -520,7 +520,7 @@ const listenerSchema = s.object(
   },
 );
 
-export const gatewayKind: KindDefinition = {
+export const gatewayKind = {
   kind: 'Gateway',
   apiVersions: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
   namespaced: true,
@@ -583,11 +583,11 @@ export const gatewayKind: KindDefinition = {
       addresses: spec.addresses ?? [],
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── ReferenceGrant ─────────────────────────────
 
-export const referenceGrantKind: KindDefinition = {
+export const referenceGrantKind = {
   kind: 'ReferenceGrant',
   apiVersions: ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'],
   namespaced: true,
@@ -628,4 +628,4 @@ export const referenceGrantKind: KindDefinition = {
       to: spec.to.map((t: any) => ({ group: t.group, kind: t.kind, name: t.name })),
     };
   },
-};
+} satisfies KindDefinition;

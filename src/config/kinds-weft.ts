@@ -1,6 +1,6 @@
 // weft's own kinds (weft.dev/v1alpha1): Mesh, Service, Workload, MTLSPolicy, AuthorizationPolicy,
 // BackendTrafficPolicy, RateLimitPolicy; and the Kubernetes core v1 Service, read into the same ServiceConfig.
-import { s, req, type Schema, type ValidationContext } from './schema.ts';
+import { s, req, type IntegerSchema, type NumberSchema, type ValidationContext } from './schema.ts';
 import {
   DNS_SUBDOMAIN,
   WEFT_API_VERSION,
@@ -26,8 +26,8 @@ import type {
   WorkloadConfig,
 } from './types.ts';
 
-const percent = (description: string, dflt: number): Schema => s.number({ description, minimum: 0, maximum: 100, default: dflt });
-const fraction = (description: string, dflt: number): Schema =>
+const percent = (description: string, dflt: number): NumberSchema => s.number({ description, minimum: 0, maximum: 100, default: dflt });
+const fraction = (description: string, dflt: number): NumberSchema =>
   s.number({
     description,
     default: dflt,
@@ -36,7 +36,7 @@ const fraction = (description: string, dflt: number): Schema =>
     },
   });
 
-const retryBudgetSchema = (dflt: boolean): Schema =>
+const retryBudgetSchema = (dflt: boolean) =>
   s.object(
     {
       percent: percent('Retries may add at most this percentage of the request rate. Default 20.', 20),
@@ -56,7 +56,7 @@ function buildTargetRefs(v: any): PolicyTargetRefConfig[] {
 
 // ───────────────────────────── Mesh ─────────────────────────────
 
-export const meshKind: KindDefinition = {
+export const meshKind = {
   kind: 'Mesh',
   apiVersions: [WEFT_API_VERSION],
   namespaced: false,
@@ -129,7 +129,7 @@ export const meshKind: KindDefinition = {
       source: base.source,
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── Service (weft and Kubernetes) ─────────────────────────────
 
@@ -149,7 +149,7 @@ function uniquePorts(ports: readonly { port: number; name?: string }[] | undefin
 
 const portName = s.string({ description: 'Port name (DNS-1123 label).', pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, patternName: 'port name (lower-case letters, digits and `-`)', maxLength: 63 });
 
-export const serviceKind: KindDefinition = {
+export const serviceKind = {
   kind: 'Service',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -186,7 +186,7 @@ export const serviceKind: KindDefinition = {
       clusterIP: undefined,
     };
   },
-};
+} satisfies KindDefinition;
 
 /** Kubernetes appProtocol values → weft's. Unknown values read as `http` (with a warning). */
 const K8S_APP_PROTOCOL: Record<string, AppProtocol> = {
@@ -201,7 +201,7 @@ const K8S_APP_PROTOCOL: Record<string, AppProtocol> = {
   https: 'tcp',
 };
 
-export const kubernetesServiceKind: KindDefinition = {
+export const kubernetesServiceKind = {
   kind: 'Service',
   apiVersions: ['v1'],
   namespaced: true,
@@ -257,11 +257,11 @@ export const kubernetesServiceKind: KindDefinition = {
       clusterIP: spec.clusterIP,
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── Workload ─────────────────────────────
 
-export const workloadKind: KindDefinition = {
+export const workloadKind = {
   kind: 'Workload',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -293,11 +293,11 @@ export const workloadKind: KindDefinition = {
       proxyPort: spec.proxyPort,
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── MTLSPolicy ─────────────────────────────
 
-export const mtlsPolicyKind: KindDefinition = {
+export const mtlsPolicyKind = {
   kind: 'MTLSPolicy',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -315,7 +315,7 @@ export const mtlsPolicyKind: KindDefinition = {
   build(spec: any, base: ResourceBaseFields): MTLSPolicyConfig {
     return { kind: 'MTLSPolicy', ...base, targetRefs: buildTargetRefs(spec.targetRefs), mode: spec.mode };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── AuthorizationPolicy ─────────────────────────────
 
@@ -347,7 +347,7 @@ const authzRuleSchema = s.object(
   { description: 'A rule: a request matches when every condition given matches.' },
 );
 
-export const authorizationPolicyKind: KindDefinition = {
+export const authorizationPolicyKind = {
   kind: 'AuthorizationPolicy',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -379,13 +379,13 @@ export const authorizationPolicyKind: KindDefinition = {
       })),
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── BackendTrafficPolicy ─────────────────────────────
 
-const count = (description: string, dflt: number): Schema => s.integer({ description, minimum: 0, maximum: 1_000_000_000, default: dflt });
+const count = (description: string, dflt: number): IntegerSchema => s.integer({ description, minimum: 0, maximum: 1_000_000_000, default: dflt });
 
-export const backendTrafficPolicyKind: KindDefinition = {
+export const backendTrafficPolicyKind = {
   kind: 'BackendTrafficPolicy',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -457,7 +457,7 @@ export const backendTrafficPolicyKind: KindDefinition = {
       timeouts: spec.timeouts === undefined ? undefined : { connectMs: spec.timeouts.connect, idleMs: spec.timeouts.idle },
     };
   },
-};
+} satisfies KindDefinition;
 
 // ───────────────────────────── RateLimitPolicy ─────────────────────────────
 
@@ -482,7 +482,7 @@ function buildRateLimitRules(list: any[] | undefined): RateLimitRuleConfig[] {
   return (list ?? []).map((r: any) => ({ key: r.key, header: r.header?.toLowerCase(), requests: r.requests, unit: r.unit, burst: r.burst ?? r.requests }));
 }
 
-export const rateLimitPolicyKind: KindDefinition = {
+export const rateLimitPolicyKind = {
   kind: 'RateLimitPolicy',
   apiVersions: [WEFT_API_VERSION],
   namespaced: true,
@@ -506,5 +506,5 @@ export const rateLimitPolicyKind: KindDefinition = {
   build(spec: any, base: ResourceBaseFields): RateLimitPolicyConfig {
     return { kind: 'RateLimitPolicy', ...base, targetRefs: buildTargetRefs(spec.targetRefs), local: buildRateLimitRules(spec.local), global: buildRateLimitRules(spec.global) };
   },
-};
+} satisfies KindDefinition;
 

@@ -93,31 +93,31 @@ export interface NumberSchema extends SchemaBase {
 export interface BooleanSchema extends SchemaBase {
   readonly type: 'boolean';
 }
-export interface EnumSchema extends SchemaBase {
+export interface EnumSchema<V extends string | number = string | number> extends SchemaBase {
   readonly type: 'enum';
-  readonly values: readonly (string | number)[];
+  readonly values: readonly V[];
 }
 /** A Gateway API duration string; normalised to milliseconds. */
 export interface DurationSchema extends SchemaBase {
   readonly type: 'duration';
 }
-export interface ArraySchema extends SchemaBase {
+export interface ArraySchema<I extends Schema = Schema> extends SchemaBase {
   readonly type: 'array';
-  readonly items: Schema;
+  readonly items: I;
   readonly minItems?: number;
   readonly maxItems?: number;
 }
-export interface ObjectSchema extends SchemaBase {
+export interface ObjectSchema<F extends Readonly<Record<string, Schema>> = Readonly<Record<string, Schema>>> extends SchemaBase {
   readonly type: 'object';
-  readonly fields: Readonly<Record<string, Schema>>;
+  readonly fields: F;
   /** Fields accepted and dropped silently (e.g. Kubernetes bookkeeping such as `metadata.uid`). */
   readonly ignoredFields?: readonly string[];
   /** Accept unknown fields silently (foreign kinds only). */
   readonly open?: boolean;
 }
-export interface MapSchema extends SchemaBase {
+export interface MapSchema<V extends Schema = Schema> extends SchemaBase {
   readonly type: 'map';
-  readonly values: Schema;
+  readonly values: V;
   readonly keyPattern?: RegExp;
   readonly keyPatternName?: string;
   readonly maxProperties?: number;
@@ -147,25 +147,52 @@ export type Schema =
 
 type Opts<S> = Omit<S, 'type'>;
 
-/** The builders. */
+/** The builders. Their types carry the shape, so `Infer<typeof schema>` is the raw input type. */
 export const s = {
   string: (o: Opts<StringSchema> = {}): StringSchema => ({ type: 'string', ...o }),
   integer: (o: Opts<IntegerSchema> = {}): IntegerSchema => ({ type: 'integer', ...o }),
   number: (o: Opts<NumberSchema> = {}): NumberSchema => ({ type: 'number', ...o }),
   boolean: (o: Opts<BooleanSchema> = {}): BooleanSchema => ({ type: 'boolean', ...o }),
-  enum: (values: readonly (string | number)[], o: Opts<Omit<EnumSchema, 'values'>> = {}): EnumSchema => ({ type: 'enum', values, ...o }),
+  enum: <const V extends string | number>(values: readonly V[], o: Opts<Omit<EnumSchema, 'values'>> = {}): EnumSchema<V> => ({ type: 'enum', values, ...o }),
   duration: (o: Opts<DurationSchema> = {}): DurationSchema => ({ type: 'duration', ...o }),
-  array: (items: Schema, o: Opts<Omit<ArraySchema, 'items'>> = {}): ArraySchema => ({ type: 'array', items, ...o }),
-  object: (fields: Record<string, Schema>, o: Opts<Omit<ObjectSchema, 'fields'>> = {}): ObjectSchema => ({ type: 'object', fields, ...o }),
-  map: (values: Schema, o: Opts<Omit<MapSchema, 'values'>> = {}): MapSchema => ({ type: 'map', values, ...o }),
+  array: <I extends Schema>(items: I, o: Opts<Omit<ArraySchema, 'items'>> = {}): ArraySchema<I> => ({ type: 'array', items, ...o }),
+  object: <F extends Readonly<Record<string, Schema>>>(fields: F, o: Opts<Omit<ObjectSchema, 'fields'>> = {}): ObjectSchema<F> => ({ type: 'object', fields, ...o }),
+  map: <V extends Schema>(values: V, o: Opts<Omit<MapSchema, 'values'>> = {}): MapSchema<V> => ({ type: 'map', values, ...o }),
   intOrString: (o: Opts<IntOrStringSchema> = {}): IntOrStringSchema => ({ type: 'intOrString', ...o }),
   any: (o: Opts<AnySchema> = {}): AnySchema => ({ type: 'any', ...o }),
 };
 
 /** The same schema, marked required. */
-export function req<S extends Schema>(schema: S): S {
-  return { ...schema, required: true };
+export function req<S extends Schema>(schema: S): S & { readonly required: true } {
+  return { ...schema, required: true } as S & { readonly required: true };
 }
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type RequiredKeys<F> = { [K in keyof F]: F[K] extends { readonly required: true } ? K : never }[keyof F];
+
+/**
+ * The raw input type a schema accepts (the `XSpec` of a kind): what a user writes, before defaults
+ * (durations are strings here, milliseconds in the Config).
+ */
+export type Infer<S> = S extends StringSchema
+  ? string
+  : S extends IntegerSchema | NumberSchema
+    ? number
+    : S extends BooleanSchema
+      ? boolean
+      : S extends EnumSchema<infer V>
+        ? V
+        : S extends DurationSchema
+          ? string
+          : S extends IntOrStringSchema
+            ? number | string
+            : S extends ArraySchema<infer I>
+              ? Infer<I>[]
+              : S extends MapSchema<infer V>
+                ? Record<string, Infer<V>>
+                : S extends ObjectSchema<infer F>
+                  ? Simplify<{ [K in RequiredKeys<F>]: Infer<F[K]> } & { [K in Exclude<keyof F, RequiredKeys<F>>]?: Infer<F[K]> }>
+                  : unknown;
 
 /** Marks a value that failed validation (parents skip their custom checks). */
 export const INVALID: unique symbol = Symbol('invalid');
