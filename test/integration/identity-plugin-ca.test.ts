@@ -28,6 +28,7 @@ function makeExternalRoot(): void {
 function makeIntermediate(name: string, keyArgs: string[]): { cert: string; key: string } {
   const key = p(`${name}.key`);
   if (keyArgs[0] === 'rsa') openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key);
+  else if (keyArgs[0] === 'ed25519') openssl('genpkey', '-algorithm', 'ED25519', '-out', key);
   else openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key);
   openssl('req', '-new', '-key', key, '-subj', `/O=Corp/CN=${name}`, '-out', p(`${name}.csr`));
   writeFileSync(p('ext.cnf'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n');
@@ -85,5 +86,13 @@ test('plug-in CA: issues under an external intermediate, reloads on change, keep
   assert.match(a.status().issuer.subject, /Corp Mesh Issuer 2/);
   assert.equal(a.status().refusals.IDENTITY_PLUGIN_CA_INVALID, 1);
   assert.ok(verify((await issue(a)).certChainPem));
+
+  // an Ed25519 intermediate is accepted too
+  install(makeIntermediate('Corp Mesh Issuer 4', ['ed25519']));
+  await a.tick();
+  assert.match(a.status().issuer.subject, /Corp Mesh Issuer 4/);
+  const ed = await issue(a);
+  assert.ok(verify(ed.certChainPem));
+  assert.match(execFileSync('openssl', ['x509', '-noout', '-text'], { input: splitPem(ed.certChainPem)[0], encoding: 'utf8' }), /Signature Algorithm: ED25519/);
   a.close();
 });
