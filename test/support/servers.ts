@@ -47,13 +47,13 @@ export async function startHttpServer(
   const requests: ReceivedRequest[] = [];
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     if (options.streaming) return options.streaming(req, res);
-    void collect(req).then((body) => {
+    collect(req).then((body) => {
       requests.push({ method: req.method!, path: req.url!, headers: req.headers, body, trailers: req.trailers });
       if (handler) return handler(req, res, body);
       const text = JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: body.toString() });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
-    });
+    }, () => res.destroy());
   });
   const port = await listen(server);
   return {
