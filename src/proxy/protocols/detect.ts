@@ -8,7 +8,7 @@ import { sharedTimer } from '../../core/coarse-timer.ts';
 export type Detected = 'tls' | 'h2' | 'http1' | 'tcp' | 'closed';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH'];
 
 /** Classifies a prefix; `undefined` = need more bytes to tell. */
 export function classify(buf: Buffer): Detected | undefined {
@@ -16,12 +16,16 @@ export function classify(buf: Buffer): Detected | undefined {
   if (buf[0] === 0x16) return buf.length >= 2 ? (buf[1] === 0x03 ? 'tls' : 'tcp') : undefined;
   const n = Math.min(buf.length, H2_PREFACE.length);
   if (buf.compare(H2_PREFACE, 0, n, 0, n) === 0) return n === H2_PREFACE.length ? 'h2' : undefined;
-  // HTTP/1: an upper-case token followed by a space.
+  // HTTP/1: a known method, a space, and an origin-form ('/'), absolute-form ('h') or '*' target.
+  // Other client-first protocols that start with a word (SMTP's EHLO, Redis' PING, NATS' CONNECT) are TCP.
   let i = 0;
   while (i < buf.length && i < 16 && buf[i]! >= 0x41 && buf[i]! <= 0x5a) i++;
-  if (i === buf.length && i < 16) return METHODS.some((m) => m.startsWith(buf.toString('latin1', 0, i))) || i < 3 ? undefined : 'tcp';
-  if (buf[i] === 0x20 && i > 0) return 'http1';
-  return 'tcp';
+  const token = buf.toString('latin1', 0, i);
+  if (i === buf.length) return i < 16 && METHODS.some((m) => m.startsWith(token)) ? undefined : 'tcp';
+  if (buf[i] !== 0x20 || !METHODS.includes(token)) return 'tcp';
+  if (i + 1 === buf.length) return undefined;
+  const t = buf[i + 1];
+  return t === 0x2f || t === 0x2a || t === 0x68 || t === 0x48 ? 'http1' : 'tcp';
 }
 
 /**
