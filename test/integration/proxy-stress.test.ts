@@ -50,7 +50,8 @@ before(async () => {
       req.on('end', () => res.end(JSON.stringify({ bytes: n, sha256: hash.digest('hex') })));
     },
   });
-  pair = await startProxyPair({ appPort: app.port });
+  // requestTimeoutMs bounds the whole exchange (default 15 s); a bulk-transfer route turns it off.
+  pair = await startProxyPair({ appPort: app.port, cluster: { requestTimeoutMs: 0 } });
 });
 
 after(async () => {
