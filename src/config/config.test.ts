@@ -318,3 +318,47 @@ test('XSpec types are inferred from the schemas: a typed document validates (and
   const c = valid(text);
   assert.equal(c.httpRoutes.get('default/web')?.rules[0]?.timeouts.requestMs, 5000);
 });
+
+test('Gateway API rules: unique match names, ReplacePrefixMatch needs PathPrefix, hostnames are not IPs', () => {
+  const r = validateDocuments([
+    {
+      source: 'r.yaml',
+      text: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  hostnames: ["10.0.0.1"]
+  rules:
+    - matches:
+        - path: {type: Exact, value: /a}
+          headers: [{name: X-A, value: "1"}, {name: x-a, value: "2"}]
+      filters:
+        - type: URLRewrite
+          urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}}
+`,
+    },
+  ]);
+  assert.deepEqual(r.ok ? [] : r.error.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`), [
+    '5:15 spec.hostnames[0]: "10.0.0.1" is an IP address; expected a hostname',
+    '9:53 spec.rules[0].matches[0].headers[1].name: `x-a` is matched twice in `headers` (also at index 0); each name may appear once per match',
+  ]);
+  const r2 = validateDocuments([
+    {
+      source: 'r.yaml',
+      text: `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  rules:
+    - matches:
+        - path: {type: Exact, value: /a}
+      filters:
+        - type: URLRewrite
+          urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}}
+`,
+    },
+  ]);
+  assert.deepEqual(r2.ok ? [] : r2.error.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`), [
+    '10:32 spec.rules[0].filters[0].urlRewrite.path.type: ReplacePrefixMatch needs PathPrefix matches, but matches[0] is Exact',
+  ]);
+});

@@ -28,7 +28,16 @@ export const namespaceName = (description: string): StringSchema =>
   s.string({ description, pattern: DNS_LABEL, patternName: 'namespace (lower-case letters, digits and `-`; DNS-1123 label)', minLength: 1, maxLength: 63 });
 export const port = (description: string): IntegerSchema => s.integer({ description, minimum: 1, maximum: 65535 });
 export const hostname = (description: string): StringSchema =>
-  s.string({ description, pattern: HOSTNAME, patternName: 'hostname (a DNS name, optionally starting with `*.`)', minLength: 1, maxLength: 253 });
+  s.string({
+    description,
+    pattern: HOSTNAME,
+    patternName: 'hostname (a DNS name, optionally starting with `*.`)',
+    minLength: 1,
+    maxLength: 253,
+    check: (v: string, ctx) => {
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(v)) ctx.issue('INVALID_VALUE', `${JSON.stringify(v)} is an IP address; expected a hostname`, { expected: 'a DNS name', found: `string ${JSON.stringify(v)}` });
+    },
+  });
 export const headerName = (description: string): StringSchema =>
   s.string({ description, pattern: HEADER_NAME, patternName: 'HTTP header name', minLength: 1, maxLength: 256 });
 export const group = (description: string, dflt?: string): StringSchema =>

@@ -180,6 +180,37 @@ function checkFilterList(filters: readonly { type: string }[] | undefined, ctx: 
   }
 }
 
+type FilterInput = { type: string; urlRewrite?: { path?: { type: string } }; requestRedirect?: { path?: { type: string } } };
+
+/** Per spec, ReplacePrefixMatch only makes sense when every match of the rule is a PathPrefix match. */
+function checkPrefixRewrite(matches: readonly { path: { type: string } }[], filters: readonly FilterInput[] | undefined, ctx: ValidationContext): void {
+  filters?.forEach((f, i) => {
+    const field = f.type === 'URLRewrite' ? 'urlRewrite' : f.type === 'RequestRedirect' ? 'requestRedirect' : undefined;
+    if (field === undefined || f[field]?.path?.type !== 'ReplacePrefixMatch') return;
+    const j = matches.findIndex((m) => m.path.type !== 'PathPrefix');
+    if (j >= 0) {
+      ctx.issue('INVALID_VALUE', `ReplacePrefixMatch needs PathPrefix matches, but matches[${j}] is ${matches[j]?.path.type}`, {
+        at: ['filters', i, field, 'path', 'type'],
+        expected: 'PathPrefix path matches',
+        found: matches[j]?.path.type as string,
+      });
+    }
+  });
+}
+
+/** Header names (case-insensitive) and query parameter names (case-sensitive) appear once per match. */
+function uniqueMatchNames(list: readonly { name: string }[] | undefined, field: string, caseSensitive: boolean, ctx: ValidationContext): void {
+  if (list === undefined) return;
+  const seen = new Map<string, number>();
+  list.forEach((m, i) => {
+    const key = caseSensitive ? m.name : m.name.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) {
+      ctx.issue('INVALID_VALUE', `\`${m.name}\` is matched twice in \`${field}\` (also at index ${first}); each name may appear once per match`, { at: [field, i, 'name'], expected: 'unique names', found: m.name });
+    } else seen.set(key, i);
+  });
+}
+
 // ───────────────────────────── common route parts ─────────────────────────────
 
 const parentRefsSchema = s.array(parentRefSchema, { description: 'Gateways or Services (GAMMA) this route attaches to.', maxItems: 32 });
@@ -265,7 +296,13 @@ const httpRouteMatchSchema = s.object(
     queryParams: s.array(headerMatchSchema('query parameter'), { description: 'Query parameter matches; all must match.', maxItems: 16 }),
     method: s.enum(METHODS, { description: 'HTTP method. Default: any.' }),
   },
-  { description: 'Conditions a request must meet (all of them) to match the rule.' },
+  {
+    description: 'Conditions a request must meet (all of them) to match the rule.',
+    check: (v: { headers?: { name: string }[]; queryParams?: { name: string }[] }, ctx) => {
+      uniqueMatchNames(v.headers, 'headers', false, ctx);
+      uniqueMatchNames(v.queryParams, 'queryParams', true, ctx);
+    },
+  },
 );
 
 const httpRouteRuleSchema = s.object(
@@ -306,8 +343,9 @@ const httpRouteRuleSchema = s.object(
   },
   {
     description: 'A routing rule.',
-    check: (v: { filters?: { type: string }[]; backendRefs?: { filters?: { type: string }[] }[] }, ctx) => {
+    check: (v: { matches: { path: { type: string } }[]; filters?: FilterInput[]; backendRefs?: { filters?: FilterInput[] }[] }, ctx) => {
       checkFilterList(v.filters, ctx, ['filters']);
+      checkPrefixRewrite(v.matches, v.filters, ctx);
       v.backendRefs?.forEach((b, i) => checkFilterList(b.filters, ctx, ['backendRefs', i, 'filters']));
     },
   },
@@ -399,7 +437,7 @@ const grpcMatchSchema = s.object(
     ),
     headers: s.array(headerMatchSchema('header'), { description: 'Header (metadata) matches; all must match.', maxItems: 16 }),
   },
-  { description: 'Conditions a gRPC request must meet.' },
+  { description: 'Conditions a gRPC request must meet.', check: (v: { headers?: { name: string }[] }, ctx) => uniqueMatchNames(v.headers, 'headers', false, ctx) },
 );
 
 const grpcRouteRuleSchema = s.object(
