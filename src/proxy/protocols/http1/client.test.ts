@@ -156,3 +156,38 @@ test('drain: idle connections close at once, busy ones finish with Connection: c
   assert.equal(r.closed, true);
   assert.equal(server.connections.size, 0);
 });
+
+test('message mode answers Expect: 100-continue itself when the body is read', async () => {
+  const server = new Http1Server({
+    onRequest(conn) {
+      let body = '';
+      conn.attach({
+        raw: false,
+        onRequestBytes() {},
+        onBodyData: (b, s, e) => (body += b.toString('latin1', s, e)),
+        onTrailers() {},
+        onRequestEnd: () => conn.respond(200, [], Buffer.from(`got ${body}`)),
+        onClientGone() {},
+        onClientDrain() {},
+        onTimeout() {},
+      });
+    },
+  });
+  const addr = await server.listen(0);
+  closers.push(() => server.close());
+  const r = await new Promise<{ sawContinue: boolean; body: string }>((resolve, reject) => {
+    let sawContinue = false;
+    const req = http.request({ host: '127.0.0.1', port: addr.port, method: 'PUT', path: '/', headers: { expect: '100-continue', 'content-length': '4' }, agent: false });
+    req.on('continue', () => {
+      sawContinue = true;
+      req.end('data');
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ sawContinue, body }));
+    });
+    req.on('error', reject);
+  });
+  assert.deepEqual(r, { sawContinue: true, body: 'got data' });
+});

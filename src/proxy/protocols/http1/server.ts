@@ -71,6 +71,7 @@ const RES_CLOSE = 3;
 const RES_NONE = 4;
 
 const EMPTY = Buffer.alloc(0);
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /** One client connection. Fixed shape; reused across the requests of a keep-alive connection. */
 export class Http1ServerConn {
@@ -101,6 +102,7 @@ export class Http1ServerConn {
   deadlineAt = 0;
   #clientEnded = false;
   #consuming = false;
+  #continueSent = false;
   #resMode = RES_RAW;
   #resRemaining = 0;
 
@@ -174,6 +176,7 @@ export class Http1ServerConn {
     this.framer.start(requestFraming(head), head.contentLength);
     this.requestDone = this.framer.done;
     this.#consuming = false;
+    this.#continueSent = false;
     this.state = this.requestDone ? ST_WAIT : ST_BODY;
     if (at < chunk.length) {
       this.#pending = chunk;
@@ -240,6 +243,9 @@ export class Http1ServerConn {
       hooks.onRequestEnd();
       return;
     }
+    // Message mode answers `Expect: 100-continue` itself once someone reads the body (raw forwarding
+    // passes the expectation to the upstream and relays its 100 instead).
+    if (!hooks.raw && this.parser.head.expectContinue && this.#pending === null) this.writeContinue();
     const pending = this.#pending;
     if (pending !== null) {
       this.#pending = null;
@@ -282,6 +288,13 @@ export class Http1ServerConn {
   }
 
   // ---- output ------------------------------------------------------------------------------------
+
+  /** Sends `100 Continue` once for a request that asked for it (no-op otherwise). */
+  writeContinue(): void {
+    if (this.#continueSent || this.responseStarted || !this.parser.head.expectContinue || this.state === ST_CLOSED) return;
+    this.#continueSent = true;
+    this.socket.write(CONTINUE);
+  }
 
   /** Writes bytes of an already framed response (forward.ts). Returns false under back-pressure. */
   writeRaw(buf: Buffer): boolean {
