@@ -359,6 +359,6 @@ spec:
     },
   ]);
   assert.deepEqual(r2.ok ? [] : r2.error.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`), [
-    '10:32 spec.rules[0].filters[0].urlRewrite.path.type: ReplacePrefixMatch needs PathPrefix matches, but matches[0] is Exact',
+    '10:37 spec.rules[0].filters[0].urlRewrite.path.type: ReplacePrefixMatch needs PathPrefix matches, but matches[0] is Exact',
   ]);
 });
