@@ -106,26 +106,28 @@ test('TCP on an undeclared (auto) port: a client that waits for the server falls
   socket.destroy();
 });
 
-test('WebSocket (ws) upgrade through the outbound port: frames both ways in order', async () => {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  wss.on('connection', (ws, req) => {
-    ws.send(`hello ${req.headers['x-who']}`);
-    ws.on('message', (m, binary) => ws.send(m, { binary }));
-  });
-  cleanups.push(() => new Promise((r) => wss.close(() => r())));
-  const port = (wss.address() as net.AddressInfo).port;
-  const pair = await pairFor(port, { appProtocol: 'http1' });
-  const ws = new WebSocket(`ws://127.0.0.1:${pair.outboundPort}/chat`, { headers: { host: 'catalog', 'x-who': 'web' } });
-  const got: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    ws.on('message', (m) => {
-      got.push(m.toString());
-      if (got.length === 1) for (let i = 0; i < 10; i++) ws.send(`m${i}`);
-      if (got.length === 11) resolve();
+for (const peerProtocol of ['http1', 'h2'] as const) {
+  test(`WebSocket (ws) upgrade through the outbound port, peer protocol ${peerProtocol}: frames both ways in order`, async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    wss.on('connection', (ws, req) => {
+      ws.send(`hello ${req.headers['x-who']}`);
+      ws.on('message', (m, binary) => ws.send(m, { binary }));
     });
-    ws.on('error', reject);
+    cleanups.push(() => new Promise((r) => wss.close(() => r())));
+    const port = (wss.address() as net.AddressInfo).port;
+    const pair = await pairFor(port, { appProtocol: 'http1', peerProtocol });
+    const ws = new WebSocket(`ws://127.0.0.1:${pair.outboundPort}/chat`, { headers: { host: 'catalog', 'x-who': 'web' } });
+    const got: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (m) => {
+        got.push(m.toString());
+        if (got.length === 1) for (let i = 0; i < 10; i++) ws.send(`m${i}`);
+        if (got.length === 11) resolve();
+      });
+      ws.on('error', reject);
+    });
+    ws.close();
+    assert.deepEqual(got, ['hello web', ...Array.from({ length: 10 }, (_, i) => `m${i}`)]);
   });
-  ws.close();
-  assert.deepEqual(got, ['hello web', ...Array.from({ length: 10 }, (_, i) => `m${i}`)]);
-});
+}

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { spawn } from 'node:child_process';
 import { startHttpServer, collect } from '../support/servers.ts';
 import { startProxyPair, startProxy, identitySpec, type ProxyPair } from '../support/proxies.ts';
@@ -110,4 +111,23 @@ test('outbound refuses a server whose SPIFFE ID is not the expected one: 502 PEE
   assert.equal(res.status, 502);
   assert.match(String(res.headers['weft-error']), /^PEER_IDENTITY_MISMATCH; /);
   assert.match(String(res.headers['weft-error']), /payments/);
+});
+
+test('identity renewal: the inbound port presents the new certificate to new connections', async () => {
+  const p = await pair();
+  const serialOf = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: p.inboundPort, key: p.clientIdentity.keyPem, cert: p.clientIdentity.certChainPem, ca: pki.bundlePem, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }, () => {
+        resolve(s.getPeerCertificate().serialNumber.toLowerCase());
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  assert.equal(await serialOf(), p.serverIdentity.serial);
+  const renewed = await pki.issue('shop/catalog');
+  p.server.ctx.identities.set(renewed);
+  assert.equal(await serialOf(), renewed.serial);
+  assert.notEqual(renewed.serial, p.serverIdentity.serial);
+  // and mesh traffic keeps flowing with the renewed certificate
+  assert.equal((await get(p.outboundPort)).status, 200);
 });
