@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { startIdentityServer } from '../../src/control/identity/harness.ts';
+import { identityServerCredentials } from '../../src/control/identity/service.ts';
 import { IdentityAuthority } from '../../src/control/identity/authority.ts';
 import { FileCaStateStore } from '../../src/control/identity/state-store.ts';
 import { WorkloadTokens } from '../../src/control/identity/tokens.ts';
@@ -40,7 +41,20 @@ type CertifyClient = grpc.Client & { Certify(req: Request, cb: (e: grpc.ServiceE
 if (process.argv.includes('--server')) {
   const stateDir = process.argv[process.argv.indexOf('--server') + 1]!;
   const server = await startIdentityServer({ stateDir, trustDomain: TD, adminPort: false, autoTick: false, signRatePerSec: 1_000_000, signQueueMax: 1_000_000 });
-  process.send!({ target: server.target, bundlePem: server.authority.bundle.current.pem });
+  if (process.argv.includes('--noop')) {
+    // Baseline: the same TLS port and service, but Certify answers a canned response without signing.
+    const canned = await server.authority.issueDirect(`spiffe://${TD}/ns/ns-0/sa/sa-0`);
+    const noop = new grpc.Server();
+    noop.addService(identityServiceClient().service, {
+      Certify: (_call: unknown, cb: grpc.sendUnaryData<CertifyResponseMsg>) =>
+        cb(null, { spiffe_id: canned.spiffeId, cert_chain_pem: canned.certChainPem, bundle: { version: '1', pem: canned.trustBundlePem, issuing_root_id: '' }, not_before_unix_ms: '0', not_after_unix_ms: '0', serial: '00' }),
+      SyncTrustBundle: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
+    });
+    const port = await new Promise<number>((ok, fail) => noop.bindAsync('127.0.0.1:0', identityServerCredentials(server.authority), (e, p) => (e ? fail(e) : ok(p))));
+    process.send!({ target: `127.0.0.1:${port}`, bundlePem: server.authority.bundle.current.pem });
+  } else {
+    process.send!({ target: server.target, bundlePem: server.authority.bundle.current.pem });
+  }
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'stats') process.send!({ cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000, issued: server.authority.status().certificatesIssued });
     if (m.cmd === 'stop') void server.close().then(() => process.exit(0));
@@ -98,6 +112,9 @@ async function main(): Promise<void> {
   for (const w of bl) await local.certify({ csrPem: w.csr_pem, token: w.credential.workload_token });
   const baselinePerSec = bl.length / ((performance.now() - tb) / 1000);
   local.close();
+
+  // Baseline: gRPC + TLS round trips against a Certify that does not sign (same port setup, same clients).
+  const baseline = await sustained(stateDir, ['--noop'], workloads, CLIENTS, Math.min(SECONDS, 3));
 
   const profile = process.env.WEFT_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_CPU_PROF}`] : [];
   const child = fork(fileURLToPath(import.meta.url), ['--server', stateDir], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -164,6 +181,7 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string, string]> = [
     ['in-process certify() (baseline, no gRPC)', `${baselinePerSec.toFixed(0)} /s`, '1 caller, sequential'],
+    [`gRPC round trip, no signing (baseline), ${CLIENTS} clients`, `${baseline.perSec.toFixed(0)} /s`, `CPU per call: server ${baseline.serverCpu.toFixed(2)} ms, clients ${baseline.clientCpu.toFixed(2)} ms`],
     [`gRPC Certify, ${CLIENTS} clients, ${SECONDS} s`, `${perSec.toFixed(0)} /s`, `${done} ok, ${failed} failed; CPU per call: server ${serverCpuPerSig.toFixed(2)} ms, clients ${clientCpuPerCall.toFixed(2)} ms`],
     [`${WORKLOADS} workloads' first certificate`, `${firstSecs.toFixed(2)} s`, `${(WORKLOADS / firstSecs).toFixed(0)} /s, ${firstFailed} failed`],
   ];
@@ -183,9 +201,44 @@ async function main(): Promise<void> {
       firstCertificatesSeconds: Number(firstSecs.toFixed(2)),
       firstFailed,
       baselineInProcessPerSec: Math.round(baselinePerSec),
+      baselineGrpcNoopPerSec: Math.round(baseline.perSec),
+      baselineGrpcNoopServerCpuMs: Number(baseline.serverCpu.toFixed(3)),
       csrs: 'pre-generated',
       cpus: availableParallelism(),
       load1: Number(loadavg()[0]!.toFixed(2)),
     }),
   );
+}
+
+/** Sustained calls/s against a fresh server child (used for the no-signing baseline). */
+async function sustained(stateDir: string, flags: string[], workloads: Request[], clientsN: number, seconds: number): Promise<{ perSec: number; serverCpu: number; clientCpu: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--server', stateDir, ...flags], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const info = await ask<{ target: string; bundlePem: string }>(child);
+  const creds = grpc.credentials.createSsl(Buffer.from(info.bundlePem), null, null, {
+    checkServerIdentity: (_h, cert) => ((cert.subjectaltname ?? '').includes(controlPlaneSpiffeId(TD)) ? undefined : new Error('wrong control plane')),
+  });
+  const Ctor = identityServiceClient();
+  const clients = Array.from({ length: clientsN }, (_, i) => new Ctor(info.target, creds, { 'grpc.use_local_subchannel_pool': 1, 'weft.bench.client': i }) as unknown as CertifyClient);
+  await Promise.all(clients.map((c) => certify(c, workloads[0]!)));
+  let done = 0;
+  let next = 0;
+  const cpu0 = await ask<{ cpuMs: number }>(child, 'stats');
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < end) {
+        await certify(c, workloads[next++ % workloads.length]!).catch(() => {});
+        done++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const cc = process.cpuUsage(c0);
+  const cpu1 = await ask<{ cpuMs: number }>(child, 'stats');
+  for (const c of clients) c.close();
+  child.send({ cmd: 'stop' });
+  await new Promise((r) => child.once('exit', r));
+  return { perSec: done / secs, serverCpu: (cpu1.cpuMs - cpu0.cpuMs) / done, clientCpu: (cc.user + cc.system) / 1000 / done };
 }
