@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { WeftError } from '../../core/errors.ts';
 import { err, ok, type Result } from '../../core/result.ts';
-import { materialFromPem, type IdentityMaterial } from '../../identity/material.ts';
+import type { IdentityMaterial } from '../../identity/material.ts';
 import type {
   LbPolicy,
   MtlsMode,
@@ -337,11 +337,15 @@ const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const HEADER_RE = /^[!#$%&'*+.^_`|~0-9a-zA-Z-]+$/;
 const SPIFFE_RE = /^spiffe:\/\/[a-zA-Z0-9.\-_]+(\/[^/\s]+)*$/;
 
-/** Reads the SPIFFE ID and validity of a PEM leaf. Exported for tests and /certs. */
-export function describeLeaf(certChainPem: string): { spiffeId: string | undefined; notBefore: Date; notAfter: Date } {
-  const cert = new X509Certificate(certChainPem);
+/**
+ * Reads the SPIFFE ID, validity and serial of the leaf (first PEM block) of a chain. Uses node:crypto
+ * only: the proxy must not load the CA's ASN.1 libraries (memory: the sidecar's idle RSS counts).
+ */
+export function describeLeaf(certChainPem: string): { spiffeId: string | undefined; notBefore: Date; notAfter: Date; serial: string } {
+  const end = certChainPem.indexOf('-----END CERTIFICATE-----');
+  const cert = new X509Certificate(end < 0 ? certChainPem : certChainPem.slice(0, end + 25));
   const uris = (cert.subjectAltName ?? '').split(/,\s*/).filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
-  return { spiffeId: uris.find((u) => u.startsWith('spiffe://')), notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+  return { spiffeId: uris.find((u) => u.startsWith('spiffe://')), notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo), serial: cert.serialNumber.toLowerCase() };
 }
 
 /** Options a loader passes: identity PEM already read from files. */
@@ -377,7 +381,7 @@ export function compileSnapshot(input: unknown, options: CompileOptions = {}): R
       try {
         const leaf = describeLeaf(certChainPem);
         if (leaf.spiffeId === undefined) c.fail(['workload', 'identity', 'certChainPem'], 'the leaf certificate has no spiffe:// URI SAN');
-        else identity = materialFromPem({ spiffeId: leaf.spiffeId, certChainPem, keyPem, trustBundlePem });
+        else identity = Object.freeze({ spiffeId: leaf.spiffeId, certChainPem, keyPem, trustBundlePem, notBefore: leaf.notBefore, notAfter: leaf.notAfter, bundleVersion: 0, serial: leaf.serial });
       } catch (e) {
         c.fail(['workload', 'identity', 'certChainPem'], `not a PEM certificate: ${(e as Error).message}`);
       }
