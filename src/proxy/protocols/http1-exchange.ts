@@ -75,8 +75,8 @@ export class EngineExchange implements Exchange, ExchangeHooks {
         else this.#pendingWrite = cb;
       },
     });
-    // Expect: 100-continue: the proxy takes the body itself (as Envoy does) and streams it on.
-    if (head.expectContinue) conn.writeHead(100, []);
+    // Expect: 100-continue: in message mode the engine answers 100 itself when the body is first read
+    // (the proxy takes the body and streams it on, as Envoy does).
     conn.attach(this);
   }
 
