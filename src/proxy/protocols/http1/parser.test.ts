@@ -200,3 +200,26 @@ test('fuzz: mutated and randomly split heads never throw, and agree with the uns
     if (r1 >= 0) assert.deepEqual(split.head.headerList(), whole.head.headerList());
   }
 });
+
+test('fuzz: long field lines split anywhere never turn a rejected head into an accepted one (or back)', () => {
+  const base = Buffer.from(`GET / HTTP/1.1\r\nHost: h\r\nCookie: ${'c'.repeat(600)}\r\nX-A: ${'a'.repeat(300)}\r\n\r\n`, 'latin1');
+  const random = rng(77);
+  for (let iter = 0; iter < 1500; iter++) {
+    const bytes = Buffer.from(base);
+    const mutations = Math.floor(random() * 3);
+    for (let m = 0; m < mutations; m++) bytes[Math.floor(random() * bytes.length)] = [0x0d, 0x0a, 0x00, 0x20, 0x3a][Math.floor(random() * 5)]!;
+    const whole = new Http1Parser(false).execute(bytes, 0);
+    const split = new Http1Parser(false);
+    let at = NEED_MORE;
+    let off = 0;
+    while (at === NEED_MORE && off < bytes.length) {
+      const next = Math.min(bytes.length, off + 1 + Math.floor(random() * 200));
+      const r = split.execute(bytes.subarray(off, next), 0);
+      at = r >= 0 ? r + off : r;
+      off = next;
+    }
+    // A split parse may only be *later* to reject (a long unfinished line is checked once complete).
+    if (whole >= 0) assert.equal(at, whole, `case ${iter}`);
+    else assert.notEqual(at >= 0, true, `case ${iter}: whole rejected (${whole}) but split accepted`);
+  }
+});

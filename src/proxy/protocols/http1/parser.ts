@@ -16,6 +16,8 @@ import { Http1ParseError, Http1Codes } from './errors.ts';
 
 export const NEED_MORE = -1;
 export const PARSE_ERROR = -2;
+/** Internal: the empty line ending the head was parsed. */
+const HEAD_DONE = -3;
 
 // Header kinds, recorded per header so the serialiser can drop hop-by-hop headers without strings.
 export const K_OTHER = 0;
@@ -327,6 +329,7 @@ export class Http1Parser {
   }
 
   #linePosInChunk = 0;
+  #headEnd = 0;
   #headStartInChunk = 0;
 
   #append(src: Buffer, from: number, to: number): void {
@@ -361,50 +364,128 @@ export class Http1Parser {
   #scan(buf: Buffer, pos: number, end: number, headStart: number, searchFrom: number): number {
     const max = this.maxHeaderBytes;
     let search = searchFrom;
-    for (;;) {
+    // Start line (and the empty lines a request may be preceded by): found with indexOf.
+    while (!this.#sawStartLine) {
       let lf = search < end ? buf.indexOf(10, search) : -1;
       if (lf >= end) lf = -1;
       if (lf === -1) {
         if (end - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
-        if (!this.#sawStartLine && !this.isResponse && !this.#plausibleMethod(buf, pos, end)) {
-          return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
-        }
+        if (!this.isResponse && !this.#plausibleMethod(buf, pos, end)) return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
         this.#linePosInChunk = pos;
         this.#headStartInChunk = headStart;
         return NEED_MORE;
       }
       if (lf - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
       // Same verdict whether or not the start line arrived in one piece (see the NEED_MORE branch).
-      if (!this.#sawStartLine && !this.isResponse && !this.#plausibleMethod(buf, pos, lf)) {
-        return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
-      }
+      if (!this.isResponse && !this.#plausibleMethod(buf, pos, lf)) return this.#fail(Http1Codes.BAD_METHOD, 'not an HTTP/1 request');
       if (lf === pos || buf[lf - 1] !== 13) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
       const lineEnd = lf - 1;
       const next = lf + 1;
       if (lineEnd === pos) {
-        if (!this.#sawStartLine) {
-          // RFC 9112 §2.2: ignore a few empty lines before a request line.
-          if (this.isResponse || ++this.#leadingEmpty > 4) return this.#fail(Http1Codes.BAD_REQUEST_LINE, 'empty start line');
-          pos = next;
-          search = next;
-          headStart = next;
-          continue;
-        }
-        return this.#finish(buf, next);
+        // RFC 9112 §2.2: ignore a few empty lines before a request line.
+        if (this.isResponse || ++this.#leadingEmpty > 4) return this.#fail(Http1Codes.BAD_REQUEST_LINE, 'empty start line');
+        pos = next;
+        search = next;
+        headStart = next;
+        continue;
       }
-      if (!this.#sawStartLine) {
-        const ok = this.isResponse ? this.#statusLine(buf, pos, lineEnd) : this.#requestLine(buf, pos, lineEnd);
-        if (!ok) return PARSE_ERROR;
-        this.#sawStartLine = true;
-        this.head.buf = buf;
-        this.head.start = pos;
-        this.head.startLineEnd = next;
-      } else if (!this.#headerLine(buf, pos, lineEnd, next)) {
-        return PARSE_ERROR;
-      }
+      const ok = this.isResponse ? this.#statusLine(buf, pos, lineEnd) : this.#requestLine(buf, pos, lineEnd);
+      if (!ok) return PARSE_ERROR;
+      this.#sawStartLine = true;
+      this.head.buf = buf;
+      this.head.start = pos;
+      this.head.startLineEnd = next;
       pos = next;
       search = next;
     }
+    // Field lines. Over the caller's own chunk (no earlier bytes held) each line is parsed in one pass
+    // that also finds its end. Over accumulated bytes, a line is parsed only once its LF has arrived
+    // (indexOf over the new bytes only), so a head trickled byte by byte costs O(n), not O(n²).
+    // Either way the same line parser sees the same bytes, so the verdict never depends on splits.
+    const direct = buf !== this.#acc;
+    const cap = headStart + max + 2; // bytes at or beyond this are never examined: 431 first
+    for (;;) {
+      let limit = end < cap ? end : cap;
+      if (!direct) {
+        const from = search > pos ? search : pos;
+        let lf = from < end ? buf.indexOf(10, from) : -1;
+        if (lf >= end) lf = -1;
+        if (lf === -1) {
+          if (end - headStart > max) {
+            const r = this.#fieldLine(buf, pos, limit);
+            return r === PARSE_ERROR ? r : this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
+          }
+          // A short unfinished line is checked now (fail fast, same verdict as an unsplit parse);
+          // a long one only once complete, so trickled bytes never cost more than 256 per arrival.
+          if (end - pos <= 256 && this.#fieldLine(buf, pos, limit) === PARSE_ERROR) return PARSE_ERROR;
+          this.#linePosInChunk = pos;
+          this.#headStartInChunk = headStart;
+          return NEED_MORE;
+        }
+        if (lf + 1 < limit) limit = lf + 1;
+      }
+      const r = this.#fieldLine(buf, pos, limit);
+      if (r === PARSE_ERROR) return r;
+      if (r === NEED_MORE) {
+        if (limit === cap || end - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
+        this.#linePosInChunk = pos;
+        this.#headStartInChunk = headStart;
+        return NEED_MORE;
+      }
+      if (r === HEAD_DONE) return this.#finish(buf, this.#headEnd);
+      if (r - headStart > max) return this.#fail(Http1Codes.HEADERS_TOO_LARGE, 'head larger than the limit', 431);
+      pos = r;
+      search = r;
+    }
+  }
+
+  /**
+   * Parses the field line (or the empty line ending the head) starting at `s`, looking at bytes below
+   * `limit` only. Returns the start of the next line, HEAD_DONE for the empty line (#headEnd), NEED_MORE when
+   * the line does not end before `limit`, or PARSE_ERROR.
+   */
+  #fieldLine(buf: Buffer, s: number, limit: number): number {
+    if (s >= limit) return NEED_MORE;
+    const first = buf[s]!;
+    if (first === 13) {
+      if (s + 1 >= limit) return NEED_MORE;
+      if (buf[s + 1] === 10) {
+        this.#headEnd = s + 2;
+        return HEAD_DONE;
+      }
+      return this.#fail(Http1Codes.BARE_CR, 'bare CR in header section');
+    }
+    if (first === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
+    if (first === 0x20 || first === 0x09) return this.#fail(Http1Codes.OBS_FOLD, 'obsolete line folding (obs-fold) is not accepted');
+    let i = s;
+    while (i < limit && TOKEN[buf[i]!] === 1) i++;
+    if (i === limit) return NEED_MORE;
+    if (buf[i] !== 0x3a || i === s) {
+      const c = buf[i];
+      if (i > s && (c === 0x20 || c === 0x09)) return this.#fail(Http1Codes.WHITESPACE_BEFORE_COLON, 'whitespace between header name and colon');
+      if (c === 13) return this.#fail(Http1Codes.BARE_CR, 'bare CR in header section');
+      if (c === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
+      return this.#fail(Http1Codes.BAD_HEADER_NAME, 'invalid header name');
+    }
+    const nameEnd = i;
+    i++;
+    while (i < limit && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
+    const vs = i;
+    let ve = vs;
+    for (; i < limit; i++) {
+      const c = buf[i]!;
+      if (c < 0x20 || c === 0x7f) {
+        if (c === 0x09) continue;
+        if (c === 13) break;
+        if (c === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
+        return this.#fail(Http1Codes.BAD_HEADER_VALUE, 'invalid byte in header value');
+      }
+      if (c !== 0x20) ve = i + 1;
+    }
+    if (i + 1 >= limit) return NEED_MORE;
+    if (buf[i + 1] !== 10) return this.#fail(Http1Codes.BARE_CR, 'bare CR in header value');
+    const next = i + 2;
+    return this.#addField(buf, s, nameEnd, vs, ve, next) ? next : PARSE_ERROR;
   }
 
   /** An incomplete request line must at least start with a method token (fail fast on TLS or garbage). */
@@ -501,36 +582,9 @@ export class Http1Parser {
     return true;
   }
 
-  #headerLine(buf: Buffer, s: number, e: number, next: number): boolean {
+  /** Records one validated field line and extracts it if it is a routing header. */
+  #addField(buf: Buffer, s: number, nameEnd: number, vs: number, ve: number, next: number): boolean {
     const h = this.head;
-    const first = buf[s]!;
-    if (first === 0x20 || first === 0x09) {
-      this.#fail(Http1Codes.OBS_FOLD, 'obsolete line folding (obs-fold) is not accepted');
-      return false;
-    }
-    let i = s;
-    while (i < e && TOKEN[buf[i]!] === 1) i++;
-    if (i === e || buf[i] !== 0x3a || i === s) {
-      const c = buf[i];
-      if (i > s && (c === 0x20 || c === 0x09)) this.#fail(Http1Codes.WHITESPACE_BEFORE_COLON, 'whitespace between header name and colon');
-      else if (c === 13) this.#fail(Http1Codes.BARE_CR, 'bare CR in header section');
-      else this.#fail(Http1Codes.BAD_HEADER_NAME, 'invalid header name');
-      return false;
-    }
-    const nameEnd = i;
-    i++;
-    while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
-    const vs = i;
-    let ve = vs;
-    for (; i < e; i++) {
-      const c = buf[i]!;
-      if (FIELD_VALUE[c] !== 1) {
-        if (c === 13) this.#fail(Http1Codes.BARE_CR, 'bare CR in header value');
-        else this.#fail(Http1Codes.BAD_HEADER_VALUE, 'invalid byte in header value');
-        return false;
-      }
-      if (c !== 0x20 && c !== 0x09) ve = i + 1;
-    }
     const n = h.headerCount;
     if (n >= this.maxHeaders) {
       this.#fail(Http1Codes.TOO_MANY_HEADERS, `more than ${this.maxHeaders} header fields`, 431);
