@@ -384,6 +384,56 @@ test('one response per type in flight: versions set while a client has not ACKed
   s.stop();
 });
 
+test('delta: a subscribed name that does not exist is announced in removed_resources; it arrives once created', async () => {
+  const s = await startServer();
+  s.cache.setSnapshot('d', snapshotOf('1', baseResources()));
+  const raw = new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createSsl(Buffer.from(pki.bundlePem), Buffer.from(webId.keyPem), Buffer.from(webId.certChainPem), { checkServerIdentity: () => undefined }));
+  cleanups.push(() => raw.close());
+  const { encodeDeltaDiscoveryRequest, decodeDeltaDiscoveryResponse } = await import('../../src/xds/wire.ts');
+  const call = raw.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', encodeDeltaDiscoveryRequest, decodeDeltaDiscoveryResponse);
+  const got: Array<{ nonce: string; resources: Array<{ name: string }>; removed_resources: string[] }> = [];
+  call.on('data', (r: (typeof got)[number]) => got.push(r));
+  call.on('error', () => {});
+  call.write({ node: { id: 'd' }, type_url: XDS_TYPE_URLS.EDS, resource_names_subscribe: ['a', 'nope'] });
+  await eventually(() => got.length === 1, 'first response');
+  assert.deepEqual(got[0]!.resources.map((r) => r.name), ['a']);
+  assert.deepEqual(got[0]!.removed_resources, ['nope'], 'non-existence announced');
+  call.write({ type_url: XDS_TYPE_URLS.EDS, response_nonce: got[0]!.nonce });
+  await sleep(50);
+  assert.equal(got.length, 1, 'announced once');
+  const withNope = baseResources();
+  withNope.endpoints!.push(loadAssignment('nope', [{ address: '127.0.0.1', port: 9100 }]));
+  s.cache.setSnapshot('d', snapshotOf('2', withNope));
+  await eventually(() => got.length === 2, 'created resource arrives');
+  assert.deepEqual(got[1]!.resources.map((r) => r.name), ['nope']);
+  call.write({ type_url: XDS_TYPE_URLS.EDS, response_nonce: got[1]!.nonce, resource_names_unsubscribe: ['nope'] });
+  s.cache.setSnapshot('d', snapshotOf('3', baseResources(9200)));
+  await eventually(() => got.length === 3, 'update after unsubscribe');
+  assert.deepEqual(got[2]!.resources.map((r) => r.name), ['a']);
+  assert.deepEqual(got[2]!.removed_resources, [], 'an unsubscribed name is not reported as removed');
+  call.cancel();
+  s.stop();
+});
+
+test('a malformed request ends only its own stream', async () => {
+  const s = await startServer();
+  s.cache.setSnapshot('web-1', snapshotOf('1', baseResources()));
+  const { client } = startClient(s.port, { mode: 'delta' });
+  await eventually(() => client.current !== undefined, 'healthy client synced');
+  const raw = new grpc.Client(`127.0.0.1:${s.port}`, grpc.credentials.createSsl(Buffer.from(pki.bundlePem), Buffer.from(webId.keyPem), Buffer.from(webId.certChainPem), { checkServerIdentity: () => undefined }));
+  cleanups.push(() => raw.close());
+  const bytes = (b: Buffer) => b;
+  const call = raw.makeBidiStreamRequest('/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources', bytes, bytes);
+  const failed = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+  call.write(Buffer.from([0x22, 0x01, 0x41, 0x7f, 0x00])); // type_url "A", then field 15 with the invalid wire type 7
+  const e = await failed;
+  assert.notEqual(e.code, grpc.status.OK);
+  s.cache.setSnapshot('web-1', snapshotOf('2', baseResources(9300)));
+  await eventually(() => client.current?.versions.EDS === '2', 'the healthy client still gets updates');
+  client.stop();
+  s.stop();
+});
+
 test('authorize hook refuses a stream whose node id does not match its certificate; clients without a certificate cannot connect', async () => {
   const s = await startServer({
     hooks: {
