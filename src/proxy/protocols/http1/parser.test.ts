@@ -223,3 +223,16 @@ test('fuzz: long field lines split anywhere never turn a rejected head into an a
     else assert.notEqual(at >= 0, true, `case ${iter}: whole rejected (${whole}) but split accepted`);
   }
 });
+
+test('a head trickled one byte at a time costs linear time', () => {
+  const text = Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nX-Long: ' + 'a'.repeat(60_000) + '\r\n\r\n', 'latin1');
+  const p = new Http1Parser(false);
+  const started = process.cpuUsage();
+  let at = NEED_MORE;
+  for (let i = 0; i < text.length && at === NEED_MORE; i++) at = p.execute(text.subarray(i, i + 1), 0);
+  const used = process.cpuUsage(started);
+  assert.equal(at, 1);
+  assert.equal(p.head.get('x-long')!.length, 60_000);
+  // Quadratic rescanning would take tens of seconds here; linear takes well under one.
+  assert.ok((used.user + used.system) / 1000 < 1500, `${(used.user + used.system) / 1000} ms CPU`);
+});
