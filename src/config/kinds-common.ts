@@ -3,6 +3,10 @@
 import { s, req, type IntegerSchema, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type ValidationContext } from './schema.ts';
 import type { ObjectMetaConfig, SourceLocation } from './types.ts';
 
+/** Shared, frozen empty values for absent lists and maps (saves an allocation and a freeze each). */
+export const NONE: readonly never[] = Object.freeze([]);
+export const EMPTY_RECORD: Readonly<Record<string, never>> = Object.freeze({});
+
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const WEFT_GROUP = 'weft.dev';
 export const WEFT_API_VERSION = 'weft.dev/v1alpha1';

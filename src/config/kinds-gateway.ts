@@ -18,6 +18,8 @@ import {
   sectionName,
   type KindDefinition,
   type ResourceBaseFields,
+  NONE,
+  EMPTY_RECORD,
 } from './kinds-common.ts';
 import type {
   BackendObjectRefConfig,
@@ -231,8 +233,20 @@ function buildBackendRef(v: any, namespace: string): BackendObjectRefConfig {
   return { group: v.group, kind: v.kind, name: v.name, namespace: v.namespace ?? namespace, port: v.port };
 }
 
+function buildWeightedBackendRef(b: any, namespace: string) {
+  return {
+    group: b.group,
+    kind: b.kind,
+    name: b.name,
+    namespace: b.namespace ?? namespace,
+    port: b.port,
+    weight: b.weight,
+    filters: b.filters === undefined ? NONE : b.filters.map((f: any) => buildFilter(f, namespace)),
+  };
+}
+
 function buildHeaderModifier(v: any) {
-  return { set: v.set ?? [], add: v.add ?? [], remove: v.remove ?? [] };
+  return { set: v.set ?? NONE, add: v.add ?? NONE, remove: v.remove ?? NONE };
 }
 
 function buildPathModifier(v: any) {
@@ -260,7 +274,7 @@ function buildFilter(v: any, namespace: string): HTTPRouteFilterConfig {
       const c = v.cors;
       return {
         type: 'CORS',
-        cors: { allowOrigins: c.allowOrigins ?? [], allowMethods: c.allowMethods ?? [], allowHeaders: c.allowHeaders ?? [], exposeHeaders: c.exposeHeaders ?? [], allowCredentials: c.allowCredentials, maxAge: c.maxAge },
+        cors: { allowOrigins: c.allowOrigins ?? NONE, allowMethods: c.allowMethods ?? NONE, allowHeaders: c.allowHeaders ?? NONE, exposeHeaders: c.exposeHeaders ?? NONE, allowCredentials: c.allowCredentials, maxAge: c.maxAge },
       };
     }
     default:
@@ -381,24 +395,24 @@ export const httpRouteKind = {
     return {
       kind: 'HTTPRoute',
       ...base,
-      parentRefs: (spec.parentRefs ?? []).map((p: any) => buildParentRef(p, ns)),
-      hostnames: spec.hostnames ?? [],
+      parentRefs: (spec.parentRefs ?? NONE).map((p: any) => buildParentRef(p, ns)),
+      hostnames: spec.hostnames ?? NONE,
       rules: spec.rules.map(
         (r: any): HTTPRouteRuleConfig => ({
           name: r.name,
           matches: r.matches.map((m: any) => ({
-            path: { type: m.path.type, value: m.path.value },
-            headers: m.headers ?? [],
-            queryParams: m.queryParams ?? [],
+            path: m.path,
+            headers: m.headers ?? NONE,
+            queryParams: m.queryParams ?? NONE,
             method: m.method,
           })),
-          filters: (r.filters ?? []).map((f: any) => buildFilter(f, ns)),
-          backendRefs: (r.backendRefs ?? []).map((b: any) => ({ ...buildBackendRef(b, ns), weight: b.weight, filters: (b.filters ?? []).map((f: any) => buildFilter(f, ns)) })),
+          filters: (r.filters ?? NONE).map((f: any) => buildFilter(f, ns)),
+          backendRefs: (r.backendRefs ?? NONE).map((b: any) => buildWeightedBackendRef(b, ns)),
           timeouts: {
             requestMs: r.timeouts?.request === 0 ? undefined : r.timeouts?.request,
             backendRequestMs: r.timeouts?.backendRequest === 0 ? undefined : r.timeouts?.backendRequest,
           },
-          retry: r.retry === undefined ? undefined : { codes: r.retry.codes ?? [], attempts: r.retry.attempts, backoffMs: r.retry.backoff },
+          retry: r.retry === undefined ? undefined : { codes: r.retry.codes ?? NONE, attempts: r.retry.attempts, backoffMs: r.retry.backoff },
         }),
       ),
     };
@@ -480,16 +494,16 @@ export const grpcRouteKind = {
     return {
       kind: 'GRPCRoute',
       ...base,
-      parentRefs: (spec.parentRefs ?? []).map((p: any) => buildParentRef(p, ns)),
-      hostnames: spec.hostnames ?? [],
+      parentRefs: (spec.parentRefs ?? NONE).map((p: any) => buildParentRef(p, ns)),
+      hostnames: spec.hostnames ?? NONE,
       rules: spec.rules.map((r: any) => ({
         name: r.name,
-        matches: (r.matches ?? []).map((m: any) => ({
+        matches: (r.matches ?? NONE).map((m: any) => ({
           method: m.method === undefined ? undefined : { type: m.method.type, service: m.method.service, method: m.method.method },
-          headers: m.headers ?? [],
+          headers: m.headers ?? NONE,
         })),
-        filters: (r.filters ?? []).map((f: any) => buildFilter(f, ns)),
-        backendRefs: (r.backendRefs ?? []).map((b: any) => ({ ...buildBackendRef(b, ns), weight: b.weight, filters: (b.filters ?? []).map((f: any) => buildFilter(f, ns)) })),
+        filters: (r.filters ?? NONE).map((f: any) => buildFilter(f, ns)),
+        backendRefs: (r.backendRefs ?? NONE).map((b: any) => buildWeightedBackendRef(b, ns)),
       })),
     } as GRPCRouteConfig;
   },
@@ -603,8 +617,8 @@ export const gatewayKind = {
             ? undefined
             : {
                 mode: l.tls.mode,
-                certificateRefs: (l.tls.certificateRefs ?? []).map((c: any) => ({ group: c.group, kind: c.kind, name: c.name, namespace: c.namespace ?? ns })),
-                options: l.tls.options ?? {},
+                certificateRefs: (l.tls.certificateRefs ?? NONE).map((c: any) => ({ group: c.group, kind: c.kind, name: c.name, namespace: c.namespace ?? ns })),
+                options: l.tls.options ?? EMPTY_RECORD,
               },
         allowedRoutes: {
           namespacesFrom: l.allowedRoutes.namespaces.from,
@@ -612,13 +626,13 @@ export const gatewayKind = {
             l.allowedRoutes.namespaces.selector === undefined
               ? undefined
               : {
-                  matchLabels: l.allowedRoutes.namespaces.selector.matchLabels ?? {},
-                  matchExpressions: (l.allowedRoutes.namespaces.selector.matchExpressions ?? []).map((e: any) => ({ key: e.key, operator: e.operator, values: e.values ?? [] })),
+                  matchLabels: l.allowedRoutes.namespaces.selector.matchLabels ?? EMPTY_RECORD,
+                  matchExpressions: (l.allowedRoutes.namespaces.selector.matchExpressions ?? NONE).map((e: any) => ({ key: e.key, operator: e.operator, values: e.values ?? NONE })),
                 },
-          kinds: l.allowedRoutes.kinds ?? [],
+          kinds: l.allowedRoutes.kinds ?? NONE,
         },
       })),
-      addresses: spec.addresses ?? [],
+      addresses: spec.addresses ?? NONE,
     };
   },
 } satisfies KindDefinition;

@@ -12,6 +12,8 @@ import {
   targetRefsSchema,
   type KindDefinition,
   type ResourceBaseFields,
+  NONE,
+  EMPTY_RECORD,
 } from './kinds-common.ts';
 import type {
   AppProtocol,
@@ -51,7 +53,7 @@ function buildRetryBudget(v: any) {
 }
 
 function buildTargetRefs(v: any): PolicyTargetRefConfig[] {
-  return (v ?? []).map((t: any) => ({ group: t.group, kind: t.kind, name: t.name, sectionName: t.sectionName, port: t.port }));
+  return (v ?? NONE).map((t: any) => ({ group: t.group, kind: t.kind, name: t.name, sectionName: t.sectionName, port: t.port }));
 }
 
 // ───────────────────────────── Mesh ─────────────────────────────
@@ -181,8 +183,8 @@ export const serviceKind = {
       ...base,
       origin: 'weft',
       ports: spec.ports.map((p: any) => ({ name: p.name ?? '', port: p.port, targetPort: p.targetPort ?? p.port, appProtocol: p.appProtocol })),
-      selector: spec.selector ?? {},
-      hosts: spec.hosts ?? [],
+      selector: spec.selector ?? EMPTY_RECORD,
+      hosts: spec.hosts ?? NONE,
       clusterIP: undefined,
     };
   },
@@ -236,7 +238,7 @@ export const kubernetesServiceKind = {
       kind: 'Service',
       ...base,
       origin: 'kubernetes',
-      ports: (spec.ports ?? []).map((p: any, i: number) => {
+      ports: (spec.ports ?? NONE).map((p: any, i: number) => {
         let appProtocol: AppProtocol = p.protocol === 'TCP' && p.appProtocol === undefined ? 'http' : 'tcp';
         if (p.appProtocol !== undefined) {
           const mapped = K8S_APP_PROTOCOL[p.appProtocol];
@@ -252,7 +254,7 @@ export const kubernetesServiceKind = {
         }
         return { name: p.name ?? '', port: p.port, targetPort: p.targetPort ?? p.port, appProtocol };
       }),
-      selector: spec.selector ?? {},
+      selector: spec.selector ?? EMPTY_RECORD,
       hosts: [],
       clusterIP: spec.clusterIP,
     };
@@ -289,7 +291,7 @@ export const workloadKind = {
       labels: base.metadata.labels,
       address: spec.address,
       port: spec.port,
-      ports: spec.ports ?? [],
+      ports: spec.ports ?? NONE,
       proxyPort: spec.proxyPort,
     };
   },
@@ -370,12 +372,12 @@ export const authorizationPolicyKind = {
       targetRefs: buildTargetRefs(spec.targetRefs),
       action: spec.action,
       rules: spec.rules.map((r: any) => ({
-        identities: r.from?.identities ?? [],
-        namespaces: r.from?.namespaces ?? [],
-        methods: r.to?.methods ?? [],
-        paths: r.to?.paths ?? [],
-        ports: r.to?.ports ?? [],
-        headers: r.headers ?? [],
+        identities: r.from?.identities ?? NONE,
+        namespaces: r.from?.namespaces ?? NONE,
+        methods: r.to?.methods ?? NONE,
+        paths: r.to?.paths ?? NONE,
+        ports: r.to?.ports ?? NONE,
+        headers: r.headers ?? NONE,
       })),
     };
   },
@@ -479,7 +481,7 @@ const rateLimitRuleSchema = s.object(
 );
 
 function buildRateLimitRules(list: any[] | undefined): RateLimitRuleConfig[] {
-  return (list ?? []).map((r: any) => ({ key: r.key, header: r.header?.toLowerCase(), requests: r.requests, unit: r.unit, burst: r.burst ?? r.requests }));
+  return (list ?? NONE).map((r: any) => ({ key: r.key, header: r.header?.toLowerCase(), requests: r.requests, unit: r.unit, burst: r.burst ?? r.requests }));
 }
 
 export const rateLimitPolicyKind = {

@@ -383,8 +383,8 @@ function validateObject(schema: ObjectSchema, value: unknown, ctx: ValidationCon
   const out: Record<string, unknown> = {};
   let ok = true;
   const fields = schema.fields;
-  for (const key of Object.keys(value)) {
-    if (Object.prototype.hasOwnProperty.call(fields, key)) continue;
+  for (const key in value) {
+    if (Object.prototype.hasOwnProperty.call(fields, key) || !Object.prototype.hasOwnProperty.call(value, key)) continue;
     if (schema.open || schema.ignoredFields?.includes(key)) continue;
     const suggestion = suggest(key, Object.keys(fields));
     const message =

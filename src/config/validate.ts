@@ -6,7 +6,7 @@ import { ok, err } from '../core/result.ts';
 import { ValidationContext, INVALID, describeValue, validateValue, type PathSegment, type RawIssue } from './schema.ts';
 import { parseSource, PositionResolver, DEFAULT_PARSE_LIMITS, type ParsedSource } from './parse.ts';
 import { KIND_SCHEMAS, IGNORED_KINDS, SUPPORTED_KIND_NAMES, apiGroup, lookupKind, type KindDefinition } from './kinds.ts';
-import { metadataSchema, type ResourceBaseFields } from './kinds-common.ts';
+import { metadataSchema, EMPTY_RECORD, type ResourceBaseFields } from './kinds-common.ts';
 import { suggest } from './suggest.ts';
 import { MESH_DEFAULTS } from './defaults.ts';
 import { deepFreeze, FrozenMap } from './freeze.ts';
@@ -241,8 +241,8 @@ function validateMetadata(def: KindDefinition, raw: unknown, ctx: ValidationCont
   return {
     name: v.name,
     namespace: def.namespaced ? (v.namespace ?? 'default') : '',
-    labels: v.labels ?? {},
-    annotations: v.annotations ?? {},
+    labels: v.labels ?? EMPTY_RECORD,
+    annotations: v.annotations ?? EMPTY_RECORD,
   };
 }
 
