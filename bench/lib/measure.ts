@@ -133,6 +133,19 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
     log(`  ${path.key}: c=${c} ${Math.round(r.rps)} rps, p99 ${r.latencyUs.p99} µs, errors ${r.errors}${entry.cpuUsPerRequest ? `, ${entry.cpuUsPerRequest.toFixed(1)} µs CPU/req` : ''}`);
   }
 
+  if (o.fixedRate !== undefined) {
+    await sleep(200);
+    const cpu = new CpuMeter(pids);
+    const r = await runOpenLoop({ port: path.port, rate: o.fixedRate.rate, connections: o.fixedRate.connections, seconds: o.fixedRate.seconds, authority: path.authority });
+    const used = cpu.elapsed();
+    assertAlive(path, 'fixed-rate run');
+    // The CPU window includes the client's start-up and warm-up second; count those requests too.
+    const served = r.rate * (o.fixedRate.seconds + 1);
+    result.fixedRate = { ...r, ...(hasProxy ? { proxyCpuUsPerRequest: (used * 1e6) / served } : {}) };
+    log(`  ${path.key}: ${r.rate} rps fixed: ${r.completed}/${r.scheduled} completed, p50 ${r.latencyUs.p50.toFixed(0)} µs, p99 ${r.latencyUs.p99.toFixed(0)} µs, queued ${r.queued}, errors ${r.errors}`);
+  }
+
+  // HTTP/2 last: it is the newest code path of the proxies, and a crash there must not cost the numbers above.
   if (o.h2 !== undefined && path.h2Port !== undefined) {
     // HTTP/2 is optional per path: a failure here is reported, not fatal for the other numbers.
     try {
@@ -147,20 +160,5 @@ async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOp
       if (e instanceof BenchError && e.code === 'BENCH_PROXY_DIED') throw e;
       log(`  ${path.key}: h2load failed: ${e instanceof Error ? e.message.slice(0, 300) : String(e)}`);
     }
-  }
-
-  // Peak RSS is taken under max load (the fixed-rate run below is lighter).
-  if (rss !== undefined) result.rssPeak = rss.stop();
-
-  if (o.fixedRate !== undefined) {
-    await sleep(200);
-    const cpu = new CpuMeter(pids);
-    const r = await runOpenLoop({ port: path.port, rate: o.fixedRate.rate, connections: o.fixedRate.connections, seconds: o.fixedRate.seconds, authority: path.authority });
-    const used = cpu.elapsed();
-    assertAlive(path, 'fixed-rate run');
-    // The CPU window includes the client's start-up and warm-up second; count those requests too.
-    const served = r.rate * (o.fixedRate.seconds + 1);
-    result.fixedRate = { ...r, ...(hasProxy ? { proxyCpuUsPerRequest: (used * 1e6) / served } : {}) };
-    log(`  ${path.key}: ${r.rate} rps fixed: ${r.completed}/${r.scheduled} completed, p50 ${r.latencyUs.p50.toFixed(0)} µs, p99 ${r.latencyUs.p99.toFixed(0)} µs, queued ${r.queued}, errors ${r.errors}`);
   }
 }
