@@ -13,9 +13,10 @@ import { compileForward, forward, respondError, type ForwardPlan } from '../prot
 import type { UpstreamError } from '../protocols/http1/errors.ts';
 import { EngineExchange, targetOf } from '../protocols/http1-exchange.ts';
 import type { EndpointState } from '../balancer/endpoint-state.ts';
-import type { ClusterConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
+import type { PoolLimits } from '../protocols/http1-pools.ts';
 import { requestTimeoutFor } from '../runtime/snapshot.ts';
-import { routeRequest, type RoutableRequest } from '../layers/route.ts';
+import { routeRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
 import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
 import { outboundHttp } from './stack.ts';
@@ -28,6 +29,11 @@ const CONNECT_CODES = new Set(['CONNECT_REFUSED', 'CONNECT_TIMEOUT', 'CONNECT_FA
 export class H1State {
   endpoint: EndpointState | null = null;
   started = 0;
+  /** The current request's routing decision and view, kept for a retry after a connect failure. */
+  decision: RouteDecision | null = null;
+  req: RoutableRequest | null = null;
+  attempts = 0;
+  lastEndpoint: EndpointConfig | null = null;
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
@@ -53,7 +59,12 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
       requestHeaders: route.requestHeaders ? { set: route.requestHeaders.set, add: route.requestHeaders.add, remove: route.requestHeaders.remove } : undefined,
       responseHeaders: route.responseHeaders ? { set: route.responseHeaders.set, add: route.responseHeaders.add, remove: route.responseHeaders.remove } : undefined,
       requestTimeoutMs: requestTimeoutFor(route, cluster),
-      onError: (conn, error) => onUpstreamError(conn, error, cluster),
+      onError: (conn, error) => {
+        // Nothing reached the endpoint (connect refused / timed out / TLS): try another one.
+        const st = conn.context as H1State;
+        if (error.retryable && st.attempts < MAX_ATTEMPTS && retry(conn, st)) return;
+        onUpstreamError(conn, error, cluster);
+      },
       onDone: (conn, outcome) => {
         const st = conn.context as H1State;
         const ep = st.endpoint;
@@ -66,7 +77,8 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
           else ep.release();
         }
         ctx.inflight--;
-        st.ctx.metrics.request(st.direction, outcome.status, (now - st.started) / 1000);
+        // A failure before any response byte is counted by onError (after a possible retry).
+        if (outcome.status > 0 || outcome.error === null) st.ctx.metrics.request(st.direction, outcome.status, (now - st.started) / 1000);
       },
     });
     byCluster.set(cluster.name, plan);
@@ -74,12 +86,62 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
   return plan;
 }
 
+const MAX_ATTEMPTS = 3;
+
 function onUpstreamError(conn: Http1ServerConn, error: UpstreamError, cluster: ClusterConfig): void {
   const st = conn.context as H1State;
   const code = fromUpstreamError(error);
   st.ctx.metrics.error(st.direction, code);
+  st.ctx.metrics.request(st.direction, ERROR_MAP[code].http, (performance.now() - st.started) / 1000);
   const reason = code === 'REQUEST_TIMEOUT' ? `${cluster.name} did not answer within ${cluster.requestTimeoutMs} ms` : error.message;
   respondProxyError(conn, new ProxyError(code, reason, { cause: error }), st.direction);
+}
+
+/** Re-sends the current request to another available endpoint; false when there is none. */
+function retry(conn: Http1ServerConn, st: H1State): boolean {
+  const decision = st.decision;
+  const req = st.req;
+  if (decision === null || req === null || conn.closed || conn.responseStarted) return false;
+  const failed = decision.cluster.endpoints.find((e) => e.config === st.lastEndpoint);
+  let ep: EndpointState;
+  try {
+    ep = pickEndpoint(decision.cluster, req, performance.now(), failed);
+  } catch {
+    return false;
+  }
+  if (!ep.available(performance.now())) return false;
+  send(conn, st, decision, ep);
+  return true;
+}
+
+const limitsCache = new WeakMap<ClusterConfig, PoolLimits>();
+const dstHeaders = new WeakMap<EndpointConfig, string>();
+
+/** Starts one attempt: pool of the endpoint (mTLS http/1.1 to the peer, or plain), then forward(). */
+function send(conn: Http1ServerConn, st: H1State, decision: RouteDecision, ep: EndpointState): void {
+  const ctx = st.ctx;
+  const cluster = decision.cluster.config;
+  st.attempts++;
+  ep.begin();
+  st.endpoint = ep;
+  st.lastEndpoint = ep.config;
+  ctx.inflight++;
+  let limits = limitsCache.get(cluster);
+  if (limits === undefined) {
+    limits = { maxConnections: cluster.maxConnections, maxPending: cluster.maxPending, connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes };
+    limitsCache.set(cluster, limits);
+  }
+  const e = ep.config;
+  if (cluster.peerProtocol === 'http1') {
+    let extra = dstHeaders.get(e);
+    if (extra === undefined) {
+      extra = `${DST_PORT_HEADER}: ${e.port}\r\n`;
+      dstHeaders.set(e, extra);
+    }
+    forward(conn, ctx.h1Pools.mesh(e.address, e.proxyPort!, e.spiffeId!, limits), planFor(ctx, decision.route, cluster), extra);
+  } else {
+    forward(conn, ctx.h1Pools.plain(e.address, e.port, limits), planFor(ctx, decision.route, cluster));
+  }
 }
 
 /** Engine onRequest for the outbound listener (by Host) and HTTP/1 upstream listeners. */
@@ -121,15 +183,9 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
     ctx.metrics.request('outbound', 503, 0);
     return respondProxyError(conn, e, 'outbound');
   }
-  ep.begin();
-  st.endpoint = ep;
   st.started = performance.now();
-  ctx.inflight++;
-  const e = ep.config;
-  const limits = { maxConnections: cluster.maxConnections, maxPending: cluster.maxPending, connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes };
-  if (cluster.peerProtocol === 'http1') {
-    forward(conn, ctx.h1Pools.mesh(e.address, e.proxyPort!, e.spiffeId!, limits), planFor(ctx, decision.route, cluster), `${DST_PORT_HEADER}: ${e.port}\r\n`);
-  } else {
-    forward(conn, ctx.h1Pools.plain(e.address, e.port, limits), planFor(ctx, decision.route, cluster));
-  }
+  st.decision = decision;
+  st.req = req;
+  st.attempts = 0;
+  send(conn, st, decision, ep);
 }
