@@ -17,11 +17,16 @@ export const META = {
   ready: 'WEFT_READY',
   /** Services this workload calls, `namespace/name` or `name` (own namespace); absent = all. */
   upstreams: 'WEFT_UPSTREAMS',
-  /** `sidecar` (weft proxy, Envoy) or `proxyless` (gRPC xDS client). */
+  /** `sidecar` (weft proxy), `envoy`, or `proxyless` (gRPC xDS client). */
   kind: 'WEFT_KIND',
 } as const;
 
-export type ProxyKind = 'sidecar' | 'proxyless';
+/**
+ * `sidecar`: the weft proxy (one route configuration per service port, so a route change re-sends one
+ * small resource); `envoy`: Envoy (one `outbound` route configuration with every virtual host behind
+ * one outbound listener); `proxyless`: a gRPC xDS client.
+ */
+export type ProxyKind = 'sidecar' | 'envoy' | 'proxyless';
 
 export interface AnnouncedPort {
   readonly name: string;
@@ -54,12 +59,13 @@ function num(v: JsonValue | undefined): number | undefined {
   return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
 }
 
-/** Reads the claims of a node. gRPC clients (no WEFT_KIND, a gRPC user agent) are `proxyless`. */
+/** Reads the claims of a node. Without WEFT_KIND: a gRPC user agent is `proxyless`, `weft` a sidecar, anything else Envoy. */
 export function readNodeClaims(node: NodeInfo): NodeClaims {
   const m = node.metadata;
   const namespace = str(m[META.namespace]) ?? 'default';
   const kindRaw = str(m[META.kind]);
-  const kind: ProxyKind = kindRaw === 'proxyless' || kindRaw === 'sidecar' ? kindRaw : /grpc/i.test(node.userAgentName) ? 'proxyless' : 'sidecar';
+  const kind: ProxyKind =
+    kindRaw === 'proxyless' || kindRaw === 'sidecar' || kindRaw === 'envoy' ? kindRaw : /grpc/i.test(node.userAgentName) ? 'proxyless' : node.userAgentName === 'weft' ? 'sidecar' : 'envoy';
   const labels: Record<string, string> = {};
   const rawLabels = m[META.labels];
   if (rawLabels && typeof rawLabels === 'object' && !Array.isArray(rawLabels)) {

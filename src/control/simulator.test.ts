@@ -86,6 +86,22 @@ test('simulator: proxyless gRPC client resolves xds:/// listener names; GRPCRout
   assert.equal(api.clusters.length, 2);
 });
 
+test('simulator: Envoy gets one outbound route configuration; the weft sidecar one per service port — same answers', () => {
+  const envoy = proxy('envoy-1');
+  assert.deepEqual([...envoy.routes.keys()], ['outbound']);
+  assert.deepEqual([...envoy.listeners.keys()].sort(), ['inbound', 'outbound']);
+  assert.ok(web.routes.has('outbound|80|reviews.shop') && !web.routes.has('outbound'));
+  for (const req of [
+    { authority: 'reviews', path: '/api/x' },
+    { authority: 'reviews.shop', path: '/', headers: { 'x-canary': 'true' } },
+    { authority: 'greeter.shop:50051', path: '/helloworld.Greeter/SayHello' },
+  ]) {
+    const a = hit(simulate(envoy, req));
+    const b = hit(simulate(web, req));
+    assert.deepEqual([a.route, a.clusters], [b.route, b.clusters]);
+  }
+});
+
 test('simulator: RingHash clusters hash on the configured header; inbound peers narrowed by AuthorizationPolicy', () => {
   const p = proxy('reviews-v1-a');
   assert.deepEqual(p.tls.allowedPeers, ['spiffe://cluster.local/ns/ops/*', 'spiffe://cluster.local/ns/shop/sa/web']);

@@ -155,25 +155,35 @@ function edits(list: XdsObject[] | undefined): { key: string; value: string; app
   }));
 }
 
-/** The route configuration a request uses: a proxyless listener named like the authority, or the sidecar's `outbound`. */
-function routeConfigFor(res: SimResources, authority: string): { listener: string | undefined; rc: XdsObject | undefined; reason?: string } {
+/**
+ * The route configurations a request may use: a listener named like the authority (gRPC clients),
+ * else Envoy's single `outbound` route configuration, else (weft sidecars, one route configuration
+ * per service port) all of them.
+ */
+function routeConfigsFor(res: SimResources, authority: string): { listener: string | undefined; rcs: XdsObject[]; reason?: string } {
   const l = res.listeners.get(authority) ?? res.listeners.get(authority.replace(/:80$/, ''));
-  if (l) {
-    const api = (l.api_listener as XdsObject | undefined)?.api_listener as XdsObject | undefined;
-    const rds = api?.rds as XdsObject | undefined;
-    const name = (rds?.route_config_name as string | undefined) ?? undefined;
-    if (name === undefined) return { listener: l.name as string, rc: api?.route_config as XdsObject | undefined };
-    return { listener: l.name as string, rc: res.routes.get(name), reason: `listener ${l.name} names route configuration ${name}, which the proxy does not have` };
+  if (l && (l.api_listener as XdsObject | undefined)) {
+    const api = (l.api_listener as XdsObject).api_listener as XdsObject | undefined;
+    const name = (api?.rds as XdsObject | undefined)?.route_config_name as string | undefined;
+    if (name === undefined) return { listener: l.name as string, rcs: api?.route_config ? [api.route_config as XdsObject] : [] };
+    const rc = res.routes.get(name);
+    return { listener: l.name as string, rcs: rc ? [rc] : [], reason: `listener ${l.name} names route configuration ${name}, which the proxy does not have` };
   }
-  const rc = res.routes.get(SIDECAR_OUTBOUND_ROUTE);
-  return { listener: res.listeners.has('outbound') ? 'outbound' : undefined, rc, reason: `no listener named ${authority} and no "${SIDECAR_OUTBOUND_ROUTE}" route configuration` };
+  const outbound = res.routes.get(SIDECAR_OUTBOUND_ROUTE);
+  if (outbound) return { listener: res.listeners.has('outbound') ? 'outbound' : undefined, rcs: [outbound] };
+  const all = [...res.routes.values()].filter((rc) => String(rc.name).startsWith('outbound|'));
+  return { listener: undefined, rcs: all, reason: `no listener named ${authority} and no outbound route configuration` };
 }
 
 export function simulate(res: SimResources, req: SimRequest): SimResult {
-  const { listener, rc, reason } = routeConfigFor(res, req.authority);
-  if (!rc) return { matched: false, reason: reason ?? 'no route configuration' };
-  const vh = pickVirtualHost((rc.virtual_hosts as XdsObject[]) ?? [], req.authority);
-  if (!vh) return { matched: false, reason: `no virtual host in ${rc.name} matches authority ${req.authority}` };
+  const found = routeConfigsFor(res, req.authority);
+  if (found.rcs.length === 0) return { matched: false, reason: found.reason ?? 'no route configuration' };
+  const owner = new Map<XdsObject, XdsObject>();
+  for (const rc of found.rcs) for (const v of (rc.virtual_hosts as XdsObject[]) ?? []) owner.set(v, rc);
+  const vh = pickVirtualHost([...owner.keys()], req.authority);
+  if (!vh) return { matched: false, reason: `no virtual host in ${found.rcs.length === 1 ? found.rcs[0]!.name : 'any route configuration'} matches authority ${req.authority}` };
+  const rc = owner.get(vh)!;
+  const listener = found.listener ?? (res.listeners.has(rc.name as string) ? (rc.name as string) : undefined);
   const q = req.path.indexOf('?');
   const path = q < 0 ? req.path : req.path.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));

@@ -47,7 +47,7 @@ const webMeta = { [META.service]: 'web', [META.namespace]: 'default', [META.serv
 const catalogMeta = { [META.service]: 'catalog', [META.namespace]: 'default', [META.serviceAccount]: 'catalog', [META.address]: '127.0.0.2', [META.ports]: [{ name: 'http', port: 9090 }], [META.inboundPort]: 15006 };
 
 function weights(set: { routes: ReadonlyMap<string, any> }): Record<string, number> {
-  const vh = set.routes.get('outbound')!.virtual_hosts.find((v: any) => v.name === 'catalog.default:80');
+  const vh = set.routes.get('outbound|80|catalog.default')!.virtual_hosts.find((v: any) => v.name === 'catalog.default:80');
   const out: Record<string, number> = {};
   const action = vh.routes[0].route;
   if (action.cluster) out[action.cluster] = 1;

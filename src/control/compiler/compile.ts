@@ -82,11 +82,18 @@ interface ServicePieces {
   readonly notes: CompileNote[];
 }
 
-function pieces(index: MeshIndex, sp: ServicePortModel, kind: ProxyKind): ServicePieces {
+function pieces(index: MeshIndex, sp: ServicePortModel, layoutKind: ProxyKind): ServicePieces {
+  const kind = flavour(layoutKind);
   return memo(index, `svc:${kind}:${sp.key}:${sp.port.port}`, () => ({ cluster: outboundCluster(index, sp, kind), cla: loadAssignment(sp, kind), notes: [] }));
 }
 
-function vhostFor(index: MeshIndex, sp: ServicePortModel, kind: ProxyKind, short: boolean, notes: CompileNote[]): XdsObject {
+/** Clusters, endpoints and routes differ only between mesh proxies (weft, Envoy) and gRPC clients. */
+function flavour(kind: ProxyKind): 'sidecar' | 'proxyless' {
+  return kind === 'proxyless' ? 'proxyless' : 'sidecar';
+}
+
+function vhostFor(index: MeshIndex, sp: ServicePortModel, layoutKind: ProxyKind, short: boolean, notes: CompileNote[]): XdsObject {
+  const kind = flavour(layoutKind);
   const m = memo(index, `vh:${kind}:${short}:${sp.key}:${sp.port.port}`, () => {
     const n: CompileNote[] = [];
     return { vh: virtualHost(index, sp, kind, short, n), notes: n };
@@ -139,7 +146,7 @@ export function compileProxy(input: MeshSnapshot | MeshIndex, proxy: ProxyDescri
     }
   }
 
-  if (kind === 'sidecar') {
+  if (kind === 'envoy') {
     const vhosts: XdsObject[] = [];
     const usedDomains = new Set<string>();
     for (const key of scope) {
@@ -158,6 +165,19 @@ export function compileProxy(input: MeshSnapshot | MeshIndex, proxy: ProxyDescri
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm('outbound', { rds: { route_config_name: SIDECAR_OUTBOUND_ROUTE, config_source: ADS } }) }] }],
     });
+  } else if (kind === 'sidecar') {
+    // One listener and one route configuration per service port: a route change re-sends one small
+    // resource to each proxy instead of every virtual host it can reach.
+    for (const key of scope) {
+      for (const sp of index.services.get(key)!) {
+        const ns = sp.service.metadata.namespace;
+        const n = sp.service.metadata.name;
+        const rname = serviceRouteName(ns, n, sp.port.port);
+        const short = ns === proxy.namespace;
+        routes.set(rname, memo(index, `rc:${kind}:${short}:${sp.key}:${sp.port.port}`, () => ({ name: rname, virtual_hosts: [vhostFor(index, sp, kind, short, notes)] })));
+        listeners.set(rname, memo(index, `l:${kind}:${sp.key}:${sp.port.port}`, () => ({ name: rname, api_listener: { api_listener: hcm(rname, { rds: { route_config_name: rname, config_source: ADS } }) } })));
+      }
+    }
   } else {
     for (const key of scope) {
       for (const sp of index.services.get(key)!) {
@@ -193,7 +213,7 @@ export function compileProxy(input: MeshSnapshot | MeshIndex, proxy: ProxyDescri
 
   const ownPorts = proxy.service !== undefined ? index.services.get(`${proxy.namespace}/${proxy.service}`) : undefined;
   const allowedPeers = proxy.service !== undefined ? allowedPeersOf(index, proxy.namespace, proxy.service) : undefined;
-  if (kind === 'sidecar' && proxy.inboundPort !== undefined && proxy.ports.length > 0) {
+  if (kind !== 'proxyless' && proxy.inboundPort !== undefined && proxy.ports.length > 0) {
     const mode = ownPorts?.[0]?.mtlsMode ?? index.snapshot.config.mesh.mtlsMode;
     const mainPort = proxy.ports[0]!.port;
     for (const p of proxy.ports) clusters.set(inboundClusterName(p.port), inboundCluster(p.port));

@@ -135,6 +135,7 @@ export class IdentityAuthority {
   #mutex: Promise<unknown> = Promise.resolve();
   #interval: NodeJS.Timeout | undefined;
   #lastTickError: string | undefined;
+  #tickPending = false;
 
   private constructor(options: IdentityAuthorityOptions, state: CaStateV1, issuer: IssuerCa, roots: Map<string, CaCertificate | X509Certificate>, serving: IdentityMaterial) {
     this.trustDomain = options.trustDomain;
@@ -301,7 +302,7 @@ export class IdentityAuthority {
       },
       ack: (version: number) => {
         if (version > entry.ackedVersion) entry.ackedVersion = version;
-        if (this.#state.rotation?.step === 'await-bundle-acks') void this.tick().catch(() => {});
+        if (this.#state.rotation?.step === 'await-bundle-acks') this.#tickSoon();
       },
       close: () => {
         sessions.delete(entry.id);
@@ -314,6 +315,16 @@ export class IdentityAuthority {
   }
 
   // ---------------------------------------------------------------- lifecycle and rotation
+
+  /** One tick on the next turn of the event loop, however many acks arrive meanwhile (a fleet acks at once). */
+  #tickSoon(): void {
+    if (this.#tickPending) return;
+    this.#tickPending = true;
+    setImmediate(() => {
+      this.#tickPending = false;
+      this.tick().catch(() => {});
+    });
+  }
 
   /** Runs `tick()` every `tickIntervalMs` (unref'd). */
   start(): void {
@@ -610,7 +621,7 @@ export class IdentityAuthority {
             newRootId: r.newRootId ?? null,
             startedAt: new Date(r.startedAt).toISOString(),
             stepStartedAt: new Date(r.stepStartedAt).toISOString(),
-            workloadsWithoutNewBundle: r.step === 'await-bundle-acks' ? [...this.#sessions.values()].filter((s) => s.ackedVersion < target).map((s) => s.spiffeId) : [],
+            ...this.#laggards(r.step === 'await-bundle-acks' ? target : 0),
             liveLeavesUnderOldRoot: this.#liveLeavesUnder(r.oldRootId, now),
           }
         : null,
@@ -621,6 +632,20 @@ export class IdentityAuthority {
       signRatePerSec: this.#limiter.ratePerSec,
       history: this.#state.history.slice(-10).map((h) => ({ at: new Date(h.at).toISOString(), event: h.event })),
     };
+  }
+
+  /** Connected workloads that have not acked `target` (first 20 IDs, and how many in all). */
+  #laggards(target: number): { workloadsWithoutNewBundle: string[]; workloadsWithoutNewBundleCount: number } {
+    const ids: string[] = [];
+    let count = 0;
+    if (target > 0) {
+      for (const s of this.#sessions.values()) {
+        if (s.ackedVersion >= target) continue;
+        count++;
+        if (ids.length < 20) ids.push(s.spiffeId);
+      }
+    }
+    return { workloadsWithoutNewBundle: ids, workloadsWithoutNewBundleCount: count };
   }
 
   /** Prometheus text exposition lines of the identity service. */
@@ -666,7 +691,9 @@ export interface IdentityStatus {
     newRootId: string | null;
     startedAt: string;
     stepStartedAt: string;
+    /** Up to 20 connected workloads still missing the new bundle (step 2). */
     workloadsWithoutNewBundle: string[];
+    workloadsWithoutNewBundleCount: number;
     liveLeavesUnderOldRoot: number;
   };
   certificatesIssued: number;

@@ -1,5 +1,5 @@
 // Translates a complete xDS resource set (as the ADS client hands it over) into the proxy's config
-// spec: the `outbound` RouteConfiguration's virtual hosts become services with their routes, EDS
+// spec: the outbound RouteConfigurations' virtual hosts become services with their routes, EDS
 // clusters with their ClusterLoadAssignments become clusters (peer proxy port and SPIFFE ID from
 // the endpoint's `weft` metadata), the `inbound` listener gives the mTLS mode and allowed peers.
 // Local facts (listener addresses, identity, app ports) come from the proxy's own base spec.
@@ -164,10 +164,15 @@ function parseVh(name: string): { name: string; namespace: string; port: number 
 export function translateXds(set: XdsResourceSet, base: ProxyConfigSpec): TranslateResult {
   const warnings: string[] = [];
   const clusterNames = new Set([...set.clusters.keys()].filter((n) => !n.startsWith('inbound|')));
-  const outbound = set.routes.get('outbound') as any;
+  // Weft sidecars get one route configuration per service port (`outbound|<port>|<name>.<ns>`);
+  // Envoy-style configs put every virtual host in one (`outbound`). Both read the same way.
   const services = new Map<string, ServiceSpec>();
   const hashHeaders = new Map<string, string>();
-  for (const vh of outbound?.virtual_hosts ?? []) {
+  const seen = new Set<string>();
+  const vhosts = [...set.routes.values()].flatMap((rc: any) => (String(rc.name).startsWith('outbound') ? (rc.virtual_hosts ?? []) : []));
+  for (const vh of vhosts) {
+    if (seen.has(vh.name)) continue;
+    seen.add(vh.name);
     const id = parseVh(vh.name);
     if (!id) {
       warnings.push(`virtual host ${vh.name}: not a weft service name; left out`);
