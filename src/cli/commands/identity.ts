@@ -79,7 +79,10 @@ export function formatStatus(s: IdentityStatus): string {
   if (s.rotation) {
     lines.push(`rotation       step ${s.rotation.step}/5 (${s.rotation.reason}): ${s.rotation.description}`);
     lines.push(`               started ${s.rotation.startedAt}, this step since ${s.rotation.stepStartedAt}`);
-    if (s.rotation.workloadsWithoutNewBundle.length) lines.push(`               waiting for: ${s.rotation.workloadsWithoutNewBundle.join(', ')}`);
+    if (s.rotation.workloadsWithoutNewBundleCount > 0) {
+      const more = s.rotation.workloadsWithoutNewBundleCount - s.rotation.workloadsWithoutNewBundle.length;
+      lines.push(`               waiting for ${s.rotation.workloadsWithoutNewBundleCount} workload(s): ${s.rotation.workloadsWithoutNewBundle.join(', ')}${more > 0 ? `, and ${more} more` : ''}`);
+    }
     if (s.rotation.step === 4) lines.push(`               live leaves under the old root: ${s.rotation.liveLeavesUnderOldRoot}`);
   } else {
     lines.push('rotation       none in progress');
