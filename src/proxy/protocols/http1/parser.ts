@@ -193,10 +193,16 @@ export class Http1Head {
     return latin1(this.buf, this.offsets[o + 2]!, this.offsets[o + 3]!);
   }
 
+  /** Header name in lower case; common names come from a small intern table (no allocation). */
+  lowerNameAt(i: number): string {
+    const o = i * 5;
+    return internLowerName(this.buf, this.offsets[o]!, this.offsets[o + 1]!);
+  }
+
   /** All header fields as [lower-case name, value] pairs, in order (allocates; for bridging). */
   headerList(): Array<[string, string]> {
     const out: Array<[string, string]> = new Array(this.headerCount);
-    for (let i = 0; i < this.headerCount; i++) out[i] = [this.nameAt(i).toLowerCase(), this.valueAt(i)];
+    for (let i = 0; i < this.headerCount; i++) out[i] = [this.lowerNameAt(i), this.valueAt(i)];
     return out;
   }
 
@@ -241,6 +247,25 @@ export class Http1Head {
     const q = this.target.indexOf('?', from);
     return q === -1 ? '/' : '/' + this.target.slice(q);
   }
+}
+
+// Interned lower-case header names, keyed by a hash of the lower-cased bytes. Bounded, so hostile
+// names cannot grow it; a miss or a collision just allocates the string as usual.
+const NAME_CACHE = new Map<number, string>();
+const NAME_CACHE_MAX = 512;
+
+function internLowerName(buf: Buffer, s: number, e: number): string {
+  let h = 0x811c9dc5;
+  for (let i = s; i < e; i++) {
+    let c = buf[i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  const hit = NAME_CACHE.get(h);
+  if (hit !== undefined && hit.length === e - s && eqLowerAny(buf, s, hit)) return hit;
+  const name = latin1(buf, s, e).toLowerCase();
+  if (hit === undefined && NAME_CACHE.size < NAME_CACHE_MAX) NAME_CACHE.set(h, name);
+  return name;
 }
 
 function eqLowerAny(buf: Buffer, s: number, lower: string): boolean {
