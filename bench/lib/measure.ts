@@ -82,7 +82,7 @@ export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promi
   const result: PathResult = { key: path.key, label: path.label, hops: path.hops, throughput: [], loadWindowsUs: [] };
   const rss = path.procs.length > 0 ? new RssSampler(pidsOf(path), 100) : undefined;
   try {
-    await measureInto(result, path, o, rss);
+    await measureInto(result, path, o);
   } catch (e) {
     result.failure = e instanceof Error ? e.message : String(e);
     (o.log ?? (() => {}))(`  ${path.key}: FAILED: ${result.failure}`);
@@ -91,7 +91,7 @@ export async function measurePath(path: PathUnderTest, o: MeasureOptions): Promi
   return result;
 }
 
-async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOptions, rss: RssSampler | undefined): Promise<void> {
+async function measureInto(result: PathResult, path: PathUnderTest, o: MeasureOptions): Promise<void> {
   const log = o.log ?? (() => {});
   const pids = pidsOf(path);
   const hasProxy = pids.length > 0;
