@@ -69,7 +69,8 @@ export const metadataSchema = (namespaced: boolean): ObjectSchema =>
     },
     {
       description: 'Standard object metadata.',
-      ignoredFields: ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'ownerReferences', 'finalizers', 'generateName', 'selfLink'],
+      // A namespace on a cluster-scoped kind (Mesh) is ignored, as Kubernetes does.
+      ignoredFields: [...(namespaced ? [] : ['namespace']), 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'ownerReferences', 'finalizers', 'generateName', 'selfLink'],
     },
   );
 

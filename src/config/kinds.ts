@@ -87,7 +87,7 @@ export function documentSchema(def: KindDefinition): ObjectSchema {
       metadata: req(metadataSchema(def.namespaced)),
       spec: def.specRequired ? req(def.spec) : def.spec,
     },
-    { description: def.description, ignoredFields: ['status'], ...(def.kind === 'Service' && def.apiVersions.includes('v1') ? { open: true } : {}) },
+    { description: def.description, ignoredFields: ['status'] },
   );
 }
 

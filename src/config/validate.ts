@@ -184,7 +184,7 @@ function validateDocument(value: unknown, source: { file: string; line: number; 
   const resource = `${def.kind} ${def.namespaced ? `${rawNs}/` : ''}${rawName}`;
 
   for (const key of Object.keys(doc)) {
-    if (TOP_LEVEL_FIELDS.includes(key) || (def.spec.open && !Object.hasOwn(def.spec.fields, key) && def.apiVersions.includes('v1'))) continue;
+    if (TOP_LEVEL_FIELDS.includes(key)) continue;
     const suggestion = suggest(key, TOP_LEVEL_FIELDS);
     ctx.issue('UNKNOWN_FIELD', `unknown field \`${key}\`${suggestion !== undefined ? `; did you mean \`${suggestion}\`?` : `; expected one of: ${TOP_LEVEL_FIELDS.join(', ')}`}`, {
       at: [key],
