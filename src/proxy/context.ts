@@ -10,6 +10,19 @@ import { Http1Pools } from './protocols/http1-pools.ts';
 import type { RuntimeSnapshot } from './runtime/snapshot.ts';
 import { ProxyMetrics } from './metrics.ts';
 
+/** Pool keys of every endpoint (and local app port) in a snapshot. */
+function livePoolKeys(s: RuntimeSnapshot): Set<string> {
+  const keys = new Set<string>();
+  for (const c of s.clusters.values()) {
+    for (const e of c.endpoints) {
+      keys.add(Http1Pools.plainKey(e.address, e.port));
+      if (e.proxyPort !== undefined && e.spiffeId !== undefined) keys.add(Http1Pools.meshKey(e.address, e.proxyPort, e.spiffeId));
+    }
+  }
+  for (const p of s.workload.inbound.ports.keys()) keys.add(Http1Pools.plainKey(s.workload.inbound.appAddress, p));
+  return keys;
+}
+
 export class ProxyContext {
   readonly snapshots: Watch<RuntimeSnapshot>;
   readonly identities: Watch<IdentityMaterial | undefined>;
@@ -34,7 +47,13 @@ export class ProxyContext {
     this.metrics = metrics;
     this.h1Pools = new Http1Pools(() => this.identities.current);
     this.http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' });
-    this.#unsubscribe = snapshots.subscribe((s) => this.clusters.update(s), { now: true });
+    this.#unsubscribe = snapshots.subscribe(
+      (s) => {
+        this.clusters.update(s);
+        this.h1Pools.retain(livePoolKeys(s));
+      },
+      { now: true },
+    );
   }
 
   get snapshot(): RuntimeSnapshot {

@@ -7,7 +7,9 @@ import http from 'node:http';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { startHttpServer, collect, closedPort } from '../support/servers.ts';
-import { startProxy, startProxyPair } from '../support/proxies.ts';
+import { startProxy, startProxyPair, snapshotOf } from '../support/proxies.ts';
+import { WeftProxy } from '../../src/proxy/proxy.ts';
+import { Watch } from '../../src/core/watch.ts';
 import { startGrpcEcho, EchoClient, type EchoClientInstance } from '../support/grpc-echo.ts';
 import type { ClusterSpec, ProxyConfigSpec } from '../../src/proxy/runtime/spec.ts';
 
@@ -149,4 +151,22 @@ test('opaque TCP to a refusing app: the client connection is reset, not left han
     s.on('close', () => resolve('closed'));
   });
   assert.ok(['ECONNRESET', 'closed'].includes(closed));
+});
+
+test('a new snapshot applies live: routes and endpoints change, pools of removed endpoints close', async () => {
+  const a = await startHttpServer((_q, r) => r.end('A'));
+  const b = await startHttpServer((_q, r) => r.end('B'));
+  cleanups.push(() => a.close(), () => b.close());
+  const spec = (port: number) => plainSpec([{ name: 'svc', endpoints: [{ address: '127.0.0.1', port }] }]);
+  const watch = new Watch(snapshotOf(spec(a.port)));
+  const proxy = await WeftProxy.start({ snapshot: watch });
+  cleanups.push(() => proxy.close());
+  const out = proxy.addresses.outbound!.port;
+  assert.equal((await get(out, 'svc')).body, 'A');
+  assert.equal(proxy.ctx.h1Pools.size, 1);
+  watch.set(snapshotOf(spec(b.port)));
+  assert.equal((await get(out, 'svc')).body, 'B');
+  assert.equal(proxy.ctx.h1Pools.size, 1, 'the pool of the removed endpoint was closed');
+  watch.set(snapshotOf({ ...spec(b.port), services: [] }));
+  assert.equal((await get(out, 'svc')).status, 404);
 });

@@ -27,7 +27,7 @@ export class Http1Pools {
 
   /** Pool of plain TCP connections to host:port. */
   plain(host: string, port: number, limits: PoolLimits): Http1Pool {
-    const key = `plain|${host}:${port}`;
+    const key = Http1Pools.plainKey(host, port);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Http1Pool({
@@ -42,7 +42,7 @@ export class Http1Pools {
 
   /** Pool of mTLS (ALPN http/1.1) connections to a peer proxy at host:proxyPort presenting `spiffeId`. */
   mesh(host: string, proxyPort: number, spiffeId: string, limits: PoolLimits): Http1Pool {
-    const key = `mesh|${host}:${proxyPort}|${spiffeId}`;
+    const key = Http1Pools.meshKey(host, proxyPort, spiffeId);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Http1Pool({
@@ -62,6 +62,32 @@ export class Http1Pools {
       this.#pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** Key of the plain pool for host:port (see `retain`). */
+  static plainKey(host: string, port: number): string {
+    return `plain|${host}:${port}`;
+  }
+
+  /** Key of the mesh pool for a peer (see `retain`). */
+  static meshKey(host: string, proxyPort: number, spiffeId: string): string {
+    return `mesh|${host}:${proxyPort}|${spiffeId}`;
+  }
+
+  /**
+   * Closes the pools of endpoints no longer in the config (endpoint churn must not leak pools);
+   * requests in flight on them finish, idle connections close.
+   */
+  retain(live: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (live.has(key)) continue;
+      pool.close();
+      this.#pools.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.#pools.size;
   }
 
   close(): void {
