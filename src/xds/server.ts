@@ -35,7 +35,7 @@ import {
   encodeDeltaDiscoveryResponse,
   encodeDiscoveryResponse,
   type DeltaDiscoveryRequest__Output,
-  type DiscoveryRequest__Output,
+  type SotwRequest,
 } from './wire.ts';
 import { nodeInfoFrom, spiffeIdFromSubjectAltName, type NodeInfo } from './node.ts';
 
@@ -461,6 +461,8 @@ interface SotwTypeState {
   ackedFrom: TypeSnapshot | undefined;
   /** The last response kept resources the snapshot dropped; send the real set once later types settle. */
   retaining: boolean;
+  /** Raw resource_names bytes of the previous request. */
+  namesKey: Buffer | undefined;
 }
 
 class SotwStream extends StreamBase {
@@ -491,6 +493,7 @@ class SotwStream extends StreamBase {
         inflightFrom: undefined,
         ackedFrom: undefined,
         retaining: false,
+        namesKey: undefined,
       };
       this.types.set(typeUrl, st);
     }
@@ -502,7 +505,7 @@ class SotwStream extends StreamBase {
   }
 
   handle(raw: unknown): void {
-    const req = raw as DiscoveryRequest__Output;
+    const req = raw as SotwRequest;
     const typeUrl = req.type_url;
     if (!typeUrl) {
       log.warn({ stream: this.ctx.id }, 'ADS request without type_url ignored');
@@ -535,7 +538,16 @@ class SotwStream extends StreamBase {
         this.server.hook('onAck', info, { typeUrl, version: req.version_info, nonce: req.response_nonce, latencyMs: sinceSet(st.inflightFrom) });
       }
     }
-    const names = req.resource_names ?? [];
+    // Same names as this type's previous request (the common ACK): nothing to re-read.
+    if (st.subscribed && st.namesKey !== undefined && req.namesKey.equals(st.namesKey)) {
+      if (!req.response_nonce) {
+        st.needsResponse = true;
+        st.addedNames = new Set(st.names);
+      }
+      return;
+    }
+    st.namesKey = req.namesKey.length > 0 ? Buffer.from(req.namesKey) : req.namesKey;
+    const names = req.resource_names;
     const explicitWildcard = names.includes('*');
     if (names.length > 0 && !explicitWildcard) st.everNamed = true;
     const wildcard = explicitWildcard || (names.length === 0 && !st.everNamed && WILDCARD_TYPES.has(typeUrl));

@@ -56,3 +56,31 @@ test('hand-encoded ACK and NACK requests decode as DiscoveryRequest / DeltaDisco
   assert.equal(nack.error_detail?.code, 3);
   assert.equal(nack.error_detail?.message, 'bad cluster');
 });
+
+test('readDiscoveryRequest matches the protobufjs decoding, keys names by bytes, and refuses malformed input', async () => {
+  const { encodeDiscoveryRequest, readDiscoveryRequest } = await import('./wire.ts');
+  const { nodeMessage } = await import('./node.ts');
+  const full = encodeDiscoveryRequest({
+    version_info: '7',
+    node: nodeMessage({ id: 'web-1', metadata: { service: 'web' } }),
+    resource_names: ['a', 'b', 'c'],
+    type_url: CLUSTER_TYPE_URL,
+    response_nonce: 'n7',
+    error_detail: { code: 3, message: 'nope' },
+  });
+  const r = readDiscoveryRequest(full);
+  const ref = decodeDiscoveryRequest(full);
+  assert.equal(r.version_info, ref.version_info);
+  assert.equal(r.type_url, ref.type_url);
+  assert.equal(r.response_nonce, ref.response_nonce);
+  assert.deepEqual(r.resource_names, ref.resource_names);
+  assert.deepEqual(r.error_detail, { code: 3, message: 'nope' });
+  assert.equal(r.node?.id, 'web-1');
+  const again = readDiscoveryRequest(encodeSotwAck({ versionInfo: '8', typeUrl: CLUSTER_TYPE_URL, nonce: 'n8', resourceNames: encodeRepeatedString(3, ['a', 'b', 'c']) }));
+  assert.ok(again.namesKey.equals(r.namesKey), 'same names, same key');
+  assert.equal(again.node, null);
+  const other = readDiscoveryRequest(encodeSotwAck({ versionInfo: '8', typeUrl: CLUSTER_TYPE_URL, nonce: 'n8', resourceNames: encodeRepeatedString(3, ['a', 'b']) }));
+  assert.ok(!other.namesKey.equals(r.namesKey));
+  assert.throws(() => readDiscoveryRequest(Buffer.from([0x22, 0x05, 0x41])), /runs past the end/);
+  assert.throws(() => readDiscoveryRequest(Buffer.from([0x7f, 0x00])), /invalid wire type 7/);
+});

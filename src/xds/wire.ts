@@ -4,7 +4,7 @@
 // thousand clients costs a buffer concatenation per client, not a protobuf encode per resource.
 // Requests (and, on the client side, responses) go through protobufjs with the options of proto-files.ts.
 import type * as grpc from '@grpc/grpc-js';
-import { decodeMessage, encodeMessage, type XdsAny } from './resources.ts';
+import { XdsDecodeError, decodeMessage, encodeMessage, type XdsAny } from './resources.ts';
 import type { DiscoveryRequest__Output, DiscoveryRequest } from './generated/envoy/service/discovery/v3/DiscoveryRequest.ts';
 import type { DiscoveryResponse__Output } from './generated/envoy/service/discovery/v3/DiscoveryResponse.ts';
 import type { DeltaDiscoveryRequest__Output, DeltaDiscoveryRequest } from './generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.ts';
@@ -152,6 +152,120 @@ export function encodeDeltaAck(p: { typeUrl: string; nonce: string; error?: { co
 }
 
 // ---------------------------------------------------------------------------------------------
+// Reading SotW requests by hand: a SotW client repeats every subscribed name in every ACK (a
+// thousand EDS names, a thousand times per push at N=1000), so the server keeps the raw bytes of
+// the names and decodes them only when they differ from the stream's previous request.
+
+/** A DiscoveryRequest as the server reads it: the fields of DiscoveryRequest__Output it uses, names decoded lazily. */
+export interface SotwRequest {
+  readonly version_info: string;
+  readonly node: import('./generated/envoy/config/core/v3/Node.ts').Node__Output | null;
+  readonly type_url: string;
+  readonly response_nonce: string;
+  readonly error_detail: { code: number; message: string } | null;
+  /** The raw bytes of every resource_names entry, for cheap "same names as last time" checks. */
+  readonly namesKey: Buffer;
+  /** resource_names, decoded on first access. */
+  readonly resource_names: string[];
+}
+
+function malformed(what: string): XdsDecodeError {
+  return new XdsDecodeError(`malformed DiscoveryRequest: ${what}`);
+}
+
+/** Parses a DiscoveryRequest (throws XdsDecodeError on truncated or invalid input). */
+export function readDiscoveryRequest(buf: Buffer): SotwRequest {
+  let o = 0;
+  const varint = (): number => {
+    let result = 0;
+    let shift = 1;
+    for (let i = 0; i < 10; i++) {
+      if (o >= buf.length) throw malformed('truncated varint');
+      const b = buf[o++]!;
+      result += (b & 0x7f) * shift;
+      if (b < 0x80) return result;
+      shift *= 128;
+    }
+    throw malformed('varint too long');
+  };
+  let version = '';
+  let typeUrl = '';
+  let nonce = '';
+  let nodeBytes: Buffer | undefined;
+  let statusBytes: Buffer | undefined;
+  const nameSpans: Array<[number, number]> = [];
+  let namesStart = -1;
+  let namesEnd = -1;
+  let contiguous = true;
+  while (o < buf.length) {
+    const tagStart = o;
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (field === 0) throw malformed('field number 0');
+    if (wire === 0) {
+      varint();
+      continue;
+    }
+    if (wire === 1 || wire === 5) {
+      o += wire === 1 ? 8 : 4;
+      if (o > buf.length) throw malformed('truncated fixed field');
+      continue;
+    }
+    if (wire !== 2) throw malformed(`invalid wire type ${wire} at offset ${tagStart}`);
+    const len = varint();
+    const start = o;
+    o += len;
+    if (o > buf.length) throw malformed(`field ${field} runs past the end`);
+    switch (field) {
+      case 1:
+        version = buf.toString('utf8', start, o);
+        break;
+      case 2:
+        nodeBytes = buf.subarray(start, o);
+        break;
+      case 3:
+        nameSpans.push([start, o]);
+        if (namesStart < 0) namesStart = tagStart;
+        else if (namesEnd !== tagStart) contiguous = false;
+        namesEnd = o;
+        break;
+      case 4:
+        typeUrl = buf.toString('utf8', start, o);
+        break;
+      case 5:
+        nonce = buf.toString('utf8', start, o);
+        break;
+      case 6:
+        statusBytes = buf.subarray(start, o);
+        break;
+      default:
+        break; // resource_locators and future fields
+    }
+  }
+  const namesKey =
+    namesStart < 0
+      ? Buffer.alloc(0)
+      : contiguous
+        ? buf.subarray(namesStart, namesEnd)
+        : Buffer.concat(nameSpans.map(([a, b]) => buf.subarray(a, b)));
+  let names: string[] | undefined;
+  const status = statusBytes ? decodeMessage<{ code: number; message: string }>('google.rpc.Status', statusBytes) : null;
+  return {
+    version_info: version,
+    node: nodeBytes ? decodeMessage('envoy.config.core.v3.Node', nodeBytes) : null,
+    type_url: typeUrl,
+    response_nonce: nonce,
+    error_detail: status ? { code: status.code, message: status.message } : null,
+    namesKey,
+    get resource_names(): string[] {
+      names ??= nameSpans.map(([a, b]) => buf.toString('utf8', a, b));
+      return names;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Method definitions
 
 export function decodeDiscoveryRequest(bytes: Buffer): DiscoveryRequest__Output {
@@ -183,7 +297,7 @@ export function adsServerDefinition(): grpc.ServiceDefinition {
       requestStream: true,
       responseStream: true,
       requestSerialize: encodeDiscoveryRequest,
-      requestDeserialize: decodeDiscoveryRequest,
+      requestDeserialize: readDiscoveryRequest,
       responseSerialize: identity,
       responseDeserialize: identity,
       originalName: 'streamAggregatedResources',
