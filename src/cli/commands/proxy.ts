@@ -8,8 +8,9 @@ import { logger } from '../../core/logger.ts';
 import { loadBootstrapFile } from '../../proxy/runtime/bootstrap.ts';
 import { WeftProxy } from '../../proxy/proxy.ts';
 import type { RuntimeSnapshot } from '../../proxy/runtime/snapshot.ts';
+import { runControlledProxyCommand, type ControlModeOptions } from './proxy-control.ts';
 
-interface ProxyCommandOptions {
+interface ProxyCommandOptions extends Partial<Omit<ControlModeOptions, 'bootstrap'>> {
   bootstrap: string;
   check?: boolean;
   drainTimeout?: string;
@@ -22,7 +23,18 @@ export function registerProxy(program: Command): void {
     .requiredOption('--bootstrap <file>', 'static bootstrap file (YAML or JSON): listeners, services, clusters, identity')
     .option('--check', 'validate the bootstrap file and exit (0 valid, 1 invalid)')
     .option('--drain-timeout <ms>', 'on SIGTERM, how long in-flight requests may finish (default: the file\'s drainTimeoutMs)')
+    .option('--control <host:port>', 'get certificates and config from this control plane (the bootstrap then gives only workload, app ports, listeners)')
+    .option('--token <file>', 'with --control: the workload token file')
+    .option('--token-env <var>', 'with --control: the environment variable holding the workload token')
+    .option('--ca <file>', 'with --control: trust bundle to verify the control plane with')
+    .option('--upstreams <list>', 'with --control: services this workload calls (comma-separated); default all')
+    .option('--address <ip>', 'with --control: IP address peers reach this proxy at (default 127.0.0.1)')
+    .option('--node-id <id>', 'with --control: xDS node id (default <workload>-<pid>)')
     .action(async (options: ProxyCommandOptions) => {
+      if (options.control) {
+        await runControlledProxyCommand({ ...options, control: options.control });
+        return;
+      }
       const loaded = loadBootstrapFile(options.bootstrap);
       if (!loaded.ok) {
         process.stderr.write(`weft proxy: ${loaded.error.message}\n`);

@@ -1,0 +1,59 @@
+// `weft proxy --bootstrap FILE --control HOST:PORT --token FILE --ca FILE`: the proxy configured by a
+// control plane. The bootstrap file gives only local facts (workload name, app ports, listener
+// addresses — the inbound port must be fixed); the certificate comes from the identity service with
+// the workload token, and services, routes and clusters come over xDS. Prints one JSON line with the
+// bound addresses; SIGTERM/SIGINT drain and exit 0.
+import { readFileSync } from 'node:fs';
+import { logger } from '../../core/logger.ts';
+import { readBaseSpec, startControlledProxy } from '../../proxy/xds/run.ts';
+
+export interface ControlModeOptions {
+  bootstrap: string;
+  control: string;
+  token?: string;
+  tokenEnv?: string;
+  ca?: string;
+  upstreams?: string;
+  address?: string;
+  nodeId?: string;
+  drainTimeout?: string;
+}
+
+export async function runControlledProxyCommand(o: ControlModeOptions): Promise<void> {
+  if (!o.token && !o.tokenEnv) throw new Error('--control needs the workload token: --token FILE or --token-env VAR');
+  if (!o.ca) throw new Error('--control needs --ca FILE: the trust bundle to verify the control plane with (weft identity bundle)');
+  const tokenEnv = o.tokenEnv;
+  const token = (): string => {
+    if (tokenEnv) {
+      const v = process.env[tokenEnv];
+      if (!v) throw new Error(`environment variable ${tokenEnv} is empty`);
+      return v.trim();
+    }
+    return readFileSync(o.token!, 'utf8').trim();
+  };
+  const ca = o.ca;
+  const running = await startControlledProxy({
+    control: o.control,
+    token,
+    bootstrapBundle: () => readFileSync(ca, 'utf8'),
+    base: readBaseSpec(o.bootstrap),
+    address: o.address,
+    nodeId: o.nodeId,
+    upstreams: o.upstreams ? o.upstreams.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+  });
+  const a = running.proxy.addresses;
+  process.stdout.write(JSON.stringify({ event: 'listening', control: o.control, spiffeId: running.identity.spiffeId, outbound: a.outbound?.port, inbound: a.inbound?.port, admin: a.admin?.port }) + '\n');
+  const log = logger('cli.proxy');
+  const drainMs = o.drainTimeout !== undefined ? Number(o.drainTimeout) : undefined;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: draining');
+      running.xds.stop();
+      running.identity.close();
+      void running.proxy.drain(drainMs).then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  process.stdout.write(JSON.stringify({ event: 'drained' }) + '\n');
+}
