@@ -362,3 +362,29 @@ spec:
     '10:37 spec.rules[0].filters[0].urlRewrite.path.type: ReplacePrefixMatch needs PathPrefix matches, but matches[0] is Exact',
   ]);
 });
+
+test('allowedRoutes: a route from a namespace (or of a kind) the Gateway does not admit gets ROUTE_NOT_ALLOWED', () => {
+  const gateway = (from: string, kinds = '') => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: weft
+  listeners:
+    - name: http
+      port: 80
+      protocol: HTTP
+      allowedRoutes:
+        namespaces:
+          from: ${from}
+          selector: {matchLabels: {expose: "yes"}}
+${kinds}`;
+  const route = 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: app}\nspec:\n  parentRefs: [{name: gw, namespace: infra}]\n';
+  const ns = (labels: string) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {${labels}}}\n`;
+  const codes = (...docs: string[]) => validateDocuments([{ source: 'g.yaml', text: docs.join('---\n') }]).warnings.filter((w) => w.code !== 'IGNORED_KIND').map((w) => `${w.code} ${w.path}`);
+  assert.deepEqual(codes(gateway('Same'), route), ['ROUTE_NOT_ALLOWED spec.parentRefs[0].name']);
+  assert.deepEqual(codes(gateway('All'), route), []);
+  assert.deepEqual(codes(gateway('Selector'), route, ns('expose: "yes"')), []);
+  assert.deepEqual(codes(gateway('Selector'), route, ns('expose: "no"')), ['ROUTE_NOT_ALLOWED spec.parentRefs[0].name']);
+  assert.deepEqual(codes(gateway('Selector'), route), [], 'without Namespace labels the selector cannot be judged');
+  assert.deepEqual(codes(gateway('All', '        kinds: [{kind: GRPCRoute}]\n'), route), ['ROUTE_NOT_ALLOWED spec.parentRefs[0].name']);
+});

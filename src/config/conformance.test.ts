@@ -23,6 +23,7 @@ const EXPECTED: Record<string, string> = {
   'cases/HTTPRoutePartiallyInvalidViaInvalidReferenceGrant.json': 'warning REF_NOT_PERMITTED spec.rules[0].backendRefs[0].namespace',
   // The upstream test routes 0% of traffic to a Service that does not exist.
   'cases/MeshGRPCRouteWeight.json': 'warning BACKEND_NOT_FOUND spec.rules[0].backendRefs[2].name',
+  'status-only/HTTPRouteInvalidCrossNamespaceParentRef.json': 'warning ROUTE_NOT_ALLOWED spec.parentRefs[0].name',
   'status-only/HTTPRouteInvalidParentRefNotMatchingListenerPort.json': 'warning PARENT_NOT_FOUND spec.parentRefs[0].port',
   'status-only/HTTPRouteInvalidParentRefNotMatchingSectionName.json': 'warning PARENT_NOT_FOUND spec.parentRefs[0].sectionName',
   'status-only/HTTPRouteInvalidParentRefSectionNameNotMatchingPort.json': 'warning PARENT_NOT_FOUND spec.parentRefs[0].port',

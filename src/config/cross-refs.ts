@@ -4,7 +4,17 @@
 // and policy targetRefs (warning when the target is missing).
 import type { KindDefinition } from './kinds-common.ts';
 import { GATEWAY_GROUP, WEFT_GROUP } from './kinds-common.ts';
-import type { ConfigIssueCode, ConfigIssueSeverity, GatewayConfig, PolicyTargetRefConfig, ReferenceGrantConfig, ServiceConfig, SourceLocation } from './types.ts';
+import type {
+  ConfigIssueCode,
+  ConfigIssueSeverity,
+  GatewayConfig,
+  LabelSelectorConfig,
+  ListenerConfig,
+  PolicyTargetRefConfig,
+  ReferenceGrantConfig,
+  ServiceConfig,
+  SourceLocation,
+} from './types.ts';
 import type { PathSegment, RawIssue } from './schema.ts';
 
 export interface ValidatedEntry {
@@ -32,7 +42,52 @@ function isServiceRef(group: string, kind: string): boolean {
   return kind === 'Service' && (group === '' || group === WEFT_GROUP);
 }
 
-export function crossCheck(entries: readonly ValidatedEntry[]): CrossIssue[] {
+/** Does a label selector (matchLabels and matchExpressions) select these labels? */
+function selects(selector: LabelSelectorConfig, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels)) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions) {
+    const has = Object.hasOwn(labels, e.key);
+    const value = labels[e.key];
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+    if (e.operator === 'In' && !(has && e.values.includes(value as string))) return false;
+    if (e.operator === 'NotIn' && has && e.values.includes(value as string)) return false;
+  }
+  return true;
+}
+
+/** Route kinds a listener accepts when `allowedRoutes.kinds` is empty (per protocol, as the spec says). */
+const DEFAULT_ROUTE_KINDS: Record<string, readonly string[]> = {
+  HTTP: ['HTTPRoute', 'GRPCRoute'],
+  HTTPS: ['HTTPRoute', 'GRPCRoute'],
+  TLS: ['TLSRoute'],
+  TCP: ['TCPRoute'],
+  UDP: ['UDPRoute'],
+};
+
+/**
+ * Whether a listener lets a route of `kind` from `namespace` attach. `undefined` when that cannot be
+ * told (a Selector and no Namespace resource with labels for the route's namespace).
+ */
+function listenerAllows(l: ListenerConfig, gatewayNs: string, kind: string, namespace: string, namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>>): boolean | undefined {
+  const kinds = l.allowedRoutes.kinds.length > 0 ? l.allowedRoutes.kinds.filter((k) => k.group === GATEWAY_GROUP).map((k) => k.kind) : (DEFAULT_ROUTE_KINDS[l.protocol] ?? []);
+  if (!kinds.includes(kind)) return false;
+  switch (l.allowedRoutes.namespacesFrom) {
+    case 'All':
+      return true;
+    case 'Same':
+      return namespace === gatewayNs;
+    case 'None':
+      return false;
+    case 'Selector': {
+      const labels = namespaceLabels.get(namespace);
+      if (labels === undefined || l.allowedRoutes.namespaceSelector === undefined) return undefined;
+      return selects(l.allowedRoutes.namespaceSelector, labels);
+    }
+  }
+}
+
+export function crossCheck(entries: readonly ValidatedEntry[], namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map()): CrossIssue[] {
   const out: CrossIssue[] = [];
   const issue = (
     e: ValidatedEntry,
@@ -182,6 +237,20 @@ export function crossCheck(entries: readonly ValidatedEntry[]): CrossIssue[] {
           expected: `one of ${[...new Set(gw.listeners.map((l) => l.port))].join(', ')}`,
           found: `integer ${p.port}`,
         });
+        return;
+      }
+      const candidates = gw.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
+      if (candidates.length === 0) return;
+      const verdicts = candidates.map((l) => listenerAllows(l, gw.metadata.namespace, e.def.kind, e.config.metadata.namespace, namespaceLabels));
+      if (verdicts.every((v) => v === false)) {
+        issue(
+          e,
+          'ROUTE_NOT_ALLOWED',
+          'warning',
+          [...path, 'name'],
+          `Gateway \`${key}\` does not allow ${e.def.kind}s from namespace \`${e.config.metadata.namespace}\` (allowedRoutes); the route is not attached`,
+          { expected: 'a listener whose allowedRoutes admit this route', found: e.config.metadata.namespace },
+        );
       }
     } else if (isServiceRef(p.group, p.kind)) {
       const svc = services.get(key);

@@ -569,6 +569,8 @@ export interface IgnoredResourceConfig {
   readonly kind: string;
   readonly name: string;
   readonly namespace: string;
+  /** metadata.labels when they are all strings (Namespace labels drive Gateway allowedRoutes selectors). */
+  readonly labels: Readonly<Record<string, string>>;
   readonly source: SourceLocation;
 }
 
@@ -630,6 +632,7 @@ export type ConfigIssueCode =
   | 'BACKEND_KIND_UNSUPPORTED'
   | 'REF_NOT_PERMITTED'
   | 'PARENT_NOT_FOUND'
+  | 'ROUTE_NOT_ALLOWED'
   | 'TARGET_NOT_FOUND'
   | 'SERVICE_NOT_FOUND'
   | 'TIMEOUT_ORDER'

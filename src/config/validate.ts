@@ -108,7 +108,8 @@ export function validateDocuments(sources: readonly SourceDocument[], options: C
     }
   });
 
-  for (const i of crossCheck(entries)) issues.add(i);
+  const namespaceLabels = new Map(ignored.filter((r) => r.kind === 'Namespace' && r.apiVersion === 'v1').map((r) => [r.name, r.labels] as const));
+  for (const i of crossCheck(entries, namespaceLabels)) issues.add(i);
 
   const stats = { files: sources.length, documents, resources: entries.length, bytes };
   const resolve = makeResolver(sources, parsed);
@@ -171,7 +172,12 @@ function validateDocument(value: unknown, source: { file: string; line: number; 
     const groups = IGNORED_KINDS.get(kindText);
     if (groups !== undefined && groups.includes(apiGroup(apiVersionText))) {
       ctx.issue('IGNORED_KIND', `kind ${kindText} (${apiVersionText}) is not modelled by weft; ignored`, { at: ['kind'], severity: 'warning', found: kindText });
-      return { issues: ctx.issues, ignored: { apiVersion: apiVersionText, kind: kindText, name: rawName, namespace: rawNs, source } };
+      const rawLabels = meta?.labels;
+      const labels =
+        typeof rawLabels === 'object' && rawLabels !== null && !Array.isArray(rawLabels) && Object.values(rawLabels).every((v) => typeof v === 'string')
+          ? (rawLabels as Record<string, string>)
+          : {};
+      return { issues: ctx.issues, ignored: { apiVersion: apiVersionText, kind: kindText, name: rawName, namespace: rawNs, labels, source } };
     }
     const suggestion = suggest(kindText, SUPPORTED_KIND_NAMES);
     ctx.issue(
