@@ -168,3 +168,52 @@ test('a disconnected proxy keeps its endpoint for the grace period, then it is r
     catalog.stop();
   }
 });
+
+test('a NACK is logged with the proxy and its error, visible in the admin API and metrics, and that version is not resent', async () => {
+  const webId = await workloadIdentity(cp, 'default', 'web');
+  let refusals = 0;
+  const accepted: any[] = [];
+  const picky = xdsClient(cp, {
+    id: 'picky',
+    identity: webId,
+    metadata: webMeta,
+    apply: (set) => {
+      if (weights(set)['outbound|80||catalog-v2.default'] === 99) {
+        refusals++;
+        throw new Error('weight 99 is not acceptable here');
+      }
+      accepted.push(set);
+    },
+  });
+  try {
+    await eventually(() => picky.client.state.current.appliedVersions, 'first set applied');
+    await dir.write('route.yaml', route(1, 99));
+    await eventually(() => picky.client.state.current.lastNack, 'NACK sent');
+    const list = await (async () => {
+      for (let i = 0; i < 100; i++) {
+        const l = await getJson(`${cp.adminUrl}/api/nacks`);
+        if (l.some((n: any) => n.node === 'picky')) return l;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return getJson(`${cp.adminUrl}/api/nacks`);
+    })();
+    const nack = list.find((n: any) => n.node === 'picky');
+    assert.match(nack.message, /weight 99 is not acceptable here/);
+    const statuses = await getJson(`${cp.adminUrl}/api/proxies`);
+    assert.equal(statuses.find((p: any) => p.node === 'picky').status, 'NACKED');
+    assert.match(await (await fetch(`${cp.adminUrl}/metrics`)).text(), /weft_control_xds_nacks_total\{type="(RDS|LDS)"\} [1-9]/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(refusals, 1, 'the refused version was not sent again');
+    // a later good version is accepted and clears the NACKED status
+    await dir.write('route.yaml', route(50, 50));
+    await eventually(() => accepted.length > 1 && weights(accepted[accepted.length - 1])['outbound|80||catalog-v2.default'] === 50, 'good version applied');
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'SYNCED'; i++) {
+      status = (await getJson(`${cp.adminUrl}/api/proxies`)).find((p: any) => p.node === 'picky').status;
+      if (status !== 'SYNCED') await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(status, 'SYNCED', 'a later accepted version clears NACKED');
+  } finally {
+    picky.stop();
+  }
+});
