@@ -199,11 +199,12 @@ export function registerIdentity(program: Command): void {
     .option('--intermediate-ttl <duration>', 'issuing intermediate lifetime', '30d')
     .option('--root-ttl <duration>', 'root lifetime', '365d')
     .option('--sign-rate <n>', 'signatures per second', '100')
+    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread)', '0')
     .option('--ca-cert <file>', 'plug-in CA: intermediate certificate chain (PEM)')
     .option('--ca-key <file>', 'plug-in CA: intermediate private key (PEM)')
     .option('--ca-bundle <file>', 'plug-in CA: trusted roots (PEM)')
     .action(
-      async (o: { state: string; trustDomain: string; listen: string; port: string; adminPort: string; leafTtl: string; intermediateTtl: string; rootTtl: string; signRate: string; caCert?: string; caKey?: string; caBundle?: string }) => {
+      async (o: { state: string; trustDomain: string; listen: string; port: string; adminPort: string; leafTtl: string; intermediateTtl: string; rootTtl: string; signRate: string; signWorkers: string; caCert?: string; caKey?: string; caBundle?: string }) => {
         if (Boolean(o.caCert) !== Boolean(o.caKey)) throw new IdentityError('IDENTITY_PLUGIN_CA_INVALID', '--ca-cert and --ca-key go together');
         const server = await startIdentityServer({
           stateDir: o.state,
@@ -215,6 +216,7 @@ export function registerIdentity(program: Command): void {
           intermediateTtlMs: parseTtl(o.intermediateTtl, '--intermediate-ttl'),
           rootTtlMs: parseTtl(o.rootTtl, '--root-ttl'),
           signRatePerSec: Number(o.signRate),
+          signWorkers: Number(o.signWorkers),
           pluginCa: o.caCert && o.caKey ? { certFile: o.caCert, keyFile: o.caKey, bundleFile: o.caBundle } : undefined,
         });
         process.stdout.write(`weft identity service on ${server.target} (admin ${server.adminUrl}), trust domain ${server.authority.trustDomain}\n`);

@@ -153,3 +153,25 @@ test('recover: refused while the root is valid, then replaces an expired root; t
   const l = await leaf(a);
   assert.equal(rootIdForChain(l.certChainPem, a.bundle.current.pem), s.roots[0]!.id);
 });
+
+test('signing workers issue the same leaves and carry refusal codes back', async () => {
+  const a = await IdentityAuthority.open({ trustDomain: TD, store: new MemoryCaStateStore(), signWorkers: 2 });
+  try {
+    const leaves = await Promise.all(Array.from({ length: 6 }, () => leaf(a)));
+    for (const l of leaves) {
+      assert.equal(rootIdForChain(l.certChainPem, a.bundle.current.pem), a.status().issuer.rootId);
+      assert.equal(l.spiffeId, ID);
+    }
+    assert.equal(new Set(leaves.map((l) => l.serial)).size, 6);
+    const { token } = await a.issueToken({ namespace: 'app', serviceAccount: 'web' });
+    await assert.rejects(a.certify({ csrPem: await createCsr(generateKeyPair().privateKeyPem, `spiffe://${TD}/ns/app/sa/other`), token }), (e: unknown) => hasCode(e, 'IDENTITY_ID_MISMATCH'));
+    await assert.rejects(a.certify({ csrPem: 'garbage', token }), (e: unknown) => hasCode(e, 'IDENTITY_CSR_INVALID'));
+    // after a rotation the workers sign with the new issuer
+    await a.rotateRoot();
+    const after = await leaf(a);
+    assert.equal(rootIdForChain(after.certChainPem, a.bundle.current.pem), a.status().issuer.rootId);
+    assert.equal(a.status().refusals.IDENTITY_ID_MISMATCH, 1);
+  } finally {
+    a.close();
+  }
+});

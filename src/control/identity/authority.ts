@@ -11,7 +11,6 @@ import {
   issueLeaf,
   loadCa,
   loadIssuer,
-  parseAndVerifyCsr,
   DEFAULT_INTERMEDIATE_TTL_MS,
   DEFAULT_LEAF_TTL_MS,
   DEFAULT_ROOT_TTL_MS,
@@ -22,10 +21,12 @@ import { makeBundle, type TrustBundle } from '../../identity/bundle.ts';
 import { IdentityError } from '../../identity/errors.ts';
 import { generateKeyPair, DEFAULT_LEAF_KEY_POLICY, type KeyType } from '../../identity/keys.ts';
 import { materialFromPem, type IdentityMaterial } from '../../identity/material.ts';
-import { controlPlaneSpiffeId, isValidTrustDomain, parseSpiffeId, trustDomainOf, type SpiffeId } from '../../identity/spiffe.ts';
+import { controlPlaneSpiffeId, isValidTrustDomain, parseSpiffeId, type SpiffeId } from '../../identity/spiffe.ts';
 import { SigningRateLimiter } from './rate-limiter.ts';
 import type { CaStateStore, CaStateV1, RotationState, RotationStep, StoredRoot } from './state-store.ts';
 import { WorkloadTokens } from './tokens.ts';
+import { checkCsrAndIssue } from './csr-check.ts';
+import { SignPool } from './sign-pool.ts';
 import { loadPluginCa, pluginCaFingerprint, type PluginCaFiles } from './plugin-ca.ts';
 
 const log = logger('control.identity');
@@ -56,6 +57,8 @@ export interface IdentityAuthorityOptions {
   pluginCa?: PluginCaFiles;
   /** How often `start()` runs `tick()` (renewals, rotation steps, plug-in reload). Default 1000 ms. */
   tickIntervalMs?: number;
+  /** Worker threads that check CSRs and sign (0 = sign on the main thread, the default). */
+  signWorkers?: number;
 }
 
 export interface CertifyInput {
@@ -122,6 +125,7 @@ export class IdentityAuthority {
   readonly #keyPolicy: readonly KeyType[];
   readonly #plugin: PluginCaFiles | undefined;
   readonly #tickIntervalMs: number;
+  readonly #pool: SignPool | undefined;
   #state: CaStateV1;
   #tokens: WorkloadTokens;
   #issuer: IssuerCa;
@@ -151,6 +155,7 @@ export class IdentityAuthority {
     this.#keyPolicy = options.leafKeyPolicy ?? DEFAULT_LEAF_KEY_POLICY;
     this.#plugin = options.pluginCa;
     this.#tickIntervalMs = options.tickIntervalMs ?? 1000;
+    this.#pool = options.signWorkers && options.signWorkers > 0 ? new SignPool(options.signWorkers) : undefined;
     this.#state = state;
     this.#tokens = new WorkloadTokens(state.tokenKey);
     this.#issuer = issuer;
@@ -240,16 +245,9 @@ export class IdentityAuthority {
       if (id.trustDomain !== this.trustDomain) {
         throw new IdentityError('IDENTITY_TRUST_DOMAIN_MISMATCH', `the token is for trust domain "${id.trustDomain}", this mesh is "${this.trustDomain}"`);
       }
-      const csr = await parseAndVerifyCsr(input.csrPem, this.#keyPolicy);
-      if (csr.uris.length !== 1) throw new IdentityError('IDENTITY_CSR_INVALID', `the CSR must request exactly one URI SAN (the SPIFFE ID), found ${csr.uris.length}`);
-      const requested = csr.uris[0]!;
-      const td = trustDomainOf(requested);
-      if (td !== this.trustDomain) {
-        throw new IdentityError('IDENTITY_TRUST_DOMAIN_MISMATCH', `the CSR asks for ${requested}, outside this mesh's trust domain "${this.trustDomain}"`);
-      }
-      if (requested !== id.uri) throw new IdentityError('IDENTITY_ID_MISMATCH', `the CSR asks for ${requested} but the credential proves ${id.uri}`);
       const issuer = this.#issuer;
-      const leaf = await issueLeaf(issuer, { spiffeId: id.uri, publicKey: csr.spkiDer, keyType: csr.keyType, ttlMs: this.leafTtlMs, now });
+      const req = { csrPem: input.csrPem, expectedId: id.uri, trustDomain: this.trustDomain, keyPolicy: this.#keyPolicy, ttlMs: this.leafTtlMs, now };
+      const leaf = this.#pool ? await this.#pool.sign(issuer, req) : await checkCsrAndIssue(issuer, req);
       this.#issued++;
       if (issuer.rootId !== undefined) this.#ledger.set(leaf.serial, { rootId: issuer.rootId, notAfter: leaf.notAfter.getTime() });
       if (input.replacesSerial) this.#ledger.delete(input.replacesSerial.toLowerCase());
@@ -343,6 +341,7 @@ export class IdentityAuthority {
     if (this.#interval) clearInterval(this.#interval);
     this.#interval = undefined;
     this.#limiter.close();
+    void this.#pool?.close();
   }
 
   /** One round of housekeeping: plug-in reload, rotation progress, automatic rotation start, intermediate and serving renewal. */
