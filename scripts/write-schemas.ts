@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KIND_SCHEMAS, jsonSchemaFor } from '../src/config/index.ts';
+import { KIND_SCHEMAS, jsonSchemaFor, jsonSchemaForAll } from '../src/config/index.ts';
 import { fieldReferenceDocument } from '../src/config/docs.ts';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -13,18 +13,19 @@ const dir = join(root, 'schemas');
 const check = process.argv.includes('--check');
 mkdirSync(dir, { recursive: true });
 let stale = 0;
-for (const def of KIND_SCHEMAS) {
-  const file = join(dir, def.schemaFile);
-  const text = JSON.stringify(jsonSchemaFor(def), null, 2) + '\n';
+const outputs: [string, Record<string, unknown>][] = [...KIND_SCHEMAS.map((def) => [def.schemaFile, jsonSchemaFor(def)] as [string, Record<string, unknown>]), ['weft.json', jsonSchemaForAll()]];
+for (const [name, schema] of outputs) {
+  const file = join(dir, name);
+  const text = JSON.stringify(schema, null, 2) + '\n';
   if (check) {
     if (!existsSync(file) || readFileSync(file, 'utf8') !== text) {
-      console.error(`stale: schemas/${def.schemaFile}`);
+      console.error(`stale: schemas/${name}`);
       stale++;
     }
     continue;
   }
   writeFileSync(file, text);
-  console.log(`wrote schemas/${def.schemaFile}`);
+  console.log(`wrote schemas/${name}`);
 }
 const BEGIN = '<!-- field-reference:begin -->';
 const END = '<!-- field-reference:end -->';

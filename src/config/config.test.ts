@@ -17,6 +17,7 @@ import {
   resolveBackendTraffic,
   KIND_SCHEMAS,
   jsonSchemaFor,
+  jsonSchemaForAll,
   MESH_DEFAULTS,
   BACKEND_TRAFFIC_DEFAULTS,
   formatPath,
@@ -116,6 +117,7 @@ test('schemas/ holds the current JSON Schema of every kind (regenerate with scri
     assert.equal(parsed.$schema, 'https://json-schema.org/draft/2020-12/schema');
     assert.ok(parsed.required.includes('apiVersion') && parsed.required.includes('kind'));
   }
+  assert.equal(readFileSync(join(repo, 'schemas', 'weft.json'), 'utf8'), JSON.stringify(jsonSchemaForAll(), null, 2) + '\n', 'schemas/weft.json is stale');
 });
 
 test('docs/CONFIG.md holds the current generated field reference of every kind', () => {

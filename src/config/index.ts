@@ -11,4 +11,4 @@ export { formatIssue, formatIssues } from './format.ts';
 export { parseDuration, formatDuration } from './duration.ts';
 export { MESH_DEFAULTS, BACKEND_TRAFFIC_DEFAULTS, DEFAULT_RETRY_BUDGET } from './defaults.ts';
 export { resolveMtlsMode, resolveBackendTraffic, applicablePolicies, type ResolvedBackendTraffic, type PolicySubject } from './resolve.ts';
-export { KIND_SCHEMAS, IGNORED_KINDS, SUPPORTED_KIND_NAMES, jsonSchemaFor, documentSchema, type KindDefinition } from './kinds.ts';
+export { KIND_SCHEMAS, IGNORED_KINDS, SUPPORTED_KIND_NAMES, jsonSchemaFor, jsonSchemaForAll, documentSchema, type KindDefinition } from './kinds.ts';

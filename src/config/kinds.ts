@@ -100,3 +100,22 @@ export function jsonSchemaFor(def: KindDefinition): Record<string, unknown> {
     ...toJsonSchema(documentSchema(def)),
   };
 }
+
+/** One schema for any weft document (what an editor can use for a multi-kind file): dispatches on apiVersion and kind. */
+export function jsonSchemaForAll(): Record<string, unknown> {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'https://weft.dev/schemas/weft.json',
+    title: 'Any weft resource',
+    type: 'object',
+    required: ['apiVersion', 'kind'],
+    properties: {
+      apiVersion: { type: 'string' },
+      kind: { enum: [...SUPPORTED_KIND_NAMES, ...IGNORED_KINDS.keys()] },
+    },
+    allOf: KIND_SCHEMAS.map((def) => ({
+      if: { properties: { apiVersion: { enum: [...def.apiVersions] }, kind: { const: def.kind } }, required: ['apiVersion', 'kind'] },
+      then: { $ref: def.schemaFile },
+    })),
+  };
+}
