@@ -205,8 +205,8 @@ test('a NACK is logged with the proxy and its error, visible in the admin API an
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(refusals, 1, 'the refused version was not sent again');
     // a later good version is accepted and clears the NACKED status
-    await dir.write('route.yaml', route(50, 50));
-    await eventually(() => accepted.length > 1 && weights(accepted[accepted.length - 1])['outbound|80||catalog-v2.default'] === 50, 'good version applied');
+    await dir.write('route.yaml', route(30, 70));
+    await eventually(() => accepted.length > 1 && weights(accepted[accepted.length - 1])['outbound|80||catalog-v2.default'] === 70, 'good version applied');
     let status = '';
     for (let i = 0; i < 100 && status !== 'SYNCED'; i++) {
       status = (await getJson(`${cp.adminUrl}/api/proxies`)).find((p: any) => p.node === 'picky').status;
