@@ -1,7 +1,6 @@
 // ProxyContext: what the layers share — the current snapshot (from a Watch), the local identity,
 // per-cluster balancer state, upstream connection pools, metrics and the drain flag. Built once per
 // proxy; snapshot changes rebuild the per-target objects (clusters) but keep pools and state.
-import http from 'node:http';
 import type { Watch } from '../core/watch.ts';
 import type { IdentityMaterial } from '../identity/material.ts';
 import { ClusterSet } from './balancer/clusters.ts';
@@ -31,8 +30,6 @@ export class ProxyContext {
   readonly meshPool = new H2Pool();
   /** h2c sessions to local apps / plain h2 upstreams, keyed by address:port. */
   readonly plainH2Pool = new H2Pool();
-  /** Keep-alive HTTP/1.1 connections to plain upstreams and to the local app. */
-  readonly http1Agent: http.Agent;
   /** HTTP/1 engine pools: plain (apps, non-mesh upstreams) and mTLS http/1.1 to peers. */
   readonly h1Pools: Http1Pools;
   readonly metrics: ProxyMetrics;
@@ -46,7 +43,6 @@ export class ProxyContext {
     this.identities = identities;
     this.metrics = metrics;
     this.h1Pools = new Http1Pools(() => this.identities.current);
-    this.http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: 'lifo' });
     this.#unsubscribe = snapshots.subscribe(
       (s) => {
         this.clusters.update(s);
@@ -69,7 +65,6 @@ export class ProxyContext {
     this.meshPool.close();
     this.plainH2Pool.close();
     this.h1Pools.close();
-    this.http1Agent.destroy();
   }
 
   destroy(): void {
@@ -77,6 +72,5 @@ export class ProxyContext {
     this.meshPool.destroy();
     this.plainH2Pool.destroy();
     this.h1Pools.close();
-    this.http1Agent.destroy();
   }
 }

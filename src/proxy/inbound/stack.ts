@@ -39,7 +39,7 @@ export async function inboundHttp(ctx: ProxyContext, ex: Exchange): Promise<void
     try {
       // 3. forward to the app on loopback
       const app = `${inbound.appAddress}:${portCfg.port}`;
-      const limits = { connectTimeoutMs: 1000, idleTimeoutMs: 60000, maxStreamsPerConnection: 1000 };
+      const limits = { connectTimeoutMs: 1000, idleTimeoutMs: 60000, maxStreamsPerConnection: 1000, maxConnections: 1024, maxPending: 1024 };
       let c: UpstreamCall | Promise<UpstreamCall>;
       try {
         c = callPlain(ctx, inbound.appAddress, portCfg.port, portCfg.protocol, limits, ex, undefined);

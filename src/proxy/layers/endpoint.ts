@@ -62,7 +62,7 @@ export function callPlain(
   address: string,
   port: number,
   protocol: string,
-  limits: { connectTimeoutMs: number; idleTimeoutMs: number; maxStreamsPerConnection: number },
+  limits: { connectTimeoutMs: number; idleTimeoutMs: number; maxStreamsPerConnection: number; maxConnections: number; maxPending: number },
   ex: Exchange,
   onResponseHead: ResponseHook,
 ): UpstreamCall | Promise<UpstreamCall> {
@@ -78,7 +78,14 @@ export function callPlain(
       return call;
     });
   }
-  return forwardHttp1(ctx.http1Agent, address, port, ex, onResponseHead, limits.connectTimeoutMs);
+  const pool = ctx.h1Pools.plain(address, port, {
+    maxConnections: limits.maxConnections,
+    maxPending: limits.maxPending,
+    connectTimeoutMs: limits.connectTimeoutMs,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes,
+  });
+  return forwardHttp1(pool, ex, target, onResponseHead);
 }
 
 /** Opens a byte stream to `ep` (a `weft-tcp/1` mTLS tunnel to a meshed peer, or plain TCP). */

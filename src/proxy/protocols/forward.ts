@@ -1,12 +1,12 @@
 // Upstream forwarders: send an Exchange's request on an HTTP/2 stream (peer proxy or h2c app) or as
-// an HTTP/1.1 request (plain app), stream both bodies with back-pressure, carry trailers both ways,
+// an HTTP/1.1 request on the HTTP/1 engine's pooled client (plain app), stream both bodies with back-pressure, carry trailers both ways,
 // and report how it went. A failure before the response head rejects with a ProxyError (the caller
 // answers with the mapped error); after the head, the downstream is reset.
-import http from 'node:http';
 import http2 from 'node:http2';
-import { sharedTimer } from '../../core/coarse-timer.ts';
-import { ProxyError, connectError } from '../errors.ts';
-import { endToEnd, type Exchange, type HeaderMap } from './exchange.ts';
+import { ProxyError, connectError, fromUpstreamError } from '../errors.ts';
+import { http1Request, type Http1ClientRequest } from './http1/client.ts';
+import type { Http1Pool } from './http1/pool.ts';
+import { HOP_BY_HOP, endToEnd, type Exchange, type HeaderMap } from './exchange.ts';
 
 const { NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = http2.constants;
 
@@ -134,16 +134,12 @@ export function forwardH2(
   };
 }
 
-/** Sends `ex` as an HTTP/1.1 request to host:port through `agent` (keep-alive pool). */
-export function forwardHttp1(
-  agent: http.Agent,
-  host: string,
-  port: number,
-  ex: Exchange,
-  onResponseHead: ResponseHook,
-  connectTimeoutMs: number,
-): UpstreamCall {
-  const target = `${host}:${port}`;
+/**
+ * Sends `ex` as an HTTP/1.1 request on a pooled engine connection (protocols/http1/client.ts): used
+ * when the downstream is HTTP/2 (an h2 stream from a peer proxy or an h2c client) and the upstream
+ * speaks HTTP/1.1. Body decoded and re-framed (Content-Length kept, else chunked with trailers).
+ */
+export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onResponseHead: ResponseHook): UpstreamCall {
   let responded = false;
   let finished = false;
   let status = 0;
@@ -159,58 +155,74 @@ export function forwardHttp1(
     if (o instanceof ProxyError) fail(o);
     else settle(o);
   };
-  const headers: http.OutgoingHttpHeaders = { ...ex.headers, host: ex.authority };
-  const hasTrailers = ex.headers.te === 'trailers' || ex.headers['trailer'] !== undefined;
-  if (!ex.bodyless && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
-  const req = http.request({ agent, host, port, method: ex.method, path: ex.path, headers, setHost: false });
-  req.on('socket', (socket) => {
-    if (!socket.connecting) return;
-    const d = sharedTimer.deadline(connectTimeoutMs, () => {
-      if (socket.connecting) req.destroy(new ProxyError('CONNECT_TIMEOUT', `connect to ${target} timed out after ${connectTimeoutMs} ms`));
-    });
-    socket.once('connect', () => d.cancel());
-    socket.once('close', () => d.cancel());
-  });
-  req.on('response', (res: http.IncomingMessage) => {
-    status = res.statusCode ?? 502;
-    responded = true;
-    const out = endToEnd(res.headers);
-    onResponseHead?.(out);
-    const noBody = ex.method === 'HEAD' || status === 204 || status === 304;
-    ex.respond(status, out, noBody && !hasTrailers);
-    res.on('data', (chunk: Buffer) => {
-      if (!ex.responseBody.write(chunk)) res.pause();
-    });
-    ex.responseBody.on('drain', () => res.resume());
-    res.on('end', () => {
-      const t = res.trailers;
-      if (t && Object.keys(t).length > 0) ex.endWithTrailers(endToEnd(t));
-      else if (!(noBody && !hasTrailers)) ex.end();
+  const headers: Array<[string, string]> = [];
+  for (const name in ex.headers) {
+    const v = ex.headers[name]!;
+    if (Array.isArray(v)) for (const x of v) headers.push([name, x]);
+    else headers.push([name, v]);
+  }
+  const cl = ex.headers['content-length'];
+  const bodyLength = ex.bodyless ? 0 : typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+  const headRequest = ex.method === 'HEAD';
+  let drainWaiting = false;
+  const onDownstreamDrain = () => {
+    drainWaiting = false;
+    req.resumeResponse();
+  };
+  const req: Http1ClientRequest = http1Request(pool, { method: ex.method, path: ex.path, authority: ex.authority, headers, bodyLength }, {
+    onHead(head) {
+      status = head.status;
+      responded = true;
+      const out: HeaderMap = {};
+      const listed = head.connectionTokens;
+      for (const [name, value] of head.headerList()) {
+        if (HOP_BY_HOP.has(name) || (listed !== null && listed.includes(name))) continue;
+        const cur = out[name];
+        out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : name === 'set-cookie' ? [cur, value] : `${cur}, ${value}`;
+      }
+      onResponseHead?.(out);
+      const bodiless = headRequest || status === 204 || status === 304;
+      ex.respond(status, out, bodiless);
+      if (bodiless) finish({ status, completed: true });
+    },
+    onData(chunk) {
+      if (!ex.responseBody.write(chunk) && !drainWaiting) {
+        drainWaiting = true;
+        req.pauseResponse();
+        ex.responseBody.once('drain', onDownstreamDrain);
+      }
+    },
+    onEnd(trailers) {
+      if (finished) return;
+      if (trailers.length > 0) {
+        const t: HeaderMap = {};
+        for (const [k, v] of trailers) t[k.toLowerCase()] = v;
+        ex.endWithTrailers(t);
+      } else ex.end();
       finish({ status, completed: true });
-    });
-    res.on('error', () => {});
-    res.on('aborted', () => {
-      ex.fail(new ProxyError('UPSTREAM_RESET', `${target} closed the connection mid-response`), target);
-      finish({ status, completed: false });
-    });
-  });
-  req.on('error', (e: Error) => {
-    if (!responded) finish(connectError(e, target));
-    else if (!finished) {
-      ex.fail(new ProxyError('UPSTREAM_RESET', `${target} failed mid-response`), target);
-      finish({ status, completed: false });
-    }
+    },
+    onError(error) {
+      if (finished) return;
+      if (!responded) {
+        finish(new ProxyError(fromUpstreamError(error), `${target}: ${error.message}`, { cause: error }));
+      } else {
+        ex.fail(new ProxyError('UPSTREAM_RESET', `${target} failed mid-response`, { cause: error }), target);
+        finish({ status, completed: false });
+      }
+    },
+    onDrain() {
+      ex.body.resume();
+    },
   });
   if (ex.bodyless) req.end();
   else {
     ex.body.on('data', (chunk: Buffer) => {
       if (!req.write(chunk)) ex.body.pause();
     });
-    req.on('drain', () => ex.body.resume());
     ex.body.on('end', () => {
       const t = ex.requestTrailers();
-      if (t && headers['content-length'] === undefined) req.addTrailers(t as Record<string, string>);
-      req.end();
+      const list: Array<[string, string]> | null = t ? Object.entries(t).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]) : null;
+      req.end(list);
     });
   }
   return {
@@ -219,7 +231,7 @@ export function forwardHttp1(
       return responded;
     },
     abort(error: ProxyError) {
-      req.destroy();
+      req.abort();
       if (!finished) {
         if (responded) {
           ex.fail(error, target);
