@@ -269,7 +269,10 @@ export class WeftProxy {
       }
       return tlsServer;
     };
+    // Raw sockets whose TLS handshake completed (a TLSSocket made by tls.Server keeps its raw socket in _parent).
+    const handshaken = new WeakSet<object>();
     const onSecure = (socket: tls.TLSSocket) => {
+      handshaken.add((socket as unknown as { _parent?: object })._parent ?? socket);
       this.#sockets.add(socket);
       socket.on('error', () => socket.destroy());
       socket.once('close', () => this.#sockets.delete(socket));
@@ -295,23 +298,12 @@ export class WeftProxy {
     const onTls = (raw: net.Socket) => {
       const material = this.ctx.identity;
       if (material === undefined) return raw.destroy();
-      // Handshake deadline (slow or silent clients).
+      // Handshake deadline (slow or silent clients): the raw socket goes unless its handshake finished.
       const d = sharedTimer.deadline(snapshot().limits.headerTimeoutMs, () => {
-        if (!secured) raw.destroy();
+        if (!handshaken.has(raw)) raw.destroy();
       });
-      let secured = false;
       raw.once('close', () => d.cancel());
-      const server = tlsFor(material);
-      const onSecured = (s: tls.TLSSocket) => {
-        if ((s as unknown as { _parent?: unknown })._parent === raw || (s as unknown as { _handle?: unknown }) && s.remotePort === raw.remotePort) {
-          secured = true;
-          d.cancel();
-          server.removeListener('secureConnection', onSecured);
-        }
-      };
-      server.on('secureConnection', onSecured);
-      raw.once('close', () => server.removeListener('secureConnection', onSecured));
-      server.emit('connection', raw);
+      tlsFor(material).emit('connection', raw);
     };
     return (socket) => {
       const mode = snapshot().workload.inbound.mtlsMode;

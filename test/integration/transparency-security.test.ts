@@ -131,3 +131,18 @@ test('identity renewal: the inbound port presents the new certificate to new con
   // and mesh traffic keeps flowing with the renewed certificate
   assert.equal((await get(p.outboundPort)).status, 200);
 });
+
+test('a silent client at the inbound port is cut off after the handshake deadline', async () => {
+  const p = await pair({ limits: { headerTimeoutMs: 300 } });
+  const t0 = Date.now();
+  await new Promise<void>((resolve) => {
+    const s = net.connect(p.inboundPort, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('close', () => resolve());
+    setTimeout(() => s.destroy(), 5000).unref();
+  });
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 250 && ms < 2000, `closed after ${ms} ms`);
+  // a real peer still gets through
+  assert.equal((await get(p.outboundPort)).status, 200);
+});
