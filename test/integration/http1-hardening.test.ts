@@ -225,3 +225,66 @@ async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('an error answered mid-upload reaches the client (lingering close, no reset that eats the response)', async () => {
+  const dead = net.createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  dead.close();
+  const p = await startForwardProxy(deadPort);
+  try {
+    const result = await new Promise<{ data: string; error: string }>((resolve) => {
+      const s = net.connect(p.port, '127.0.0.1');
+      let data = '';
+      let error = '';
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let sent = 0;
+      s.on('connect', () => {
+        s.write('POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 33554432\r\n\r\n');
+        const pump = (): void => {
+          while (sent < 32 * 1024 * 1024 && !s.destroyed) {
+            sent += chunk.length;
+            if (!s.write(chunk)) return void s.once('drain', pump);
+          }
+        };
+        pump();
+      });
+      s.on('data', (d) => (data += d.toString('latin1')));
+      s.on('error', (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
+      s.on('close', () => resolve({ data, error }));
+      setTimeout(() => s.destroy(), 4000);
+    });
+    assert.equal(statusOf(result.data), 502, `got ${JSON.stringify(result.data.slice(0, 80))} (${result.error})`);
+    assert.equal(weftError(result.data), 'UPSTREAM_CONNECT_REFUSED');
+  } finally {
+    p.close();
+  }
+});
+
+test('a client that ignores Connection: close is cut off (no half-open socket left behind)', async () => {
+  const p = await startForwardProxy((upstream.address() as net.AddressInfo).port, { server: { sweepMs: 20 } });
+  const open = (): Promise<number> => new Promise((r) => p.server.listener!.getConnections((_e, n) => r(n)));
+  try {
+    // allowHalfOpen: the client keeps its side open after the server's FIN, as a hostile client would.
+    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+    s.on('error', () => {});
+    let data = '';
+    let sawEnd = false;
+    s.on('data', (d) => (data += d.toString('latin1')));
+    s.on('end', () => (sawEnd = true));
+    s.write('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    await waitFor(() => sawEnd, 2000);
+    assert.equal(statusOf(data), 200);
+    // The server side of the socket must be released even though the client never closes.
+    const until = Date.now() + 1500;
+    let n = await open();
+    while (n > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+      n = await open();
+    }
+    assert.equal(n, 0, 'server still holds the half-open socket');
+    s.destroy();
+  } finally {
+    p.close();
+  }
+});

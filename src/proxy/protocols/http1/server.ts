@@ -413,6 +413,11 @@ export class Http1ServerConn {
       this.state = ST_CLOSED;
       this.server.forget(this);
       this.socket.end();
+      // Lingering close: keep reading (and discarding) what the client still sends, so unread bytes
+      // do not turn our FIN into a reset that destroys the response; cut it after a sweep or two.
+      this.#paused = 0;
+      this.socket.resume();
+      this.server.scheduleDestroy(this);
       return;
     }
     this.state = ST_HEAD;
@@ -465,6 +470,7 @@ export class Http1ServerConn {
       this.state = ST_CLOSED;
       this.server.forget(this);
       this.socket.end();
+      this.server.scheduleDestroy(this);
     }
   }
 
