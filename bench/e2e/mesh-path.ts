@@ -112,8 +112,11 @@ const rpsAt = (r: PathResult | undefined, c: number): number | undefined => r?.t
 const cpuAt = (r: PathResult | undefined, c: number): number | undefined => r?.throughput.find((t) => t.connections === c)?.cpuUsPerRequest;
 const mb = (b: number | undefined): number | undefined => (b === undefined ? undefined : b / (1024 * 1024));
 const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
-/** Ratio of added latencies; HAProxy's addition is floored at 10 µs so noise around zero cannot make it explode. */
-const addedRatio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : a / Math.max(b, 0.01));
+/**
+ * Ratio of added latencies. When HAProxy's addition is under 10 µs (or negative: the direct run
+ * was noisier than the proxied one) the ratio means nothing, and is reported as not measured.
+ */
+const addedRatio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b < 0.01 ? undefined : a / b);
 
 function report(results: Map<string, PathResult>): void {
   const direct = results.get('direct');
