@@ -60,7 +60,7 @@ describe(`between proxies: ${peerProtocol}`, () => {
 
   test('method, path, query, end-to-end headers and body arrive unchanged; hop-by-hop headers do not', async () => {
     const res = await request(
-      { method: 'PUT', path: '/a/b?x=1&y=%20z', headers: { host: 'catalog', 'x-custom': 'v1', 'x-dup': ['1', '2'], 'content-type': 'text/plain', 'keep-alive': 'timeout=9', 'proxy-connection': 'x' } },
+      { method: 'PUT', path: '/a/b?x=1&y=%20z', headers: { host: 'catalog', 'x-custom': 'v1', 'x-dup': ['1', '2'], 'content-type': 'text/plain', 'keep-alive': 'timeout=9', 'proxy-connection': 'x', 'weft-dst-port': '1' } },
       (req) => req.end('hello body'),
     );
     assert.equal(res.status, 201);
@@ -73,7 +73,7 @@ describe(`between proxies: ${peerProtocol}`, () => {
     assert.equal(seen.headers['content-type'], 'text/plain');
     assert.equal(seen.headers.host, 'catalog');
     assert.equal(seen.headers['proxy-connection'], undefined);
-    assert.equal(seen.headers['weft-dst-port'], undefined, 'the mesh-internal header never reaches the app');
+    assert.equal(seen.headers['weft-dst-port'], undefined, 'the mesh-internal header never reaches the app, and a spoofed one does not steer the peer');
     assert.deepEqual(res.headers['set-cookie'], ['s=1', 't=2']);
     assert.equal(res.headers['x-multi'], 'a, b');
   });

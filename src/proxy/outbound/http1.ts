@@ -56,7 +56,8 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
   let plan = byCluster.get(cluster.name);
   if (plan === undefined) {
     plan = compileForward({
-      requestHeaders: route.requestHeaders ? { set: route.requestHeaders.set, add: route.requestHeaders.add, remove: route.requestHeaders.remove } : undefined,
+      // weft-dst-port is mesh-internal: an app cannot choose the peer's port by sending it.
+      requestHeaders: { set: route.requestHeaders?.set, add: route.requestHeaders?.add, remove: [...(route.requestHeaders?.remove ?? []), DST_PORT_HEADER] },
       responseHeaders: route.responseHeaders ? { set: route.responseHeaders.set, add: route.responseHeaders.add, remove: route.responseHeaders.remove } : undefined,
       requestTimeoutMs: requestTimeoutFor(route, cluster),
       onError: (conn, error) => {
