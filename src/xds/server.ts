@@ -695,7 +695,9 @@ interface DeltaTypeState {
   wildcard: boolean;
   names: Set<string>;
   clientHas: Map<string, string>;
+  /** Resources (name → version) of the last NACKed response; not resent while the snapshot keeps `nackedFrom.version`. */
   nacked: Map<string, string>;
+  nackedFrom: TypeSnapshot | undefined;
   announcedMissing: Set<string>;
   inFlight: Map<string, InFlight>;
   sentVersion: string | undefined;
@@ -727,6 +729,7 @@ class DeltaStream extends StreamBase {
         names: new Set(),
         clientHas: new Map(),
         nacked: new Map(),
+        nackedFrom: undefined,
         announcedMissing: new Set(),
         inFlight: new Map(),
         sentVersion: undefined,
@@ -773,7 +776,9 @@ class DeltaStream extends StreamBase {
             if (prev === undefined) st.clientHas.delete(name);
             else st.clientHas.set(name, prev);
           }
+          st.nacked.clear();
           for (const [name, v] of flight.sent) if (v !== undefined) st.nacked.set(name, v);
+          st.nackedFrom = flight.from;
           const nack: AdsNack = {
             typeUrl,
             rejectedVersion: flight.systemVersion,
@@ -833,6 +838,13 @@ class DeltaStream extends StreamBase {
       const ts = snapshot.resources[typeUrl];
       if (ts === undefined) continue;
       if (!st.dirty && !st.retaining && st.evaluatedFrom === ts) continue; // nothing new for this type
+      if (st.nackedFrom !== undefined && ts.version !== st.nackedFrom.version) {
+        // A newer version arrived after a NACK: everything the client does not hold goes out again,
+        // including resources of the refused response that did not change since.
+        st.nacked.clear();
+        st.nackedFrom = undefined;
+        st.dirty = true;
+      }
       if (this.#blockedByEarlier(typeUrl)) continue;
       const resources: Array<{ name: string; version: string; resource: XdsAny }> = [];
       const removed: string[] = [];
