@@ -359,3 +359,20 @@ test('204 and 304 carry no body even with Content-Length; HTTP/1.0 keep-alive cl
   assert.match(old.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: keep-alive\r\n[^]*fineHTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n/);
   assert.equal(old.closed, true);
 });
+
+test('an upstream flooding 1xx responses is cut off with 502 UPSTREAM_BAD_RESPONSE', async () => {
+  const flood = net.createServer((s) =>
+    s.once('data', () => {
+      s.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'.repeat(50));
+    }),
+  );
+  await new Promise<void>((r) => flood.listen(0, '127.0.0.1', r));
+  openServers.push(flood);
+  const p = await startForwardProxy((flood.address() as net.AddressInfo).port);
+  openServers.push(p);
+  const r = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  const statuses = [...r.data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.equal(statuses.filter((s) => s === '103').length, 16);
+  assert.equal(statuses.at(-1), '502');
+  assert.match(r.data, /weft-error: UPSTREAM_BAD_RESPONSE; .*more than 16 informational/);
+});

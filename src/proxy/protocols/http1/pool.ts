@@ -73,6 +73,9 @@ const U_DETACHED = 4;
 /** Connected and handed to an acquirer, no exchange started yet. */
 const U_RESERVED = 5;
 
+/** 1xx responses accepted before the final one (a flood of 103s is an upstream bug or an attack). */
+const MAX_INFORMATIONAL = 16;
+
 /** One upstream connection. Fixed shape, reused across requests. */
 export class Http1UpstreamConn {
   readonly pool: Http1Pool;
@@ -95,6 +98,7 @@ export class Http1UpstreamConn {
   #lastError: Error | null = null;
   #responseDone = false;
   #reusable = true;
+  #informational = 0;
 
   constructor(pool: Http1Pool, socket: net.Socket) {
     this.pool = pool;
@@ -113,6 +117,7 @@ export class Http1UpstreamConn {
     this.responseHeadReceived = false;
     this.#responseDone = false;
     this.#reusable = true;
+    this.#informational = 0;
     this.parser.reset();
   }
 
@@ -180,6 +185,10 @@ export class Http1UpstreamConn {
           return;
         }
         if (head.status < 200) {
+          if (++this.#informational > MAX_INFORMATIONAL) {
+            this.#fail(new UpstreamProtocolError(UpstreamCodes.BAD_RESPONSE, `${this.pool.name} sent more than ${MAX_INFORMATIONAL} informational responses`));
+            return;
+          }
           hooks.onInformational(head);
           parser.reset();
           off = at;
