@@ -72,9 +72,13 @@ export class PushController {
   #workloads: ReadonlyMap<string, WorkloadEntry> = new Map();
   #trustBundlePem = '';
   #index: MeshIndex | undefined;
+  /** The last index built: unchanged services' compiled pieces carry over from it. */
+  #previousIndex: MeshIndex | undefined;
   #groups = new Map<string, GroupResult>();
   /** Packed resources by content (JSON), kept across flushes so unchanged resources are not re-encoded. */
   #packed = new Map<string, XdsAny>();
+  /** Packed resources by object identity: compiled pieces are shared by groups and reused across flushes. */
+  #byObject = new WeakMap<object, XdsAny>();
   #timer: NodeJS.Timeout | undefined;
   #pendingSince: number | undefined;
   #stats: PushStats = { flushes: 0, lastFlushAt: undefined, lastLatencyMs: undefined, lastComputeMs: undefined, groups: 0, proxies: 0, lastChanged: { CDS: 0, EDS: 0, LDS: 0, RDS: 0 } };
@@ -166,17 +170,28 @@ export class PushController {
     if (this.#config === undefined) return undefined;
     if (this.#index === undefined) {
       const snapshot: MeshSnapshot = { config: this.#config, workloads: this.#workloads, trustBundlePem: this.#trustBundlePem };
-      this.#index = buildMeshIndex(snapshot);
+      const index = buildMeshIndex(snapshot, this.#previousIndex);
+      this.#index = index;
+      this.#previousIndex = index;
+      // Groups whose scope holds no changed service keep their compilation and snapshots.
+      const previousGroups = this.#groups;
       this.#groups = new Map();
+      const changed = index.changedServices;
+      if (changed !== undefined) {
+        for (const [k, g] of previousGroups) if (!g.compiled.scope.some((svc) => changed.has(svc))) this.#groups.set(k, g);
+      }
     }
     return this.#index;
   }
 
   #pack(msg: string, obj: XdsObject, fresh: Map<string, XdsAny>): XdsAny {
+    const known = this.#byObject.get(obj);
+    if (known !== undefined) return known;
     const json = JSON.stringify(obj);
     let any = fresh.get(json) ?? this.#packed.get(json);
     if (any === undefined) any = packAny(msg, obj);
     fresh.set(json, any);
+    this.#byObject.set(obj, any);
     return any;
   }
 

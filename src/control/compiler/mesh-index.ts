@@ -64,6 +64,11 @@ export interface MeshIndex {
   readonly services: ReadonlyMap<string, readonly ServicePortModel[]>;
   /** Memo for compiled pieces shared by every proxy of this snapshot (see compile.ts). */
   readonly memo: Map<string, unknown>;
+  /**
+   * Built incrementally from the previous index (same config, only workloads changed): the service
+   * keys whose endpoints changed. Undefined: everything may have changed.
+   */
+  readonly changedServices: ReadonlySet<string> | undefined;
 }
 
 function workloadBelongs(w: WorkloadEntry, svc: ServiceConfig): boolean {
@@ -96,8 +101,26 @@ function parentMatches(ref: ParentRefConfig, svc: ServiceConfig, sp: ServicePort
   return true;
 }
 
-export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
+function sameEndpoints(a: readonly EndpointModel[], b: readonly EndpointModel[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.workloadId !== y.workloadId || x.address !== y.address || x.port !== y.port || x.proxyPort !== y.proxyPort || x.spiffeId !== y.spiffeId || x.ready !== y.ready || x.labels !== y.labels || x.locality !== y.locality) return false;
+  }
+  return true;
+}
+
+/**
+ * Indexes a snapshot. With `previous` built from the same config object (only workloads changed),
+ * service ports whose endpoints are unchanged keep their model, and every compiled piece in the memo
+ * carries over except the endpoint-dependent ones (cluster, ClusterLoadAssignment) of changed ports —
+ * so an endpoint change recompiles only the services it touches.
+ */
+export function buildMeshIndex(snapshot: MeshSnapshot, previous?: MeshIndex): MeshIndex {
   const config = snapshot.config;
+  const reuse = previous !== undefined && previous.snapshot.config === snapshot.config && previous.snapshot.trustBundlePem === snapshot.trustBundlePem && previous.snapshot.clusterDomain === snapshot.clusterDomain ? previous : undefined;
+  const changedPorts = new Set<string>();
   // Index workloads by namespace (then by service name), and routes by parent service, so building
   // the index is linear in the mesh size rather than services × workloads.
   const byNamespace = new Map<string, WorkloadEntry[]>();
@@ -134,6 +157,12 @@ export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
         if (port === undefined) continue;
         endpoints.push({ address: w.address, port, proxyPort: w.proxyPort, spiffeId: w.spiffeId, ready: w.ready, labels: w.labels, locality: w.locality, workloadId: w.id });
       }
+      const old = reuse?.services.get(key)?.find((m) => m.port === sp);
+      if (old && sameEndpoints(old.endpoints, endpoints)) {
+        ports.push(old);
+        continue;
+      }
+      if (reuse) changedPorts.add(`${key}:${sp.port}`);
       const routes = attached.filter((a) => a.route.parentRefs.some((p) => parentMatches(p, svc, sp)));
       const subject = { namespace: svc.metadata.namespace, service: svc.metadata.name, port: sp.port };
       ports.push(
@@ -151,7 +180,16 @@ export function buildMeshIndex(snapshot: MeshSnapshot): MeshIndex {
     }
     services.set(key, Object.freeze(ports));
   }
-  return { snapshot, trustDomain: config.mesh.trustDomain, clusterDomain: snapshot.clusterDomain ?? 'cluster.local', services, memo: new Map() };
+  const memo = new Map<string, unknown>();
+  if (reuse) {
+    // Keys are `<piece>:<…>:<namespace/name>:<port>`; only `svc:` pieces (cluster, endpoints) depend on endpoints.
+    for (const [k, v] of reuse.memo) {
+      if (k.startsWith('svc:') && changedPorts.has(k.slice(k.indexOf(':', 4) + 1))) continue;
+      memo.set(k, v);
+    }
+  }
+  const changedServices = reuse ? new Set([...changedPorts].map((k) => k.slice(0, k.lastIndexOf(':')))) : undefined;
+  return { snapshot, trustDomain: config.mesh.trustDomain, clusterDomain: snapshot.clusterDomain ?? 'cluster.local', services, memo, changedServices };
 }
 
 /** The identities allowed to call a service: the union of ALLOW AuthorizationPolicy identities, or undefined (any in the trust domain). */
