@@ -106,6 +106,9 @@ drainTimeoutMs: 5000
   r.child.kill('SIGTERM');
   await new Promise((res) => setTimeout(res, 300));
   await assert.rejects(get(listening.outbound, '/y', { host: 'legacy' }), /ECONNREFUSED|ECONNRESET|socket hang up/);
+  const ready = await get(admin, '/ready');
+  assert.equal(ready.status, 503, 'not ready while draining');
+  assert.match(ready.body, /draining/);
   release();
   const done = await slow;
   assert.equal(done.body, 'slow-done');

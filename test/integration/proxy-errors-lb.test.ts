@@ -170,3 +170,31 @@ test('a new snapshot applies live: routes and endpoints change, pools of removed
   watch.set(snapshotOf({ ...spec(b.port), services: [] }));
   assert.equal((await get(out, 'svc')).status, 404);
 });
+
+test('CONNECT_TIMEOUT: a peer that accepts TCP but never finishes TLS → 504 within the connect timeout, both peer protocols', async () => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); silent.close(() => r()); }));
+  const silentPort = (silent.address() as net.AddressInfo).port;
+  const pki = await (await import('../support/pki.ts')).makeTestPki({ trustDomain: 'test.local' });
+  const id = await pki.issue('shop/web');
+  for (const peerProtocol of ['http1', 'h2'] as const) {
+    const proxy = await startProxy({
+      workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: { certChainPem: id.certChainPem, keyPem: id.keyPem, trustBundlePem: id.trustBundlePem } },
+      listeners: { outbound: { port: 0 }, inbound: null, admin: null },
+      services: [{ name: 'stuck', namespace: 'shop', ports: [{ port: 80, protocol: 'http1', cluster: 'stuck' }] }],
+      clusters: [{ name: 'stuck', peerProtocol, connectTimeoutMs: 300, endpoints: [{ address: '127.0.0.1', port: 8080, proxyPort: silentPort, spiffeId: 'spiffe://test.local/ns/shop/sa/stuck' }] }],
+    });
+    cleanups.push(() => proxy.close());
+    const t0 = Date.now();
+    const r = await get(proxy.addresses.outbound!.port, 'stuck');
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 504, peerProtocol);
+    assert.match(String(r.headers['weft-error']), /^CONNECT_TIMEOUT; /, peerProtocol);
+    assert.ok(ms >= 250 && ms < 2000, `${peerProtocol}: answered after ${ms} ms`);
+  }
+});
