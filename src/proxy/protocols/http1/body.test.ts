@@ -65,6 +65,7 @@ test('bad chunk framing is rejected', () => {
     ['3\r\nabc\r\n0\r\nX: a\n\r\n', 'HTTP1_BARE_LF'],
     ['3;a\x00\r\n', 'HTTP1_BAD_CHUNK'],
     ['\r\n', 'HTTP1_BAD_CHUNK'],
+    ['1;' + 'e'.repeat(5000) + '\r\n', 'HTTP1_BAD_CHUNK'],
   ];
   for (const [input, code] of cases) {
     const f = new BodyFramer();

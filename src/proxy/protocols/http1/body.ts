@@ -55,6 +55,9 @@ const S_TRAILER_LF = 8; // LF after a trailer line's CR
 const S_END_LF = 9; // LF of the final empty line
 const S_SIZE_WS = 10; // whitespace after size digits (tolerated before ';' per BWS)
 
+/** Longest chunk extension accepted on one chunk-size line (they carry no meaning for a proxy). */
+const MAX_EXTENSION_BYTES = 4096;
+
 /** Largest chunk size accepted (2^48): beyond this it is an attack or a bug, not a body. */
 const MAX_CHUNK_SIZE = 2 ** 48;
 
@@ -68,6 +71,7 @@ export class BodyFramer {
   bodyBytes = 0;
   #state = S_SIZE;
   #digits = 0;
+  #extBytes = 0;
   #sink: BodySink | null = null;
   #trailerBytes = 0;
   #trailerParts: Buffer[] | null = null;
@@ -87,6 +91,7 @@ export class BodyFramer {
     this.#sink = sink;
     this.#state = S_SIZE;
     this.#digits = 0;
+    this.#extBytes = 0;
     this.#trailerBytes = 0;
     this.#trailerParts = null;
     if (mode === FRAMING_LENGTH) {
@@ -203,6 +208,9 @@ export class BodyFramer {
           else if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
             this.#state = state;
             return this.#fail(c === 10 ? Http1Codes.BARE_LF : Http1Codes.BAD_CHUNK, 'invalid byte in chunk extension');
+          } else if (++this.#extBytes > MAX_EXTENSION_BYTES) {
+            this.#state = state;
+            return this.#fail(Http1Codes.BAD_CHUNK, `chunk extension longer than ${MAX_EXTENSION_BYTES} bytes`);
           }
           i++;
           break;
@@ -214,6 +222,7 @@ export class BodyFramer {
           }
           i++;
           this.#digits = 0;
+          this.#extBytes = 0;
           state = this.remaining === 0 ? S_TRAILER_START : S_DATA;
           break;
         }
