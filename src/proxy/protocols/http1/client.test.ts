@@ -191,3 +191,19 @@ test('message mode answers Expect: 100-continue itself when the body is read', a
   });
   assert.deepEqual(r, { sawContinue: true, body: 'got data' });
 });
+
+test('a handler that throws costs one request (500 PROXY_INTERNAL_ERROR), not the process', async () => {
+  const seen: unknown[] = [];
+  const server = new Http1Server({
+    onRequest() {
+      throw new Error('bug in routing');
+    },
+    onInternalError: (_conn, e) => seen.push(e),
+  });
+  const addr = await server.listen(0);
+  closers.push(() => server.close());
+  const r = await rawExchange(addr.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  assert.match(r.data, /^HTTP\/1\.1 500 Internal Server Error\r\n[^]*weft-error: PROXY_INTERNAL_ERROR; /);
+  assert.equal(r.closed, true);
+  assert.equal((seen[0] as Error).message, 'bug in routing');
+});

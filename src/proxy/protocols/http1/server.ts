@@ -41,6 +41,8 @@ export interface ExchangeHooks extends BodySink {
 export interface Http1ServerOptions extends Http1Limits {
   /** Called once per request head. */
   onRequest: (conn: Http1ServerConn, head: Http1Head) => void;
+  /** Told when `onRequest` throws (the client got a 500 `PROXY_INTERNAL_ERROR` and the connection closes). */
+  onInternalError?: (conn: Http1ServerConn, error: unknown) => void;
   /** Told about malformed requests (after the 4xx is sent); for logging and metrics. */
   onClientError?: (conn: Http1ServerConn, error: Http1ParseError) => void;
   /** Whole request head must arrive within this, counted from its first byte (slowloris). Default 10 s. */
@@ -182,7 +184,18 @@ export class Http1ServerConn {
       this.#pending = chunk;
       this.#pendingOff = at;
     }
-    this.server.onRequest(this, head);
+    try {
+      this.server.onRequest(this, head);
+    } catch (error) {
+      // A bug in a handler must cost one request, not the process.
+      this.server.options.onInternalError?.(this, error);
+      if (!this.responseStarted && !this.closed) {
+        respondError(this, { status: 500, code: 'PROXY_INTERNAL_ERROR', reason: 'the proxy failed to handle this request', close: true });
+      } else {
+        this.destroy(error instanceof Error ? error : undefined);
+      }
+      return;
+    }
     // Nobody took the rest of the chunk (async routing, or pipelined bytes): stop reading for now.
     // (No pause otherwise: pause/resume cost two syscalls; bytes arriving meanwhile are stashed and pause then.)
     if (this.#pending !== null && this.state !== ST_CLOSED && this.state !== ST_DETACHED) this.#pause(PAUSE_WAIT);
