@@ -101,3 +101,29 @@ test('push: changes are debounced, but never beyond the max delay', async () => 
   assert.ok(flushes[0]! >= 75 && flushes[0]! < 300, `first flush at ${flushes[0]}`);
   push.close();
 });
+
+test('push: an endpoint change recompiles only the groups whose scope holds that service', () => {
+  const cache = new SnapshotCache();
+  const push = new PushController({ cache, debounceMs: 10_000 });
+  const a1 = workload('proxy:a-1', 'a', '10.0.0.1');
+  const b1 = workload('proxy:b-1', 'b', '10.0.0.2');
+  push.update({ config: config(), workloads: new Map([['proxy:a-1', a1], ['proxy:b-1', b1]]), trustBundlePem: 'PEM' });
+  push.connect('to-a', scopedToA);
+  push.connect('to-b', { ...scopedToA, nodeId: 'to-b', upstreams: ['default/b'] });
+  push.flushNow();
+  const aBefore = cache.getSnapshot('to-a')!;
+  const bBefore = cache.getSnapshot('to-b')!;
+  const b2 = workload('proxy:b-2', 'b', '10.0.0.3');
+  push.update({ workloads: new Map([['proxy:a-1', a1], ['proxy:b-1', b1], ['proxy:b-2', b2]]) });
+  push.flushNow();
+  assert.equal(cache.getSnapshot('to-a'), aBefore, 'the group scoped to a kept its snapshot object');
+  const bAfter = cache.getSnapshot('to-b')!;
+  assert.notEqual(bAfter.resources[ENDPOINT_TYPE_URL]!.version, bBefore.resources[ENDPOINT_TYPE_URL]!.version);
+  assert.equal(bAfter.resources[ROUTE_TYPE_URL], bBefore.resources[ROUTE_TYPE_URL], 'route pieces carried over');
+  assert.deepEqual(push.stats.lastChanged, { CDS: 0, EDS: 1, LDS: 0, RDS: 0 });
+  // a config change (new config object) recompiles everything and stays correct
+  push.update({ config: config() });
+  push.flushNow();
+  assert.equal(cache.getSnapshot('to-b')!.resources[ENDPOINT_TYPE_URL]!.version, bAfter.resources[ENDPOINT_TYPE_URL]!.version, 'same content, same version');
+  push.close();
+});

@@ -75,6 +75,8 @@ export class PushController {
   /** The last index built: unchanged services' compiled pieces carry over from it. */
   #previousIndex: MeshIndex | undefined;
   #groups = new Map<string, GroupResult>();
+  /** The groups of the previous index: a recompiled type with an unchanged version keeps its old object. */
+  #retired = new Map<string, GroupResult>();
   /** Packed resources by content (JSON), kept across flushes so unchanged resources are not re-encoded. */
   #packed = new Map<string, XdsAny>();
   /** Packed resources by object identity: compiled pieces are shared by groups and reused across flushes. */
@@ -175,6 +177,7 @@ export class PushController {
       this.#previousIndex = index;
       // Groups whose scope holds no changed service keep their compilation and snapshots.
       const previousGroups = this.#groups;
+      this.#retired = previousGroups;
       this.#groups = new Map();
       const changed = index.changedServices;
       if (changed !== undefined) {
@@ -209,7 +212,9 @@ export class PushController {
           items.set(name, any);
           h.update(name).update('\0').update(contentVersion(any)).update('\0');
         }
-        resources[t.url] = { version: h.digest('hex').slice(0, 16), items };
+        const version = h.digest('hex').slice(0, 16);
+        const before = this.#retired.get(key)?.snapshot.resources[t.url];
+        resources[t.url] = before !== undefined && before.version === version ? before : { version, items };
       }
       g = { compiled, snapshot: { resources } };
       this.#groups.set(key, g);
