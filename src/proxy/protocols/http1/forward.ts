@@ -363,7 +363,7 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     this.up = null;
     if (up !== null) up.abort();
     else this.pool.cancel(this.onAcquired);
-    this.plan.onDone?.(this.conn, { status: this.status, error: null, completed: false, reused: this.reused });
+    this.#done({ status: this.status, error: null, completed: false, reused: this.reused });
   }
 
   onClientDrain(): void {
@@ -387,7 +387,14 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
   onResponseHead(head: Http1Head, chunk: Buffer, bodyStart: number): void {
     const conn = this.conn;
     this.status = head.status;
-    this.plan.onResponseHead?.(conn, head);
+    const observe = this.plan.onResponseHead;
+    if (observe !== null) {
+      try {
+        observe(conn, head);
+      } catch {
+        // An observer's bug must not break the exchange.
+      }
+    }
     const up = this.up!;
     const framing = up.framer.mode;
     let flags = 0;
@@ -451,7 +458,7 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     // Early response (request body unfinished): the connection cannot be reused. When the request had
     // ended, the pool already took the connection back (it may serve another exchange by now).
     if (up !== null && up.hooks === this && !up.requestEnded) up.abort();
-    this.plan.onDone?.(conn, { status: this.status, error: null, completed: true, reused: this.reused });
+    this.#done({ status: this.status, error: null, completed: true, reused: this.reused });
     conn.responseEnd();
   }
 
@@ -467,7 +474,7 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     if (rest.length > 0) client.write(rest);
     if (clientRest.length > 0) upSocket.write(clientRest);
     tunnel(client, upSocket);
-    this.plan.onDone?.(conn, { status: 101, error: null, completed: true, reused: this.reused });
+    this.#done({ status: 101, error: null, completed: true, reused: this.reused });
   }
 
   onUpstreamError(error: UpstreamError): void {
@@ -479,6 +486,17 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     this.conn.resumeBody();
   }
 
+  /** Reports the end of the exchange to plan.onDone (whose failures must not break the proxy). */
+  #done(outcome: ForwardOutcome): void {
+    const done = this.plan.onDone;
+    if (done === null) return;
+    try {
+      done(this.conn, outcome);
+    } catch {
+      // Metrics or health bookkeeping failed; the exchange itself is complete.
+    }
+  }
+
   #fail(error: UpstreamError): void {
     this.finished = true;
     const up = this.up;
@@ -487,9 +505,13 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     else this.pool.cancel(this.onAcquired);
     const conn = this.conn;
     const started = conn.responseStarted;
-    this.plan.onDone?.(conn, { status: started ? this.status : 0, error, completed: false, reused: this.reused });
+    this.#done({ status: started ? this.status : 0, error, completed: false, reused: this.reused });
     if (!started && !conn.closed) {
-      this.plan.onError(conn, error);
+      try {
+        this.plan.onError(conn, error);
+      } catch {
+        // Fall through: the connection is reset below when nothing was answered.
+      }
       if (!conn.closed && conn.link === this) conn.destroy(error);
     } else {
       conn.destroy(error);
