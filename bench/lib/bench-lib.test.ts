@@ -7,6 +7,7 @@ import { parseOpenLoop } from './open-loop.ts';
 import { percentile, sortedPercentile, mean } from './stats.ts';
 import { renderTable, judge, fmt } from './report.ts';
 import { summariseProfile } from './cpu-profile.ts';
+import { transpile } from './compile-weft.ts';
 
 test('parseWrk reads the Lua summary line and sums every error kind', () => {
   const out = [
@@ -145,4 +146,16 @@ test('summariseProfile with windows counts only the samples taken inside them', 
   const hot = summariseProfile(profile, 10, [[2000, 2300]]);
   assert.deepEqual(hot.functions.map((f) => f.name), ['hot src/a.ts:1']);
   assert.equal(hot.busyMs, 1);
+});
+
+test('transpile strips types and rewrites relative .ts imports to .js (package imports untouched)', () => {
+  const out = transpile(
+    "import { a } from './a.ts';\nimport type { T } from '../t.ts';\nimport { pino } from 'pino';\nexport const x: number = a as number;\nexport type U = T;\n",
+    'x.ts',
+  );
+  assert.match(out, /from "\.\/a\.js"|from '\.\/a\.js'/);
+  assert.doesNotMatch(out, /\.ts['"]/);
+  assert.doesNotMatch(out, /t\.js/, 'type-only imports disappear');
+  assert.match(out, /from 'pino'|from "pino"/);
+  assert.doesNotMatch(out, /: number/);
 });
