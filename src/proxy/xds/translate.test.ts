@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { packAny, unpackAny } from '../../xds/resources.ts';
+import type { XdsResourceSet } from '../../xds/client.ts';
+import { compileSnapshot } from '../runtime/snapshot.ts';
+import type { ProxyConfigSpec } from '../runtime/spec.ts';
+import { translateXds, XdsTranslateError } from './translate.ts';
+import { NODE_META, nodeMetadataFor } from './node-metadata.ts';
+// Test-only: the control plane's compiler produces the input (the proxy itself never imports it).
+import { compileProxy, buildMeshIndex } from '../../control/compiler/compile.ts';
+import { loadFixture } from '../../control/compiler/fixtures.ts';
+import { META } from '../../control/node-metadata.ts';
+
+const ROOT = new URL('../../../test/fixtures/compiler/', import.meta.url).pathname;
+
+function resourceSet(nodeId: string): XdsResourceSet {
+  const f = loadFixture(ROOT + 'routing');
+  const c = compileProxy(buildMeshIndex(f.snapshot), f.proxies.find((p) => p.nodeId === nodeId)!);
+  const decode = <T>(name: string, m: ReadonlyMap<string, object>) => new Map([...m].map(([k, v]) => [k, unpackAny<T>(packAny(name, v))]));
+  return {
+    listeners: decode('envoy.config.listener.v3.Listener', c.listeners) as any,
+    routes: decode('envoy.config.route.v3.RouteConfiguration', c.routes) as any,
+    clusters: decode('envoy.config.cluster.v3.Cluster', c.clusters) as any,
+    endpoints: decode('envoy.config.endpoint.v3.ClusterLoadAssignment', c.endpoints) as any,
+    versions: { LDS: '1', RDS: '2', CDS: '3', EDS: '4' },
+  };
+}
+
+const base: ProxyConfigSpec = {
+  workload: { name: 'web', namespace: 'shop', inbound: { mtlsMode: 'DISABLED', ports: [] } },
+  listeners: { outbound: { port: 0 }, inbound: null, admin: null },
+};
+
+test('node metadata keys are the ones the control plane reads', () => {
+  assert.deepEqual(NODE_META, META);
+  const m = nodeMetadataFor({ service: 'web', namespace: 'shop', serviceAccount: 'web', ports: [{ port: 8080 }], inboundPort: 15006, upstreams: ['reviews'] });
+  assert.equal(m.WEFT_KIND, 'sidecar');
+  assert.deepEqual(m.WEFT_PORTS, [{ name: '', port: 8080 }]);
+});
+
+test('translate: services, routes and meshed clusters from xDS compile into a valid proxy snapshot', () => {
+  const { spec, warnings } = translateXds(resourceSet('web-1'), base);
+  const r = compileSnapshot(spec);
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  assert.equal(spec.version, '3.4.1.2');
+  const reviews = spec.services!.find((s) => s.name === 'reviews')!;
+  assert.equal(reviews.namespace, 'shop');
+  const routes = reviews.ports[0]!.routes!;
+  assert.deepEqual(routes.map((x) => x.name), [
+    'HTTPRoute/shop/reviews/rule2(exact)/match0',
+    'HTTPRoute/shop/reviews/rule1(split)/match0',
+    'HTTPRoute/shop/reviews/rule0(canary-header)/match0',
+  ]);
+  const split = routes[1]!;
+  assert.deepEqual(split.match, { pathPrefix: '/api' });
+  assert.deepEqual(split.backends, [{ cluster: 'outbound|80||reviews-v1.shop', weight: 90 }, { cluster: 'outbound|80||reviews-v2.shop', weight: 10 }]);
+  assert.equal(split.timeoutMs, 2000);
+  assert.deepEqual(split.requestHeaders, { set: { 'x-route': 'split' }, add: { 'x-trace': '1' }, remove: ['x-internal'] });
+  assert.deepEqual(routes[0]!.match, { pathExact: '/health', method: 'GET' });
+  assert.deepEqual(routes[2]!.match, { headers: [{ name: 'x-canary', exact: 'true' }] });
+  // what the proxy cannot do is left out, and said so
+  assert.ok(warnings.some((w) => /redirect routes are not supported/.test(w)));
+  assert.ok(warnings.some((w) => /query parameter matches/.test(w)));
+  assert.ok(warnings.some((w) => /mirroring/.test(w)));
+  const v1 = spec.clusters!.find((c) => c.name === 'outbound|80||reviews-v1.shop')!;
+  assert.deepEqual(v1.endpoints, [{ address: '10.0.1.1', port: 8080, proxyPort: 15006, spiffeId: 'spiffe://cluster.local/ns/shop/sa/reviews', labels: {} }]);
+  assert.equal(v1.peerProtocol, 'h2');
+  assert.equal(v1.lb, 'ring-hash');
+  assert.equal(v1.connectTimeoutMs, 250);
+  assert.deepEqual(v1.pool, { maxConnections: 100, maxPending: 50 });
+  const greeter = spec.clusters!.find((c) => c.name === 'outbound|50051||greeter.shop')!;
+  assert.equal(greeter.peerProtocol, 'plain', 'a workload without a proxy is reached directly');
+  assert.equal(greeter.protocol, 'grpc');
+});
+
+test('translate: the inbound listener gives the mTLS mode and the allowed peers', () => {
+  const set = resourceSet('reviews-v1-a');
+  const { spec } = translateXds(set, { ...base, workload: { name: 'reviews-v1', namespace: 'shop', inbound: { mtlsMode: 'STRICT', ports: [{ port: 8080 }] } } });
+  assert.equal(spec.workload.inbound!.mtlsMode, 'STRICT');
+  assert.deepEqual(spec.workload.inbound!.allowedPeers, ['spiffe://cluster.local/ns/ops/*', 'spiffe://cluster.local/ns/shop/sa/web']);
+});
+
+test('translate: a route naming a cluster that was not received is refused (the set is NACKed)', () => {
+  const set = resourceSet('web-1');
+  const clusters = new Map(set.clusters);
+  clusters.delete('outbound|80||reviews-v2.shop');
+  assert.throws(() => translateXds({ ...set, clusters }, base), (e: unknown) => e instanceof XdsTranslateError && /reviews-v2/.test((e as Error).message));
+});
