@@ -326,7 +326,7 @@ export class Http1ServerConn {
     let declaredLength = -1;
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
-      if (lower.charCodeAt(0) === 0x3a || HOP_OR_FRAMING.has(lower)) continue;
+      if (lower.charCodeAt(0) === 0x3a || (HOP_OR_FRAMING.has(lower) && !(status === 101 && lower === 'upgrade'))) continue;
       if (lower === 'content-length') {
         declaredLength = Number(value);
         continue;
