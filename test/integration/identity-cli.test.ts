@@ -36,7 +36,7 @@ async function weft(...args: string[]): Promise<{ stdout: string }> {
 
 test('weft identity: serve, token, bundle, issue, status, rotate-root, recover', async () => {
   const state = mkdtempSync(join(tmpdir(), 'weft-cli-state-'));
-  const serve = spawn(process.execPath, [WEFT, 'identity', 'serve', '--state', state, '--trust-domain', 'cli.test', '--port', '0', '--admin-port', '0', '--leaf-ttl', '1h'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = spawn(process.execPath, [WEFT, 'identity', 'serve', '--state', state, '--trust-domain', 'cli.test', '--port', '0', '--admin-port', '0', '--leaf-ttl', '1h', '--sign-workers', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let client: WorkloadIdentityClient | undefined;
   try {
     const banner = await new Promise<string>((resolve, reject) => {
