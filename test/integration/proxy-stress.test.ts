@@ -1,5 +1,5 @@
 // Streaming and abuse under bounded memory: a large upload and download stream through client proxy →
-// mTLS → server proxy (generated on the fly, never stored) with the proxies' RSS bounded — 256 MiB
+// mTLS → server proxy (generated on the fly, never stored) with the proxies' RSS bounded — 128 MiB
 // each way by default so the suite stays fast; WEFT_STREAM_BYTES=1073741824 runs the full 1 GiB; then
 // thousands of hostile connections (garbage, half-closed, reset mid-request, smuggling attempts, TLS
 // garbage at the inbound port) must not crash the proxies or grow their memory.
@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { startHttpServer } from '../support/servers.ts';
 import { startProxyPair, type ProxyPair } from '../support/proxies.ts';
 
-const GiB = Number(process.env.WEFT_STREAM_BYTES ?? 256 * 1024 ** 2);
+const GiB = Number(process.env.WEFT_STREAM_BYTES ?? 128 * 1024 ** 2);
 let app: Awaited<ReturnType<typeof startHttpServer>>;
 let pair: ProxyPair;
 let maxRss = 0;
