@@ -109,3 +109,35 @@ test('max concurrent streams: streams beyond the advertised limit are refused', 
   c.destroy();
   await stillServes();
 });
+
+test('max connections per listener: connections beyond the limit are closed at once, others keep working', async () => {
+  const limited = await startProxy({
+    workload: { name: 'web', namespace: 'shop' },
+    listeners: { outbound: { port: 0 }, inbound: null, admin: null },
+    services: [{ name: 'api', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'api' }] }],
+    clusters: [{ name: 'api', protocol: 'http2', endpoints: [{ address: '127.0.0.1', port: app.port }] }],
+    limits: { maxConnections: 5 },
+  });
+  try {
+    const lport = limited.addresses.outbound!.port;
+    const held = [];
+    for (let i = 0; i < 5; i++) {
+      const c = new RawH2(lport);
+      await c.ready;
+      held.push(c);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const extra = new RawH2(lport);
+    assert.ok(await extra.waitClosed(2000), 'the 6th connection was closed');
+    assert.ok(held.every((c) => !c.closed), 'the first five stay open');
+    held[0]!.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = http2.connect(`http://127.0.0.1:${lport}`);
+    const body = await collect(again.request({ ':path': '/', ':authority': 'api' }));
+    again.close();
+    assert.equal(body.toString(), 'ok');
+    for (const c of held) c.destroy();
+  } finally {
+    await limited.close();
+  }
+});
