@@ -176,7 +176,7 @@ spec:
     fast.ok ? [] : fast.error.map((i) => `${i.line}:${i.column} ${i.path} ${i.message}`),
     ['11:99 spec.ports[0].apProtocol unknown field `apProtocol`; did you mean `appProtocol`?'],
   );
-  const docs = parseSource(text).docs;
+  const docs = [...parseSource(text).docs];
   assert.deepEqual(
     docs.map((d) => [d.line, d.column]),
     [

@@ -42,7 +42,12 @@ export interface ParseIssue {
 }
 
 export interface ParsedSource {
-  readonly docs: readonly ParsedDocument[];
+  /**
+   * The documents, in order. From the fast path this is lazy and one-shot: each document is loaded
+   * when iterated (so it can be validated and dropped while young), and iteration throws if js-yaml
+   * rejects a document — the caller then parses again with `preciseOnly`.
+   */
+  readonly docs: Iterable<ParsedDocument>;
   readonly issues: readonly ParseIssue[];
   /** The `yaml` documents when the precise path ran (reused for positions). */
   readonly yamlDocs: readonly Document.Parsed[] | undefined;
@@ -191,9 +196,8 @@ function isMarkerLine(text: string, start: number): boolean {
 
 /**
  * Fast path: find the `---` lines (always document boundaries in YAML) and the first content line of
- * each document, then load all documents with js-yaml in one pass. If the documents js-yaml returns
- * do not line up one-to-one with the segments found (e.g. a document that is just `null`), each
- * segment is loaded on its own instead. Any js-yaml error means: use the precise path.
+ * each document; each segment is then loaded with js-yaml when iterated. Any js-yaml error means:
+ * use the precise path (the iteration throws).
  */
 function parseFast(text: string, limits: ParseLimits): ParsedSource | undefined {
   const segments: { start: number; end: number; line: number; column: number }[] = [];
@@ -232,24 +236,16 @@ function parseFast(text: string, limits: ParseLimits): ParsedSource | undefined 
   close(text.length);
   if (segments.length > limits.maxDocuments) return undefined;
   const options = { schema: jsyaml.CORE_SCHEMA, maxDepth: limits.maxDepth } as jsyaml.LoadOptions;
-  const docs: ParsedDocument[] = [];
-  try {
-    const all = jsyaml.loadAll(text, null, options).filter((v) => v !== null && v !== undefined);
-    if (all.length === segments.length) {
-      all.forEach((value, i) => {
-        const seg = segments[i] as { line: number; column: number };
-        docs.push({ index: i, value, line: seg.line, column: seg.column });
-      });
-      return { docs, issues: [], yamlDocs: undefined, lineCounter: undefined };
-    }
-    for (const seg of segments) {
-      const value = jsyaml.load(text.slice(seg.start, seg.end), options);
-      if (value === null || value === undefined) continue;
-      docs.push({ index: docs.length, value, line: seg.line, column: seg.column });
-    }
-  } catch {
-    return undefined;
-  }
+  const docs: Iterable<ParsedDocument> = {
+    *[Symbol.iterator]() {
+      let index = 0;
+      for (const seg of segments) {
+        const value = jsyaml.load(text.slice(seg.start, seg.end), options);
+        if (value === null || value === undefined) continue;
+        yield { index: index++, value, line: seg.line, column: seg.column };
+      }
+    },
+  };
   return { docs, issues: [], yamlDocs: undefined, lineCounter: undefined };
 }
 

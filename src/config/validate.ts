@@ -93,19 +93,41 @@ export function validateDocuments(sources: readonly SourceDocument[], options: C
       parsed.push(undefined);
       return;
     }
-    const result = parseSource(source.text, limits);
+    let result = parseSource(source.text, limits);
+    // Documents are validated as they are loaded, so each raw document dies young. If the fast
+    // parser gives up part-way, this file's partial results are dropped and it is parsed precisely.
+    let fileIssues: PendingIssue[] = [];
+    let fileEntries: ValidatedEntry[] = [];
+    let fileIgnored: IgnoredResourceConfig[] = [];
+    let fileDocs = 0;
+    const consume = (r: ParsedSource): void => {
+      for (const doc of r.docs) {
+        fileDocs++;
+        const out = validateDocument(doc.value, { file: source.source, line: doc.line, column: doc.column });
+        for (const i of out.issues) fileIssues.push({ ...i, fileIndex, docIndex: doc.index, docLine: doc.line, docColumn: doc.column, ...(out.resource ? { resource: out.resource } : {}) });
+        if (out.entry) fileEntries.push({ def: out.entry.def, config: out.entry.config, fileIndex, docIndex: doc.index, resource: out.resource as string });
+        if (out.ignored) fileIgnored.push(out.ignored);
+      }
+    };
+    try {
+      consume(result);
+    } catch {
+      fileIssues = [];
+      fileEntries = [];
+      fileIgnored = [];
+      fileDocs = 0;
+      result = parseSource(source.text, { ...limits, preciseOnly: true });
+      consume(result);
+    }
     parsed.push(result);
     for (const p of result.issues) issues.add(located(fileIndex, p.code, p.message, p.line, p.column, { ...(p.expected ? { expected: p.expected } : {}), ...(p.found ? { found: p.found } : {}) }));
-    if (result.docs.length === 0 && result.issues.length === 0) {
+    if (fileDocs === 0 && result.issues.length === 0) {
       issues.add(located(fileIndex, 'NO_RESOURCES', 'no resources in this file (it is empty or only comments)', 0, 0, {}, 'warning'));
     }
-    documents += result.docs.length;
-    for (const doc of result.docs) {
-      const out = validateDocument(doc.value, { file: source.source, line: doc.line, column: doc.column });
-      for (const i of out.issues) issues.add({ ...i, fileIndex, docIndex: doc.index, docLine: doc.line, docColumn: doc.column, ...(out.resource ? { resource: out.resource } : {}) });
-      if (out.entry) entries.push({ ...out.entry, fileIndex, docIndex: doc.index, resource: out.resource as string });
-      if (out.ignored) ignored.push(out.ignored);
-    }
+    documents += fileDocs;
+    for (const i of fileIssues) issues.add(i);
+    for (const e of fileEntries) entries.push(e);
+    for (const r of fileIgnored) ignored.push(r);
   });
 
   const namespaceLabels = new Map(ignored.filter((r) => r.kind === 'Namespace' && r.apiVersion === 'v1').map((r) => [r.name, r.labels] as const));
