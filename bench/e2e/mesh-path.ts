@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick === true;
-const seconds = Number(args.seconds ?? (quick ? 2 : 4));
+const seconds = Number(args.seconds ?? (quick ? 2 : 3));
 const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined;
 const profileDir = typeof args.profile === 'string' ? resolve(args.profile) : undefined;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -41,9 +41,9 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const options: MeasureOptions = {
   seconds,
   connections: [16, 64],
-  fixedRate: { rate: 1000, connections: 16, seconds: quick ? 2 : 5 },
+  fixedRate: { rate: 1000, connections: 16, seconds: quick ? 2 : 4 },
   h2: { connections: 16, streams: 10 },
-  warmupSeconds: quick ? 1 : 2,
+  warmupSeconds: 1,
   log,
 };
 

@@ -27,7 +27,7 @@ const { values: args } = parseArgs({
   strict: false,
 });
 const quick = args.quick === true;
-const seconds = Number(args.seconds ?? (quick ? 2 : 4));
+const seconds = Number(args.seconds ?? (quick ? 2 : 3));
 const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined;
 const profileDir = typeof args.profile === 'string' ? resolve(args.profile) : undefined;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     let ep: Endpoint | undefined;
     try {
       ep = await plan.start(upstream.port);
-      results.push(await measurePath({ key: plan.key, label: plan.label, port: ep.port, authority: plan.authority, procs: ep.procs, hops: 1 }, { seconds, connections: [16, 64], fixedRate: undefined, h2: undefined, warmupSeconds: quick ? 1 : 2, log }));
+      results.push(await measurePath({ key: plan.key, label: plan.label, port: ep.port, authority: plan.authority, procs: ep.procs, hops: 1 }, { seconds, connections: [16, 64], fixedRate: undefined, h2: undefined, warmupSeconds: 1, log }));
     } catch (e) {
       log(`${plan.key}: FAILED: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
