@@ -52,7 +52,12 @@ export function forwardH2(
   });
   let finished = false;
   let status = 0;
-  const stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
+  } catch (e) {
+    throw new ProxyError('BAD_REQUEST', `the request cannot be sent over HTTP/2: ${(e as Error).message}`, { cause: e });
+  }
   const onSessionClose = () => {
     if (finished) return;
     if (!responded) finish(new ProxyError('UPSTREAM_RESET', `${target} closed the connection before responding`));
@@ -86,7 +91,15 @@ export function forwardH2(
     const out = endToEnd(h);
     onResponseHead?.(out);
     const endStream = (flags & 1) !== 0;
-    ex.respond(status, out, endStream);
+    try {
+      ex.respond(status, out, endStream);
+    } catch (e) {
+      // A header HTTP/1 allows but HTTP/2 does not (or the reverse): answer 502, never crash.
+      stream.close(NGHTTP2_CANCEL);
+      responded = false;
+      finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
     if (endStream) finish({ status, completed: true });
   });
   let trailers: HeaderMap | undefined;
@@ -169,7 +182,8 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
     drainWaiting = false;
     req.resumeResponse();
   };
-  const req: Http1ClientRequest = http1Request(pool, { method: ex.method, path: ex.path, authority: ex.authority, headers, bodyLength }, {
+  let req!: Http1ClientRequest;
+  const handler: Parameters<typeof http1Request>[2] = {
     onHead(head) {
       status = head.status;
       responded = true;
@@ -182,7 +196,14 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
       }
       onResponseHead?.(out);
       const bodiless = headRequest || status === 204 || status === 304;
-      ex.respond(status, out, bodiless);
+      try {
+        ex.respond(status, out, bodiless);
+      } catch (e) {
+        responded = false;
+        req.abort();
+        finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
+        return;
+      }
       if (bodiless) finish({ status, completed: true });
     },
     onData(chunk) {
@@ -213,7 +234,12 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
     onDrain() {
       ex.body.resume();
     },
-  });
+  };
+  try {
+    req = http1Request(pool, { method: ex.method, path: ex.path, authority: ex.authority, headers, bodyLength }, handler);
+  } catch (e) {
+    throw new ProxyError('BAD_REQUEST', `the request cannot be sent as HTTP/1.1: ${(e as Error).message}`, { cause: e });
+  }
   if (ex.bodyless) req.end();
   else {
     ex.body.on('data', (chunk: Buffer) => {
