@@ -457,9 +457,13 @@ function validateMap(schema: MapSchema, value: unknown, ctx: ValidationContext):
   return ok ? out : INVALID;
 }
 
+/** A copy of a (tiny, plain) default value, so that normalising it never touches the schema's own. */
 function structuredCloneSmall(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
-  return JSON.parse(JSON.stringify(value)) as unknown;
+  if (Array.isArray(value)) return value.map(structuredCloneSmall);
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[key] = structuredCloneSmall((value as Record<string, unknown>)[key]);
+  return out;
 }
 
 // ───────────────────────────── JSON Schema ─────────────────────────────
