@@ -45,6 +45,11 @@ export interface CompiledProxy {
 const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': EXTENSION_TYPE_URLS.router } };
 const ADS = { ads: {}, resource_api_version: 'V3' };
 
+/**
+ * Memo keys of per-service-port pieces end in `|<namespace/name>:<port>` (mesh-index.ts carries them
+ * over to the next index when that service port's inputs are unchanged); `svc:` pieces (cluster,
+ * endpoints) are the only ones that depend on endpoints. Other keys (scope) are per config.
+ */
 function memo<T>(index: MeshIndex, key: string, build: () => T): T {
   if (index.memo.has(key)) return index.memo.get(key) as T;
   const v = build();
@@ -84,7 +89,7 @@ interface ServicePieces {
 
 function pieces(index: MeshIndex, sp: ServicePortModel, layoutKind: ProxyKind): ServicePieces {
   const kind = flavour(layoutKind);
-  return memo(index, `svc:${kind}:${sp.key}:${sp.port.port}`, () => ({ cluster: outboundCluster(index, sp, kind), cla: loadAssignment(sp, kind), notes: [] }));
+  return memo(index, `svc:${kind}|${sp.key}:${sp.port.port}`, () => ({ cluster: outboundCluster(index, sp, kind), cla: loadAssignment(sp, kind), notes: [] }));
 }
 
 /** Clusters, endpoints and routes differ only between mesh proxies (weft, Envoy) and gRPC clients. */
@@ -94,7 +99,7 @@ function flavour(kind: ProxyKind): 'sidecar' | 'proxyless' {
 
 function vhostFor(index: MeshIndex, sp: ServicePortModel, layoutKind: ProxyKind, short: boolean, notes: CompileNote[]): XdsObject {
   const kind = flavour(layoutKind);
-  const m = memo(index, `vh:${kind}:${short}:${sp.key}:${sp.port.port}`, () => {
+  const m = memo(index, `vh:${kind}:${short}|${sp.key}:${sp.port.port}`, () => {
     const n: CompileNote[] = [];
     return { vh: virtualHost(index, sp, kind, short, n), notes: n };
   });
@@ -174,8 +179,8 @@ export function compileProxy(input: MeshSnapshot | MeshIndex, proxy: ProxyDescri
         const n = sp.service.metadata.name;
         const rname = serviceRouteName(ns, n, sp.port.port);
         const short = ns === proxy.namespace;
-        routes.set(rname, memo(index, `rc:${kind}:${short}:${sp.key}:${sp.port.port}`, () => ({ name: rname, virtual_hosts: [vhostFor(index, sp, kind, short, notes)] })));
-        listeners.set(rname, memo(index, `l:${kind}:${sp.key}:${sp.port.port}`, () => ({ name: rname, api_listener: { api_listener: hcm(rname, { rds: { route_config_name: rname, config_source: ADS } }) } })));
+        routes.set(rname, memo(index, `rc:${kind}:${short}|${sp.key}:${sp.port.port}`, () => ({ name: rname, virtual_hosts: [vhostFor(index, sp, kind, short, notes)] })));
+        listeners.set(rname, memo(index, `l:${kind}|${sp.key}:${sp.port.port}`, () => ({ name: rname, api_listener: { api_listener: hcm(rname, { rds: { route_config_name: rname, config_source: ADS } }) } })));
       }
     }
   } else {
@@ -185,7 +190,7 @@ export function compileProxy(input: MeshSnapshot | MeshIndex, proxy: ProxyDescri
         const ns = svc.metadata.namespace;
         const n = svc.metadata.name;
         const rname = serviceRouteName(ns, n, sp.port.port);
-        routes.set(rname, memo(index, `rc:${sp.key}:${sp.port.port}`, () => ({ name: rname, virtual_hosts: [vhostFor(index, sp, kind, true, notes)] })));
+        routes.set(rname, memo(index, `rc:proxyless|${sp.key}:${sp.port.port}`, () => ({ name: rname, virtual_hosts: [vhostFor(index, sp, kind, true, notes)] })));
         const first = svc.ports[0]?.port === sp.port.port;
         const names = [`${n}.${ns}:${sp.port.port}`, ...(first ? [`${n}.${ns}`] : [])];
         if (ns === proxy.namespace) names.push(`${n}:${sp.port.port}`, ...(first ? [n] : []));

@@ -54,6 +54,8 @@ export interface ServicePortModel {
   readonly routes: readonly AttachedRoute[];
   /** SPIFFE IDs of the endpoints (the peers a caller must accept). */
   readonly peerIdentities: readonly string[];
+  /** Structural key of every config input of this port (service, attached routes, policies); not endpoints. */
+  readonly inputKey: string;
 }
 
 export interface MeshIndex {
@@ -69,6 +71,25 @@ export interface MeshIndex {
    * keys whose endpoints changed. Undefined: everything may have changed.
    */
   readonly changedServices: ReadonlySet<string> | undefined;
+  /** Structural key of config that every proxy's compilation reads (mesh settings, authorization, mTLS policies). */
+  readonly globalKey: string;
+  /** Every service key with its ports: backend lookups and scopes depend on it. */
+  readonly portsKey: string;
+}
+
+/** JSON replacer that drops source positions (an edit above a resource moves them, nothing else). */
+function dropSource(key: string, value: unknown): unknown {
+  return key === 'source' ? undefined : value;
+}
+
+function globalKeyOf(config: MeshConfig): string {
+  return JSON.stringify([config.mesh, [...config.authorizationPolicies.values()], [...config.mtlsPolicies.values()]], dropSource);
+}
+
+function portsKeyOf(config: MeshConfig): string {
+  let out = '';
+  for (const [k, svc] of config.services) out += `${k}:${svc.ports.map((p) => p.port).join(',')};`;
+  return out;
 }
 
 function workloadBelongs(w: WorkloadEntry, svc: ServiceConfig): boolean {
@@ -119,7 +140,16 @@ function sameEndpoints(a: readonly EndpointModel[], b: readonly EndpointModel[])
  */
 export function buildMeshIndex(snapshot: MeshSnapshot, previous?: MeshIndex): MeshIndex {
   const config = snapshot.config;
-  const reuse = previous !== undefined && previous.snapshot.config === snapshot.config && previous.snapshot.trustBundlePem === snapshot.trustBundlePem && previous.snapshot.clusterDomain === snapshot.clusterDomain ? previous : undefined;
+  const sameConfig = previous !== undefined && previous.snapshot.config === config;
+  const reuse =
+    previous !== undefined &&
+    previous.snapshot.trustBundlePem === snapshot.trustBundlePem &&
+    previous.snapshot.clusterDomain === snapshot.clusterDomain &&
+    (sameConfig || (previous.globalKey === globalKeyOf(config) && previous.portsKey === portsKeyOf(config)))
+      ? previous
+      : undefined;
+  /** Service ports (`namespace/name:port`) whose config inputs changed: every memo piece of theirs is dropped. */
+  const changedInputs = new Set<string>();
   const changedPorts = new Set<string>();
   // Index workloads by namespace (then by service name), and routes by parent service, so building
   // the index is linear in the mesh size rather than services × workloads.
@@ -157,24 +187,35 @@ export function buildMeshIndex(snapshot: MeshSnapshot, previous?: MeshIndex): Me
         if (port === undefined) continue;
         endpoints.push({ address: w.address, port, proxyPort: w.proxyPort, spiffeId: w.spiffeId, ready: w.ready, labels: w.labels, locality: w.locality, workloadId: w.id });
       }
-      const old = reuse?.services.get(key)?.find((m) => m.port === sp);
-      if (old && sameEndpoints(old.endpoints, endpoints)) {
+      const old = reuse?.services.get(key)?.find((m) => m.port.port === sp.port);
+      if (sameConfig && old && old.port === sp && sameEndpoints(old.endpoints, endpoints)) {
         ports.push(old);
         continue;
       }
-      if (reuse) changedPorts.add(`${key}:${sp.port}`);
       const routes = attached.filter((a) => a.route.parentRefs.some((p) => parentMatches(p, svc, sp)));
       const subject = { namespace: svc.metadata.namespace, service: svc.metadata.name, port: sp.port };
+      const traffic = resolveBackendTraffic(config, subject);
+      const mtlsMode = resolveMtlsMode(config, subject);
+      const inputKey = sameConfig && old ? old.inputKey : JSON.stringify([svc, sp, routes.map((r) => r.route), traffic, mtlsMode], dropSource);
+      if (reuse) {
+        if (!old || old.inputKey !== inputKey) changedInputs.add(`${key}:${sp.port}`);
+        if (!old || old.inputKey !== inputKey || !sameEndpoints(old.endpoints, endpoints)) changedPorts.add(`${key}:${sp.port}`);
+        if (old && old.inputKey === inputKey && sameEndpoints(old.endpoints, endpoints)) {
+          ports.push(old);
+          continue;
+        }
+      }
       ports.push(
         Object.freeze({
           key,
           service: svc,
           port: sp,
           endpoints: Object.freeze(endpoints),
-          traffic: resolveBackendTraffic(config, subject),
-          mtlsMode: resolveMtlsMode(config, subject),
+          traffic,
+          mtlsMode,
           routes: Object.freeze(routes),
           peerIdentities: Object.freeze([...new Set(endpoints.map((e) => e.spiffeId))].sort()),
+          inputKey,
         }),
       );
     }
@@ -182,14 +223,34 @@ export function buildMeshIndex(snapshot: MeshSnapshot, previous?: MeshIndex): Me
   }
   const memo = new Map<string, unknown>();
   if (reuse) {
-    // Keys are `<piece>:<…>:<namespace/name>:<port>`; only `svc:` pieces (cluster, endpoints) depend on endpoints.
+    // Per-port keys end in `|<namespace/name>:<port>` (compile.ts). Config-input changes drop every
+    // piece of that port; endpoint changes drop only `svc:` pieces (cluster, endpoints). Keys without
+    // `|` (scopes) depend on the whole config and survive only an unchanged config.
     for (const [k, v] of reuse.memo) {
-      if (k.startsWith('svc:') && changedPorts.has(k.slice(k.indexOf(':', 4) + 1))) continue;
+      const bar = k.lastIndexOf('|');
+      if (bar < 0) {
+        if (sameConfig) memo.set(k, v);
+        continue;
+      }
+      const port = k.slice(bar + 1);
+      if (changedInputs.has(port) || !services.has(port.slice(0, port.lastIndexOf(':')))) continue;
+      if (k.startsWith('svc:') && changedPorts.has(port)) continue;
       memo.set(k, v);
     }
   }
+  // Groups whose scope holds none of these keep their compilation. Scopes are recomputed on a config
+  // change, so a changed route that widens a scope is also a changed input of its parent service.
   const changedServices = reuse ? new Set([...changedPorts].map((k) => k.slice(0, k.lastIndexOf(':')))) : undefined;
-  return { snapshot, trustDomain: config.mesh.trustDomain, clusterDomain: snapshot.clusterDomain ?? 'cluster.local', services, memo, changedServices };
+  return {
+    snapshot,
+    trustDomain: config.mesh.trustDomain,
+    clusterDomain: snapshot.clusterDomain ?? 'cluster.local',
+    services,
+    memo,
+    changedServices,
+    globalKey: reuse && sameConfig ? reuse.globalKey : globalKeyOf(config),
+    portsKey: reuse && sameConfig ? reuse.portsKey : portsKeyOf(config),
+  };
 }
 
 /** The identities allowed to call a service: the union of ALLOW AuthorizationPolicy identities, or undefined (any in the trust domain). */
