@@ -141,6 +141,39 @@ test('refusals carry clear gRPC statuses and are counted', async () => {
   }
 });
 
+test('the bundle stream refuses a bad token and counts a good one as a connected workload until it closes', async () => {
+  const server = await startIdentityServer({ trustDomain: TD, autoTick: false, adminPort: false });
+  const Ctor = identityServiceClient();
+  const creds = grpc.credentials.createSsl(Buffer.from(server.authority.bundle.current.pem), null, null, {
+    checkServerIdentity: () => undefined,
+  });
+  const client = new Ctor(server.target, creds) as unknown as grpc.Client & { SyncTrustBundle(): grpc.ClientDuplexStream<unknown, { version: string; pem: string; issuing_root_id: string }> };
+  try {
+    const bad = client.SyncTrustBundle();
+    const refused = new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
+    bad.write({ credential: { workload_token: 'not-a-token' }, version: '0' });
+    const e = await refused;
+    assert.equal(e.code, grpc.status.UNAUTHENTICATED);
+    assert.equal(server.authority.connectedWorkloads, 0);
+
+    const { token } = await server.authority.issueToken({ namespace: 'shop', serviceAccount: 'cart' });
+    const good = client.SyncTrustBundle();
+    good.on('error', () => {});
+    const first = new Promise<{ version: string; pem: string; issuing_root_id: string }>((resolve) => good.once('data', resolve));
+    good.write({ credential: { workload_token: token }, version: '0' });
+    const bundle = await first;
+    assert.equal(Number(bundle.version), server.authority.bundle.current.version);
+    assert.equal(bundle.pem, server.authority.bundle.current.pem);
+    assert.equal(bundle.issuing_root_id, server.authority.status().issuer.rootId);
+    assert.equal(server.authority.connectedWorkloads, 1);
+    good.cancel();
+    await waitFor(() => server.authority.connectedWorkloads === 0);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 test('signing is rate limited with a bounded queue (RESOURCE_EXHAUSTED when full)', async () => {
   const server = await startIdentityServer({ trustDomain: TD, autoTick: false, adminPort: false, signRatePerSec: 5, signQueueMax: 3 });
   const raw = rawClient(server.target, server.authority.bundle.current.pem);
