@@ -113,7 +113,7 @@ export class WeftProxy {
       const h1 = this.#h1Server(outboundHttp1, 'outbound', undefined);
       const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, undefined));
       this.addresses.outbound = await this.#bind('outbound', listeners.outbound.address, listeners.outbound.port, (socket) => {
-        void detect(socket, s.limits.detectTimeoutMs).then((kind) => {
+        whenDetected(socket, s.limits.detectTimeoutMs, (kind) => {
           if (kind === 'h2') handOffH2(h2, socket);
           else if (kind === 'http1') handOffH1(h1, socket);
           else socket.destroy();
@@ -149,7 +149,13 @@ export class WeftProxy {
         socket.destroy();
         return;
       }
-      onConnection(socket);
+      try {
+        onConnection(socket);
+      } catch (e) {
+        // One bad connection must never take the proxy down.
+        log.error({ err: e, listener: name }, 'connection handler failed');
+        socket.destroy();
+      }
     });
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
@@ -239,7 +245,7 @@ export class WeftProxy {
       if (protocol === 'tcp') return tcp(socket); // declared TCP: never wait for client bytes
       if (protocol === 'http1') return void handOffH1(h1, socket);
       if (protocol === 'http2' || protocol === 'grpc') return void handOffH2(h2, socket);
-      void detect(socket, this.ctx.snapshot.limits.detectTimeoutMs).then((kind) => {
+      whenDetected(socket, this.ctx.snapshot.limits.detectTimeoutMs, (kind) => {
         if (kind === 'h2') handOffH2(h2, socket);
         else if (kind === 'http1') handOffH1(h1, socket);
         else if (kind === 'closed') socket.destroy();
@@ -290,9 +296,12 @@ export class WeftProxy {
       if (alpn === ALPN_H2) handOffH2(appH2, socket);
       else if (alpn === ALPN_HTTP1) handOffH1(appH1, socket);
       else if (alpn === ALPN_TCP) {
-        void acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then((app) => {
-          if (app) splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs });
-        });
+        acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then(
+          (app) => {
+            if (app) splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs });
+          },
+          () => socket.destroy(),
+        );
       } else socket.destroy();
     };
     const onTls = (raw: net.Socket) => {
@@ -376,4 +385,14 @@ function handOffH1(l: H1Listener, socket: Duplex): void {
 function handOffH2(server: http2.Http2Server, socket: Duplex): void {
   (socket as net.Socket).allowHalfOpen = false;
   server.emit('connection', socket);
+}
+
+/** Runs `fn` once the protocol of `socket` is known; a failure closes that connection only. */
+function whenDetected(socket: net.Socket, timeoutMs: number, fn: (kind: Awaited<ReturnType<typeof detect>>) => void): void {
+  detect(socket, timeoutMs)
+    .then(fn)
+    .catch((e: unknown) => {
+      log.error({ err: e }, 'connection handler failed');
+      socket.destroy();
+    });
 }

@@ -58,6 +58,8 @@ export function registerProxy(program: Command): void {
         }) + '\n',
       );
       const log = logger('cli.proxy');
+      // A promise rejected on some connection's path must not take every other connection down.
+      process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (connection dropped, proxy keeps serving)'));
       process.on('SIGHUP', () => {
         const next = loadBootstrapFile(options.bootstrap);
         if (!next.ok) {

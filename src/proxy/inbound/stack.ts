@@ -59,7 +59,11 @@ export async function inboundHttp(ctx: ProxyContext, ex: Exchange): Promise<void
   } catch (e) {
     const pe = e instanceof ProxyError ? e : new ProxyError('UPSTREAM_RESET', (e as Error)?.message ?? String(e), { cause: e });
     ctx.metrics.error('inbound', pe.code);
-    if (!ex.headersSent) ex.fail(pe, 'inbound');
+    try {
+      if (!ex.headersSent) ex.fail(pe, 'inbound');
+    } catch {
+      // the downstream stream is already gone: nothing left to answer
+    }
     status = ex.isGrpc ? 200 : ERROR_MAP[pe.code].http;
   } finally {
     ctx.inflight--;

@@ -83,7 +83,11 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
   } catch (e) {
     const pe = e instanceof ProxyError ? e : new ProxyError('UPSTREAM_RESET', (e as Error)?.message ?? String(e), { cause: e });
     ctx.metrics.error('outbound', pe.code);
-    if (!ex.headersSent) ex.fail(pe, 'outbound');
+    try {
+      if (!ex.headersSent) ex.fail(pe, 'outbound');
+    } catch {
+      // the downstream stream is already gone: nothing left to answer
+    }
     status = ex.isGrpc ? 200 : ERROR_MAP[pe.code].http;
   } finally {
     ctx.inflight--;
