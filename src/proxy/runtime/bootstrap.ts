@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { createRequire } from 'node:module';
 import { err, type Result } from '../../core/result.ts';
 import { compileSnapshot, formatPath, ProxyConfigInvalidError, type ConfigIssue, type RuntimeSnapshot } from './snapshot.ts';
 
@@ -37,8 +37,30 @@ export function loadBootstrapFile(file: string): Result<RuntimeSnapshot, Bootstr
   return loadBootstrapText(text, file, dirname(resolve(file)));
 }
 
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | undefined;
+/** The YAML parser, loaded on first use: a JSON bootstrap that validates never needs it (sidecar RSS). */
+function yaml(): YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
+  return yamlModule;
+}
+
 /** Parses and compiles bootstrap text; relative identity file paths resolve against `baseDir`. */
 export function loadBootstrapText(text: string, file = '<bootstrap>', baseDir = process.cwd()): Result<RuntimeSnapshot, BootstrapInvalidError> {
+  // Fast path: valid JSON that compiles needs no positions.
+  if (/^\s*\{/.test(text)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed !== undefined) {
+      const fast = compileParsed(parsed, text, baseDir);
+      if (fast !== undefined) return fast;
+    }
+  }
+  const { LineCounter, parseDocument, isNode } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -65,7 +87,23 @@ export function loadBootstrapText(text: string, file = '<bootstrap>', baseDir = 
     return { ...issue, file, line: undefined, col: undefined };
   };
 
-  // Read identity files into PEM fields before compiling.
+  const fileIssues = readIdentityFiles(spec, baseDir);
+  if (fileIssues.length > 0) return err(new BootstrapInvalidError(fileIssues.map(locate), file));
+  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const compiled = compileSnapshot(spec, { defaultVersion: version });
+  if (compiled.ok) return compiled;
+  return err(new BootstrapInvalidError(compiled.error.issues.map(locate), file));
+}
+
+/** JSON fast path: the compiled snapshot, or undefined when anything is wrong (then YAML parsing locates it). */
+function compileParsed(spec: unknown, text: string, baseDir: string): Result<RuntimeSnapshot, BootstrapInvalidError> | undefined {
+  if (readIdentityFiles(spec, baseDir).length > 0) return undefined;
+  const compiled = compileSnapshot(spec, { defaultVersion: createHash('sha256').update(text).digest('hex').slice(0, 12) });
+  return compiled.ok ? compiled : undefined;
+}
+
+/** Reads `…File` identity fields into `…Pem` fields (in place); returns the problems. */
+function readIdentityFiles(spec: unknown, baseDir: string): ConfigIssue[] {
   const fileIssues: ConfigIssue[] = [];
   const identity = (spec as { workload?: { identity?: Record<string, unknown> } } | null)?.workload?.identity;
   if (identity && typeof identity === 'object') {
@@ -88,9 +126,5 @@ export function loadBootstrapText(text: string, file = '<bootstrap>', baseDir = 
       }
     }
   }
-  if (fileIssues.length > 0) return err(new BootstrapInvalidError(fileIssues.map(locate), file));
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const compiled = compileSnapshot(spec, { defaultVersion: version });
-  if (compiled.ok) return compiled;
-  return err(new BootstrapInvalidError(compiled.error.issues.map(locate), file));
+  return fileIssues;
 }

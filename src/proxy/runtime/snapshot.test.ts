@@ -100,3 +100,15 @@ test('STRICT inbound without identity is refused with a hint', () => {
   assert.ok(!r.ok);
   assert.match(r.error.message, /needs workload.identity/);
 });
+
+test('bootstrap JSON: valid files compile without the YAML parser; errors still carry line numbers', () => {
+  const good = JSON.stringify({ workload: { name: 'web', inbound: { mtlsMode: 'DISABLED', ports: [{ port: 8080 }] } } });
+  const ok = loadBootstrapText(good, 'b.json');
+  assert.ok(ok.ok);
+  assert.equal(ok.value.workload.name, 'web');
+  const bad = '{\n  "workload": {\n    "name": "web",\n    "inbound": { "mtlsMode": "LOOSE", "ports": [] }\n  }\n}\n';
+  const r = loadBootstrapText(bad, 'b.json');
+  assert.ok(!r.ok);
+  assert.equal(r.error.located[0]!.line, 4);
+  assert.match(r.error.message, /workload\.inbound\.mtlsMode: expected one of STRICT \| PERMISSIVE \| DISABLED/);
+});
