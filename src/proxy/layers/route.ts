@@ -26,7 +26,9 @@ export function routable(ex: Exchange): RoutableRequest {
     method: ex.method,
     path: ex.path,
     authority: ex.authority,
-    remoteAddress: ex.remoteAddress,
+    get remoteAddress() {
+      return ex.remoteAddress;
+    },
     header: (name: string) => {
       const v = ex.headers[name];
       return Array.isArray(v) ? v[0] : v;

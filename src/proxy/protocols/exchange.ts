@@ -77,7 +77,6 @@ export class H2Exchange implements Exchange {
   readonly bodyless: boolean;
   readonly isGrpc: boolean;
   readonly downstreamProtocol = 'h2' as const;
-  readonly remoteAddress: string;
   readonly responseBody: Writable;
   #stream: http2.ServerHttp2Stream;
   #trailers: HeaderMap | undefined;
@@ -97,7 +96,6 @@ export class H2Exchange implements Exchange {
     this.bodyless = (flags & 1) !== 0;
     const ct = headers['content-type'];
     this.isGrpc = typeof ct === 'string' && ct.startsWith('application/grpc');
-    this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
     stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
       this.#trailers = endToEnd(t);
     });
@@ -119,6 +117,11 @@ export class H2Exchange implements Exchange {
     });
     // Errors on a downstream stream (client RST) surface as 'close'; never let them crash the proxy.
     stream.on('error', () => {});
+  }
+
+  /** Read lazily: `session.socket` is a Proxy, and only ring hash without a header needs this. */
+  get remoteAddress(): string {
+    return this.#stream.session?.socket?.remoteAddress ?? '';
   }
 
   requestTrailers(): HeaderMap | undefined {
