@@ -69,6 +69,13 @@ export interface StartOptions {
 /** Spawns `cmd args` in a new process group, registered for cleanup. */
 export function start(name: string, cmd: string, args: readonly string[], options: StartOptions = {}): Spawned {
   hookExit();
+  // WEFT_BENCH_NICE=-10 (root only for negative values) runs every benchmark process at that
+  // priority, so that other work on a shared machine disturbs the measurement less.
+  const nice = process.env.WEFT_BENCH_NICE;
+  if (nice !== undefined && nice !== '') {
+    args = ['-n', nice, cmd, ...args];
+    cmd = 'nice';
+  }
   const child = spawn(cmd, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
