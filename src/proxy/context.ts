@@ -36,6 +36,8 @@ export class ProxyContext {
   draining = false;
   /** Requests in flight (both directions), for drain. */
   inflight = 0;
+  /** Open TCP / Upgrade tunnels, for drain. */
+  tunnels = 0;
   readonly #unsubscribe: () => void;
 
   constructor(snapshots: Watch<RuntimeSnapshot>, identities: Watch<IdentityMaterial | undefined>, metrics = new ProxyMetrics()) {

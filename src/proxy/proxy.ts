@@ -298,7 +298,7 @@ export class WeftProxy {
       else if (alpn === ALPN_TCP) {
         acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then(
           (app) => {
-            if (app) splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs });
+            if (app) this.#splice(socket, app);
           },
           () => socket.destroy(),
         );
@@ -327,11 +327,17 @@ export class WeftProxy {
         const tcpPort = [...inbound.ports.values()].find((p) => p.protocol === 'tcp');
         if (tcpPort === undefined) return socket.destroy();
         connectTcp(inbound.appAddress, tcpPort.port, 1000, true).then(
-          (app) => splice(socket, app, { idleTimeoutMs: snapshot().limits.idleTimeoutMs }),
+          (app) => this.#splice(socket, app),
           () => socket.destroy(),
         );
       });
     };
+  }
+
+  /** Splices a tunnel and counts it, so drain waits for it (up to the deadline). */
+  #splice(a: Duplex, b: Duplex): void {
+    this.ctx.tunnels++;
+    splice(a, b, { idleTimeoutMs: this.ctx.snapshot.limits.idleTimeoutMs, onClose: () => this.ctx.tunnels-- });
   }
 
   /**
@@ -348,7 +354,7 @@ export class WeftProxy {
     this.#drained = new Promise<void>((resolve) => {
       const started = Date.now();
       const check = setInterval(() => {
-        if (this.ctx.inflight === 0 || Date.now() - started >= deadlineMs) {
+        if ((this.ctx.inflight === 0 && this.ctx.tunnels === 0) || Date.now() - started >= deadlineMs) {
           clearInterval(check);
           resolve(this.close());
         }

@@ -198,3 +198,30 @@ test('CONNECT_TIMEOUT: a peer that accepts TCP but never finishes TLS → 504 wi
     assert.ok(ms >= 250 && ms < 2000, `${peerProtocol}: answered after ${ms} ms`);
   }
 });
+
+test('drain: an open TCP tunnel keeps working until the drain deadline, then closes', async () => {
+  const echo = net.createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => echo.close(() => r())));
+  const port = (echo.address() as net.AddressInfo).port;
+  const pair = await startProxyPair({ appPort: port, appProtocol: 'tcp', serviceProtocol: 'tcp', upstreamListener: true, servicePort: 7000 });
+  cleanups.push(() => pair.close());
+  const s = net.connect(pair.upstreamPort!, '127.0.0.1');
+  s.on('error', () => {});
+  const roundTrip = (msg: string) => new Promise<string>((resolve) => {
+    s.once('data', (d) => resolve(d.toString()));
+    s.write(msg);
+  });
+  assert.equal(await roundTrip('before'), 'before');
+  const t0 = Date.now();
+  const drained = pair.client.drain(600);
+  assert.equal(await roundTrip('during'), 'during', 'the tunnel still carries bytes while draining');
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  await drained;
+  await closed;
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 500 && ms < 3000, `drain ended after ${ms} ms`);
+});

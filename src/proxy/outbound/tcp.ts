@@ -48,5 +48,6 @@ export async function outboundTcp(ctx: ProxyContext, client: Duplex, decision: R
     return;
   }
   if (replay !== undefined && replay.length > 0) upstream.write(replay);
-  splice(client, upstream, { idleTimeoutMs });
+  ctx.tunnels++;
+  splice(client, upstream, { idleTimeoutMs, onClose: () => ctx.tunnels-- });
 }
