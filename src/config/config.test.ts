@@ -390,3 +390,19 @@ ${kinds}`;
   assert.deepEqual(codes(gateway('Selector'), route), [], 'without Namespace labels the selector cannot be judged');
   assert.deepEqual(codes(gateway('All', '        kinds: [{kind: GRPCRoute}]\n'), route), ['ROUTE_NOT_ALLOWED spec.parentRefs[0].name']);
 });
+
+test('depth pre-scan: escaped quotes, multi-line quoted scalars and end-of-line comments', () => {
+  assert.equal(scanDepth('a: "x\\" [[[[[[" # [[[[[[\nb: 1\n', 3), undefined);
+  assert.equal(scanDepth("a: 'it''s [[[[[['\nb: 1\n", 3), undefined);
+  assert.equal(scanDepth('a: "multi\n  line [[[[[[ still quoted"\nb: 1\n', 3), undefined);
+  assert.equal(scanDepth('a: b # comment [[[[[[\n', 3), undefined);
+  assert.equal(scanDepth("a: it's [[[x]]]\n", 3), 10, 'an apostrophe inside a plain scalar does not open a quote');
+});
+
+test('depth pre-scan stays linear: no special characters for megabytes, or a quote that never closes', () => {
+  for (const text of ['a: 1\n'.repeat(400_000) + 'b: [1]\n', 'a: "' + '\nb: 1'.repeat(400_000), "a: '" + '\nb: 1'.repeat(400_000)]) {
+    const start = performance.now();
+    assert.equal(scanDepth(text, 128), undefined);
+    assert.ok(performance.now() - start < 2000, `took ${performance.now() - start} ms`);
+  }
+});

@@ -82,7 +82,34 @@ export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LI
  * block indentation levels, `- ` sequence indicators and flow brackets outside quotes, comments and
  * block scalars. Approximate by design (it only has to stop pathological input early).
  */
+const SPECIAL = /["'#[\]{}|>]/g;
+
+function isEscaped(text: string, at: number): boolean {
+  let n = 0;
+  for (let k = at - 1; k >= 0 && text.charCodeAt(k) === 92; k--) n++;
+  return n % 2 === 1;
+}
+
 export function scanDepth(text: string, limit: number): number | undefined {
+  // Next occurrence at or after `from` of a special character (kind 0), `"` (34) or `'` (39). Each
+  // search result is cached until the scan passes it, so the whole scan stays linear even when the
+  // next occurrence is far away.
+  const cache = new Map<number, number>();
+  const next = (kind: number, from: number): number => {
+    const cached = cache.get(kind);
+    if (cached !== undefined && cached >= from) return cached;
+    let at: number;
+    if (kind === 0) {
+      SPECIAL.lastIndex = from;
+      const m = SPECIAL.exec(text);
+      at = m === null ? text.length : m.index;
+    } else {
+      at = text.indexOf(kind === 34 ? '"' : "'", from);
+      if (at < 0) at = text.length;
+    }
+    cache.set(kind, at);
+    return at;
+  };
   const indents: number[] = [];
   let flow = 0;
   let quote = 0; // 0, 34 ("), 39 (')
@@ -120,25 +147,45 @@ export function scanDepth(text: string, limit: number): number | undefined {
       }
       if (indents.length + depth > limit) return i;
     }
-    let prev = 32;
     let scalarIndicator = false; // a `|` or `>` outside quotes on this line
-    for (; i < eol; i++) {
-      const c = text.charCodeAt(i);
-      if (quote !== 0) {
-        if (c === quote) {
-          if (quote === 39 && text.charCodeAt(i + 1) === 39) i++;
-          else quote = 0;
-        } else if (c === 92 && quote === 34) i++;
+    while (i < eol) {
+      if (quote === 34) {
+        // Inside "…": find the closing quote that is not escaped (an odd run of backslashes).
+        let j = next(34, i);
+        while (j < eol && isEscaped(text, j)) j = next(34, j + 1);
+        if (j >= eol) break;
+        quote = 0;
+        i = j + 1;
         continue;
       }
-      if (c === 35 && (prev === 32 || prev === 9)) break; // comment
-      if ((c === 34 || c === 39) && (prev === 32 || prev === 9 || prev === 58 || prev === 45 || prev === 91 || prev === 123 || prev === 44 || i === pos)) quote = c;
-      else if (c === 91 || c === 123) {
+      if (quote === 39) {
+        // Inside '…': `''` is an escaped quote.
+        let j = next(39, i);
+        while (j < eol && text.charCodeAt(j + 1) === 39) j = next(39, j + 2);
+        if (j >= eol) break;
+        quote = 0;
+        i = j + 1;
+        continue;
+      }
+      i = next(0, i);
+      if (i >= eol) break;
+      const c = text.charCodeAt(i);
+      if (c === 35) {
+        const before = i === pos ? 32 : text.charCodeAt(i - 1);
+        if (before === 32 || before === 9) break; // a comment
+      } else if (c === 34 || c === 39) {
+        // A quote starts a scalar only where a node can start.
+        let b = i - 1;
+        while (b >= pos && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
+        const p = b < pos ? 32 : text.charCodeAt(b);
+        if (p === 32 || p === 58 || p === 45 || p === 91 || p === 123 || p === 44 || p === 63) quote = c;
+      } else if (c === 91 || c === 123) {
         flow++;
         if (indents.length + depth + flow > limit) return i;
-      } else if ((c === 93 || c === 125) && flow > 0) flow--;
-      else if (c === 124 || c === 62) scalarIndicator = true;
-      if (c !== 32 && c !== 9) prev = c;
+      } else if (c === 93 || c === 125) {
+        if (flow > 0) flow--;
+      } else scalarIndicator = true; // | or >
+      i++;
     }
     // `key: |` or `- >-`: the following more-indented lines are literal text. (Cheap pre-test: most
     // lines contain neither `|` nor `>`.)
