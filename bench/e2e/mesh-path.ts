@@ -1,7 +1,8 @@
 // The e2e benchmark (issue 4): on loopback, one run measures a 1 KiB GET through
 //   direct            client → nginx upstream
-//   weft-mtls         client → weft outbound → h2 over mTLS → weft inbound → upstream (the mesh path)
-//   haproxy-mtls      the same two mTLS hops with HAProxy (nbthread 1 each, h2 between the hops)
+//   weft-mtls         client → weft outbound → mTLS (the proxy's default peer protocol) → weft inbound → upstream
+//   weft-mtls-h2      the same with every request multiplexed on one HTTP/2 mTLS connection
+//   haproxy-mtls(-h1) the same two mTLS hops with HAProxy (nbthread 1 each; h2 / HTTP/1.1 between the hops)
 //   weft-hop, haproxy-hop, nginx-hop   one plain HTTP/1.1 hop, for orientation
 // and reports max throughput (wrk at 16 and 64 connections, h2load for HTTP/2), latency at a fixed
 // 1,000 rps over 16 connections (open-loop client), proxy RSS idle/peak and proxy CPU µs per request,
@@ -27,7 +28,6 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     only: { type: 'string' },
     profile: { type: 'string' },
-    'expose-gc': { type: 'boolean' },
   },
   strict: false,
 });
