@@ -94,3 +94,26 @@ test('memory store: put publishes, apply validates as a whole', async () => {
   store.put({ names: ['direct'] });
   assert.equal(store.snapshot.current!.revision, 3);
 });
+
+test('files store: files in subfolders count, deleting a file applies, dotfiles and other extensions are ignored', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-store-'));
+  try {
+    const { mkdir, unlink } = await import('node:fs/promises');
+    await mkdir(join(dir, 'team-a'));
+    await writeFile(join(dir, 'a.yaml'), 'kind: Service\nmetadata: {name: a}\n');
+    await writeFile(join(dir, 'team-a', 'b.yaml'), 'kind: Service\nmetadata: {name: b}\n');
+    await writeFile(join(dir, 'notes.txt'), 'not yaml: [');
+    await writeFile(join(dir, '.hidden.yaml'), 'not: valid: yaml: [');
+    const store = new FilesStore({ dir, validate, debounceMs: 10 });
+    assert.deepEqual((await store.start()).config.names, ['Service/a', 'Service/b']);
+    const changed = store.snapshot.until((s) => s !== undefined && s.revision === 2);
+    await unlink(join(dir, 'team-a', 'b.yaml'));
+    assert.deepEqual((await changed)!.config.names, ['Service/a']);
+    const added = store.snapshot.until((s) => s !== undefined && s.revision === 3);
+    await writeFile(join(dir, 'team-a', 'c.yml'), 'kind: Service\nmetadata: {name: c}\n');
+    assert.deepEqual((await added)!.config.names, ['Service/a', 'Service/c'], 'a subfolder watched from the start sees new files');
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
