@@ -22,6 +22,7 @@ import { Http1Parser, Http1Head, NEED_MORE, PARSE_ERROR, type Http1Limits } from
 import { BodyFramer, requestFraming, chunkHeader, CRLF, lastChunkWithTrailers, type BodySink } from './body.ts';
 import { Http1ParseError, Http1Codes } from './errors.ts';
 import { respondError, reasonPhrase, sanitizeHeaderValue } from './error-response.ts';
+import { resetOrDestroy } from '../socket-reset.ts';
 
 /** What consumes one request's body and is told about the client side of the exchange. */
 export interface ExchangeHooks extends BodySink {
@@ -472,7 +473,7 @@ export class Http1ServerConn {
     const hooks = this.hooks;
     this.hooks = null;
     if (wasOpen && hooks !== null) hooks.onClientGone(error ?? new Http1ParseError(Http1Codes.BODY_TRUNCATED, 'connection destroyed'));
-    if (typeof this.socket.resetAndDestroy === 'function' && error !== undefined) this.socket.resetAndDestroy();
+    if (error !== undefined) resetOrDestroy(this.socket);
     else this.socket.destroy();
   }
 
