@@ -82,23 +82,48 @@ test('push: proxies with the same view share one compilation; disconnect drops t
   push.close();
 });
 
-test('push: changes are debounced, but never beyond the max delay', async () => {
+test('push: changes are debounced, but never beyond the max delay', (t) => {
+  // Fake time: setTimeout is mocked and the controller reads an injected clock advanced in step.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let now = 0;
+  const clock = { now: () => now };
+  const advance = (ms: number) => {
+    now += ms;
+    t.mock.timers.tick(ms);
+  };
   const cache = new SnapshotCache();
-  const push = new PushController({ cache, debounceMs: 30, maxDelayMs: 80 });
+  const push = new PushController({ cache, debounceMs: 30, maxDelayMs: 80, clock });
   push.update({ config: config(), trustBundlePem: 'PEM' });
   push.connect('p1', scopedToA);
   push.flushNow();
   const flushes: number[] = [];
-  const t0 = performance.now();
-  push.onFlush(() => flushes.push(performance.now() - t0));
+  const latencies: number[] = [];
+  push.onFlush((stats) => {
+    flushes.push(now);
+    latencies.push(stats.lastLatencyMs!);
+  });
+  // One change, then quiet: it flushes after exactly the debounce.
+  push.update({ config: config() });
+  advance(29);
+  assert.deepEqual(flushes, [], 'not before the quiet time');
+  advance(1);
+  assert.deepEqual(flushes, [30]);
+  flushes.length = 0;
+  latencies.length = 0;
   // A change every 10 ms for 200 ms: quiet time never comes, so the max delay forces flushes.
+  const start = now;
   for (let i = 0; i < 20; i++) {
     push.update({ config: config() });
-    await new Promise((r) => setTimeout(r, 10));
+    advance(10);
   }
-  await new Promise((r) => setTimeout(r, 60));
-  assert.ok(flushes.length >= 2 && flushes.length <= 6, `flushes at ${flushes.map((f) => f.toFixed(0)).join(',')}`);
-  assert.ok(flushes[0]! >= 75 && flushes[0]! < 300, `first flush at ${flushes[0]}`);
+  const rel = flushes.map((f) => f - start);
+  assert.deepEqual(rel, [80, 160], 'flushed at the max delay after the first pending change, twice');
+  assert.deepEqual(latencies, [80, 80]);
+  // The last change (at 190 ms) flushes one debounce later, before the max delay (240 ms) is due.
+  advance(19);
+  assert.equal(flushes.length, 2);
+  advance(1);
+  assert.deepEqual(flushes.map((f) => f - start), [80, 160, 220]);
   push.close();
 });
 

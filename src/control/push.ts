@@ -6,6 +6,7 @@
 // moves only the EDS version (the ADS server then sends only EDS).
 import { createHash } from 'node:crypto';
 import { logger } from '../core/logger.ts';
+import { systemClock, type Clock } from '../core/coarse-timer.ts';
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL, contentVersion, packAny, type XdsAny } from '../xds/resources.ts';
 import type { SnapshotCache, TypeSnapshot, XdsSnapshot } from '../xds/server.ts';
 import type { MetricsRegistry, Counter, Histogram } from '../telemetry/metrics.ts';
@@ -31,6 +32,8 @@ export interface PushOptions {
   /** Longest a change waits while changes keep coming. Default 1000 ms. */
   readonly maxDelayMs?: number;
   readonly metrics?: MetricsRegistry;
+  /** Time source for debounce and latency (tests inject a fake one alongside mocked timers). */
+  readonly clock?: Clock;
 }
 
 export interface PushStats {
@@ -67,6 +70,7 @@ export class PushController {
   readonly #cache: SnapshotCache;
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
+  readonly #clock: Clock;
   readonly #proxies = new Map<string, ProxyState>();
   #config: MeshConfig | undefined;
   #workloads: ReadonlyMap<string, WorkloadEntry> = new Map();
@@ -93,6 +97,7 @@ export class PushController {
     this.#cache = options.cache;
     this.#debounceMs = options.debounceMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
+    this.#clock = options.clock ?? systemClock;
     const m = options.metrics;
     if (m) {
       this.#mFlushes = m.counter({ name: 'weft_control_push_flushes_total', help: 'Recomputations of proxy snapshots after mesh changes.' });
@@ -158,7 +163,7 @@ export class PushController {
   }
 
   #schedule(): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     this.#pendingSince ??= now;
     if (this.#timer) clearTimeout(this.#timer);
     const wait = Math.max(0, Math.min(this.#debounceMs, this.#pendingSince + this.#maxDelayMs - now));
@@ -243,7 +248,7 @@ export class PushController {
   }
 
   #flush(): void {
-    const started = performance.now();
+    const started = this.#clock.now();
     const pendingSince = this.#pendingSince ?? started;
     this.#pendingSince = undefined;
     this.#index = undefined;
@@ -261,7 +266,7 @@ export class PushController {
     }
     // Keep only what is in use, so the pack cache does not grow with history.
     this.#packed = fresh;
-    const done = performance.now();
+    const done = this.#clock.now();
     this.#stats = {
       flushes: this.#stats.flushes + 1,
       lastFlushAt: Date.now(),

@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { startForwardProxy, rawExchange } from './test-helpers.ts';
+import { waitFor } from '../../../../test/support/wait.ts';
 
 const openServers: Array<{ close(): void }> = [];
 after(() => {
@@ -286,22 +287,42 @@ test('WebSocket-style Upgrade becomes a tunnel after 101', async () => {
 });
 
 test('regression: a connection handed to a waiting request on release is not aborted by the previous exchange', async () => {
+  // /slow is held until released, so the order is fixed by signals, not by sleeps.
+  let releaseSlow: (() => void) | undefined;
   const port = await upstream((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
-    req.on('end', () => setTimeout(() => res.end(`${req.url}:${body}`), req.url === '/slow' ? 80 : 0));
+    req.on('end', () => {
+      const reply = () => res.end(`${req.url}:${body}`);
+      if (req.url === '/slow') releaseSlow = reply;
+      else reply();
+    });
   });
   const p = await startForwardProxy(port, { pool: { maxConnections: 1, maxPending: 10 } });
   openServers.push(p);
-  const a = rawExchange(p.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-  await new Promise((r) => setTimeout(r, 20));
+  const a = rawExchange(p.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { timeoutMs: 20_000 });
+  await waitFor(() => releaseSlow !== undefined, 'A to hold the only upstream connection');
+  assert.equal(p.pool.size, 1);
   // B waits for the only connection, with half of its body sent; the rest comes after A's response.
-  const b = rawExchange(p.port, ['POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345', '67890'], { gapMs: 200 });
-  const [ra, rb] = await Promise.all([a, b]);
+  const b = net.connect(p.port, '127.0.0.1');
+  const bChunks: Buffer[] = [];
+  b.on('data', (d) => bChunks.push(d));
+  const bClosed = new Promise<void>((resolve) => b.on('close', () => resolve()));
+  b.on('error', () => {});
+  b.write('POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345');
+  await waitFor(() => p.pool.pendingCount === 1, 'B to wait in the pool');
+  releaseSlow!();
+  const ra = await a;
   assert.ok(ra.data.endsWith('/slow:'), ra.data);
-  assert.match(rb.data, /^HTTP\/1\.1 200 OK/, rb.data);
-  assert.ok(rb.data.endsWith('/b:1234567890'), rb.data);
-  assert.equal(p.pool.connectionsOpened, 1);
+  // The path under test: A's release handed the connection to B, whose body is still incomplete.
+  await waitFor(() => p.pool.pendingCount === 0, 'the connection to be handed to B');
+  assert.equal(p.pool.size, 1, 'B holds the same (only) connection');
+  b.write('67890');
+  await bClosed;
+  const rb = Buffer.concat(bChunks).toString('latin1');
+  assert.match(rb, /^HTTP\/1\.1 200 OK/, rb);
+  assert.ok(rb.endsWith('/b:1234567890'), rb);
+  assert.equal(p.pool.connectionsOpened, 1, 'B reused the connection A released');
 });
 
 test('malformed upstream responses become 502 UPSTREAM_BAD_RESPONSE (response smuggling is not relayed)', async () => {

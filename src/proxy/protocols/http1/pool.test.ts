@@ -7,6 +7,7 @@ import { Http1Pool, type Http1UpstreamConn } from './pool.ts';
 import type { UpstreamError } from './errors.ts';
 import { startForwardProxy } from './test-helpers.ts';
 import { CoarseTimer } from '../../../core/coarse-timer.ts';
+import { waitFor } from '../../../../test/support/wait.ts';
 
 const closers: Array<() => void> = [];
 after(() => {
@@ -69,7 +70,9 @@ test('pool limits: waiters are served on release; beyond maxPending → UPSTREAM
   second.conn!.abort();
 
   // Through the forwarding path: one slow upstream connection, no queue → the second request gets 503.
-  const slow = http.createServer((_req, res) => setTimeout(() => res.end('slow'), 200));
+  // The upstream holds its response until released, so the first request surely occupies the only connection.
+  const held: http.ServerResponse[] = [];
+  const slow = http.createServer((_req, res) => held.push(res));
   await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
   closers.push(() => {
     slow.closeAllConnections();
@@ -85,10 +88,11 @@ test('pool limits: waiters are served on release; beyond maxPending → UPSTREAM
       }).on('error', reject);
     });
   const a = get();
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => proxy.pool.size === 1 && held.length === 1, 'the first request to hold the only upstream connection');
   const b = await get();
   assert.equal(b.status, 503);
   assert.match(b.weftError, /^UPSTREAM_POOL_EXHAUSTED; /);
+  held[0]!.end('slow');
   assert.equal((await a).status, 200);
 });
 
@@ -121,11 +125,13 @@ test('idle connections are closed after the idle timeout, and a server-closed id
   assert.equal(proxy.pool.idleCount, 1);
   // The upstream closes its side of the idle connection: the pool drops it, the next request reconnects.
   upstreamSockets[0]!.destroy();
-  await new Promise((r) => setTimeout(r, 30));
-  assert.equal(proxy.pool.idleCount, 0);
-  assert.equal(await get(), 200);
-  assert.equal(accepted, 2);
-  await new Promise((r) => setTimeout(r, 400));
-  assert.equal(proxy.pool.idleCount, 0, 'idle sweep closed it');
+  await waitFor(() => proxy.pool.idleCount === 0, 'the pool to drop the server-closed idle connection');
   assert.equal(proxy.pool.size, 0);
+  assert.equal(await get(), 200);
+  assert.equal(accepted, 2, 'reconnected instead of reusing the closed connection');
+  assert.equal(proxy.pool.idleCount, 1);
+  // Nobody closes this one: only the idle sweep (150 ms) can.
+  await waitFor(() => proxy.pool.size === 0, 'the idle sweep to close the idle connection');
+  assert.equal(proxy.pool.idleCount, 0, 'idle sweep closed it');
+  await waitFor(() => upstreamSockets[1]!.destroyed || upstreamSockets[1]!.readableEnded, 'the upstream to see the close');
 });
