@@ -19,7 +19,7 @@ function patternsFor(folder, banned) {
   const groups = [];
   for (const target of banned) {
     groups.push({
-      group: [`**/${target}/*`, `**/${target}/**`, `**/src/${target}/**`],
+      group: [`**/${target}`, `**/${target}/*`, `**/${target}/**`],
       message: `src/${folder} must not import src/${target} (dependency direction, see docs/ARCHITECTURE.md).`,
     });
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node's test runner (node:test) through tsx.
+// Runs every *.test.ts under src/, test/ and bench/ with node's test runner (node:test) through tsx.
 // Usage: npm test [-- <path-substring> ...] to run only the files whose path contains a substring.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -11,7 +11,7 @@ const passThrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'generated' || name.startsWith('.')) continue;
+    if (name === 'node_modules' || name === 'generated' || name === 'results' || name.startsWith('.')) continue;
     const full = join(dir, name);
     if (statSync(full).isDirectory()) walk(full, out);
     else if (name.endsWith('.test.ts')) out.push(relative(root, full));
@@ -19,7 +19,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = [...walk(join(root, 'src'), []), ...walk(join(root, 'test'), [])]
+const files = ['src', 'test', 'bench'].flatMap((dir) => walk(join(root, dir), []))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {

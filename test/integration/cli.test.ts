@@ -32,13 +32,24 @@ test('an unknown command is a usage error (exit 2) with a hint', () => {
   assert.match(r.stderr, /unknown command/);
 });
 
-test('every subcommand answers --help with exit 0', () => {
-  const help = weft('--help').stdout;
-  const commands = [...help.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
-  assert.ok(commands.length >= 1);
-  for (const command of commands) {
-    const r = weft(command, '--help');
-    assert.equal(r.code, 0, `${command} --help: ${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`Usage: weft ${command}`));
+/** The subcommand names listed under "Commands:" in a help text. */
+function listedCommands(help: string): string[] {
+  const section = help.split(/^Commands:$/m)[1] ?? '';
+  return [...section.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+}
+
+test('every subcommand, nested ones too, answers --help with exit 0', () => {
+  const top = listedCommands(weft('--help').stdout);
+  assert.ok(top.length >= 1);
+  const queue: string[][] = top.map((c) => [c]);
+  let checked = 0;
+  while (queue.length > 0) {
+    const path = queue.shift()!;
+    const r = weft(...path, '--help');
+    assert.equal(r.code, 0, `${path.join(' ')} --help: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`Usage: weft ${path.join(' ')}`));
+    checked++;
+    for (const child of listedCommands(r.stdout)) queue.push([...path, child]);
   }
+  assert.ok(checked >= top.length);
 });

@@ -21,6 +21,8 @@ const forbidden: Array<[string, string]> = [
   ['src/xds/probe.ts', "import { x } from '../control/server.ts';"],
   ['src/identity/probe.ts', "import { x } from '../proxy/index.ts';"],
   ['src/telemetry/probe.ts', "import { x } from '../config/index.ts';"],
+  ['src/proxy/probe.ts', "import { x } from '../control';"],
+  ['src/control/probe.ts', "import { x } from '../../src/proxy';"],
 ];
 
 for (const [file, code] of forbidden) {
