@@ -15,7 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startUpstream, startHaproxyMesh, startHaproxyHop, startNginxHop, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
-import { startWeftMesh, startWeftHop, weftProxyAvailable, weftLaunchMode, WEFT_SERVICE } from '../lib/weft.ts';
+import { startWeftMesh, startWeftHop, weftProxyAvailable, weftLaunchMode, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
 import { measurePath, type PathResult, type MeasureOptions } from '../lib/measure.ts';
 import { printTable, printJsonLine, judge, targetRows, type Cell, type Target } from '../lib/report.ts';
 import { summariseProfileDir } from '../lib/cpu-profile.ts';
@@ -197,6 +197,7 @@ function report(results: Map<string, PathResult>): void {
     bench: 'e2e/mesh-path',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)), maxBackgroundCores: round(busiest, 2) },
+    weft: { launch: weftLaunchMode(), commit: weftSourceCommit() },
     params: { seconds, quick, connections: options.connections, fixedRate: options.fixedRate, h2: options.h2, bodyBytes: 1024 },
     paths: Object.fromEntries([...results.values()].map((r) => [r.key, slim(r)])),
     ratios: {

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startUpstream, startHaproxyHop, startNginxHop, startNodeReference, type Endpoint } from '../lib/servers.ts';
-import { startWeftHop, weftProxyAvailable, weftLaunchMode, WEFT_SERVICE } from '../lib/weft.ts';
+import { startWeftHop, weftProxyAvailable, weftLaunchMode, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
 import { measurePath, type PathResult } from '../lib/measure.ts';
 import { printTable, printJsonLine, judge, targetRows } from '../lib/report.ts';
 import { summariseProfileDir } from '../lib/cpu-profile.ts';
@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     bench: 'e2e/one-hop',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((v) => round(v, 2)), maxBackgroundCores: round(busiest, 2) },
+    weft: { launch: weftLaunchMode(), commit: weftSourceCommit() },
     params: { seconds, quick, connections: [16, 64], bodyBytes: 1024 },
     proxies: Object.fromEntries(results.map((r) => [r.key, {
       rps: Object.fromEntries(r.throughput.map((t) => [`c${t.connections}`, round(t.rps, 0)])),

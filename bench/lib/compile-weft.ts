@@ -3,6 +3,9 @@
 // service add ~35 MB of RSS and a loader worker to every process. Per-file transpilation (no type
 // check, ~1-3 s), `.ts` imports rewritten to `.js`, non-TS assets (e.g. .proto) copied along.
 // Output: bench/results/weft-js/ (gitignored; node_modules resolve from the repository root).
+// With WEFT_BENCH_REV=<git revision> the sources come from that commit instead of the working tree,
+// so other people's half-written files in a shared checkout cannot break or change a run.
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,16 +42,27 @@ export function transpile(source: string, fileName: string): string {
  * Compiles `src/**` plus the given extra files (relative to the repository root) into
  * COMPILED_DIR, replacing what was there. Returns the output directory.
  */
-export function compileWeft(extra: readonly string[] = ['bench/lib/weft-proxy-launcher.ts']): string {
+export function compileWeft(extra: readonly string[] = ['bench/lib/weft-proxy-launcher.ts'], rev: string | undefined = process.env.WEFT_BENCH_REV || undefined): string {
   rmSync(COMPILED_DIR, { recursive: true, force: true });
-  const files = [...walk(join(root, 'src'), []), ...extra.map((f) => join(root, f))];
-  for (const file of files) {
-    const rel = relative(root, file);
-    if (file.endsWith('.test.ts')) continue;
+  const emit = (rel: string, read: () => Buffer): void => {
+    if (rel.endsWith('.test.ts')) return;
     const target = join(COMPILED_DIR, rel);
     mkdirSync(dirname(target), { recursive: true });
-    if (file.endsWith('.ts')) writeFileSync(target.replace(/\.ts$/, '.js'), transpile(readFileSync(file, 'utf8'), file));
-    else cpSync(file, target);
+    if (rel.endsWith('.ts')) writeFileSync(target.replace(/\.ts$/, '.js'), transpile(read().toString('utf8'), join(root, rel)));
+    else writeFileSync(target, read());
+  };
+  if (rev !== undefined) {
+    const git = (...args: string[]): Buffer => execFileSync('git', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    for (const rel of git('ls-tree', '-r', '--name-only', rev, '--', 'src').toString('utf8').split('\n').filter(Boolean)) {
+      emit(rel, () => git('show', `${rev}:${rel}`));
+    }
+  } else {
+    for (const file of walk(join(root, 'src'), [])) emit(relative(root, file), () => readFileSync(file));
+  }
+  // The benchmark's own launcher always comes from the working tree.
+  for (const rel of extra) {
+    if (rel.endsWith('.ts')) emit(rel, () => readFileSync(join(root, rel)));
+    else cpSync(join(root, rel), join(COMPILED_DIR, rel));
   }
   // Entry of the `weft` command, as bin/weft.js would run it from dist/.
   writeFileSync(join(COMPILED_DIR, 'weft.js'), "import { main } from './src/cli/main.js';\nawait main(process.argv);\n");

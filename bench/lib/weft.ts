@@ -4,6 +4,7 @@
 // before that command exists, bench/lib/weft-proxy-launcher.ts, which starts the same WeftProxy),
 // from sources compiled to JavaScript (bench/lib/compile-weft.ts) as deployed, optionally under
 // `node --cpu-prof` so the hot path can be profiled.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,19 @@ export function weftProxyAvailable(): boolean {
  */
 export function weftLaunchMode(): string {
   const entry = weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1' ? 'cli' : 'launcher';
-  return `${entry}, ${process.env.WEFT_BENCH_TSX === '1' ? 'tsx' : 'compiled JS'}`;
+  const source = process.env.WEFT_BENCH_TSX === '1' ? 'tsx' : `compiled JS from ${process.env.WEFT_BENCH_REV ? `git ${process.env.WEFT_BENCH_REV}` : 'the working tree'}`;
+  return `${entry}, ${source}`;
+}
+
+/** The commit the weft proxies are built from (`<sha>` for WEFT_BENCH_REV, `<HEAD sha>+worktree` otherwise). */
+export function weftSourceCommit(): string {
+  const rev = process.env.WEFT_BENCH_REV || 'HEAD';
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim();
+    return process.env.WEFT_BENCH_REV ? sha : `${sha}+worktree`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 let compiled: string | undefined;
