@@ -65,12 +65,13 @@ export function parseSource(text: string, limits: ParseLimits = DEFAULT_PARSE_LI
   }
   // Both YAML parsers recurse per nesting level; refuse pathological depth before either sees it.
   // The scan is approximate, so it guards at twice the limit; the exact check runs on the parsed tree.
-  const deep = scanDepth(text, Math.max(2 * limits.maxDepth, 128));
+  const scan = scanText(text, Math.max(2 * limits.maxDepth, 128));
+  const deep = scan.deepAt;
   if (deep !== undefined) {
     const { line, column } = lineColumnAt(text, deep);
     return failed({ code: 'DEPTH_LIMIT', message: `nesting deeper than ${limits.maxDepth} levels`, line, column, expected: `at most ${limits.maxDepth} nested mappings/sequences` });
   }
-  if (limits.preciseOnly !== true && !needsPreciseParser(text)) {
+  if (limits.preciseOnly !== true && !scan.underIndentedFlow && !needsPreciseParser(text)) {
     const fast = parseFast(text, limits);
     if (fast !== undefined) return fast;
   }
@@ -91,6 +92,25 @@ function isEscaped(text: string, at: number): boolean {
 }
 
 export function scanDepth(text: string, limit: number): number | undefined {
+  return scanText(text, limit).deepAt;
+}
+
+export interface TextScan {
+  /** Offset where nesting first exceeds the limit. */
+  readonly deepAt: number | undefined;
+  /**
+   * A flow collection (or a quoted scalar) inside a block collection continues on a line that is not
+   * indented more than the line that opened it. YAML forbids that; js-yaml accepts it, `yaml` does
+   * not — so such text goes to the precise parser, which reports it.
+   */
+  readonly underIndentedFlow: boolean;
+}
+
+/** The depth pre-scan, also noting what only the precise parser judges correctly. */
+export function scanText(text: string, limit: number): TextScan {
+  let underIndentedFlow = false;
+  let flowOpenerIndent = -1; // indent of the line that opened the outermost flow collection; -1: top-level node
+  let quoteOpenerIndent = -1; // indent of the line that opened the current quoted scalar
   // Next occurrence at or after `from` of a special character (kind 0), `"` (34) or `'` (39). Each
   // search result is cached until the scan passes it, so the whole scan stays linear even when the
   // next occurrence is far away.
@@ -133,6 +153,9 @@ export function scanDepth(text: string, limit: number): number | undefined {
       pos = eol + 1;
       continue;
     }
+    if (flow > 0 && quote === 0 && flowOpenerIndent >= 0 && indent <= flowOpenerIndent) underIndentedFlow = true;
+    // The same rule for a quoted scalar that continues onto this line, in block context.
+    if (quote !== 0 && flow === 0 && !blank && indent <= quoteOpenerIndent) underIndentedFlow = true;
     let depth = 0;
     if (quote === 0 && flow === 0) {
       if (indent === 0 && (text.startsWith('---', i) || text.startsWith('...', i))) indents.length = 0;
@@ -141,11 +164,11 @@ export function scanDepth(text: string, limit: number): number | undefined {
       // `- - - x`: each indicator opens a nested sequence.
       while (i + 1 < eol && text.charCodeAt(i) === 45 && text.charCodeAt(i + 1) === 32) {
         depth++;
-        if (indents.length + depth > limit) return i;
+        if (indents.length + depth > limit) return { deepAt: i, underIndentedFlow };
         i += 2;
         while (i < eol && text.charCodeAt(i) === 32) i++;
       }
-      if (indents.length + depth > limit) return i;
+      if (indents.length + depth > limit) return { deepAt: i, underIndentedFlow };
     }
     let scalarIndicator = false; // a `|` or `>` outside quotes on this line
     while (i < eol) {
@@ -178,10 +201,15 @@ export function scanDepth(text: string, limit: number): number | undefined {
         let b = i - 1;
         while (b >= pos && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
         const p = b < pos ? 32 : text.charCodeAt(b);
-        if (p === 32 || p === 58 || p === 45 || p === 91 || p === 123 || p === 44 || p === 63) quote = c;
+        if (p === 32 || p === 58 || p === 45 || p === 91 || p === 123 || p === 44 || p === 63) {
+          quote = c;
+          quoteOpenerIndent = indent;
+        }
       } else if (c === 91 || c === 123) {
+        // A flow collection that is the whole document at column 0 (JSON) has no block parent.
+        if (flow === 0) flowOpenerIndent = i === 0 || (indent === 0 && i === pos && text.charCodeAt(i - 1) === 10 && indents.length <= 1 && depth === 0 && isDocumentStart(text, pos)) ? -1 : indent;
         flow++;
-        if (indents.length + depth + flow > limit) return i;
+        if (indents.length + depth + flow > limit) return { deepAt: i, underIndentedFlow };
       } else if (c === 93 || c === 125) {
         if (flow > 0) flow--;
       } else scalarIndicator = true; // | or >
@@ -195,7 +223,20 @@ export function scanDepth(text: string, limit: number): number | undefined {
     }
     pos = eol + 1;
   }
-  return undefined;
+  return { deepAt: undefined, underIndentedFlow };
+}
+
+/** True when only blank lines, comments or a `---` marker precede `pos` in its document. */
+function isDocumentStart(text: string, pos: number): boolean {
+  let i = pos - 1;
+  while (i >= 0) {
+    const lineStart = text.lastIndexOf('\n', i - 1) + 1;
+    const line = text.slice(lineStart, i).trim();
+    if (line.startsWith('---')) return true;
+    if (line !== '' && !line.startsWith('#')) return false;
+    i = lineStart - 1;
+  }
+  return true;
 }
 
 /**
@@ -307,7 +348,7 @@ export function parsePrecise(text: string, limits: ParseLimits): ParsedSource {
   const issues: ParseIssue[] = [];
   let yamlDocs: Document.Parsed[];
   try {
-    yamlDocs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true }) as Document.Parsed[];
+    yamlDocs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true, logLevel: 'error' }) as Document.Parsed[];
   } catch (error) {
     return failed({ code: 'YAML_SYNTAX', message: `cannot parse: ${(error as Error).message}`, line: 1, column: 1 });
   }
@@ -449,7 +490,7 @@ export class PositionResolver {
     if (this.#docs === undefined || this.#lineCounter === undefined) {
       this.#lineCounter = new LineCounter();
       try {
-        this.#docs = parseAllDocuments(this.#text, { lineCounter: this.#lineCounter, uniqueKeys: false }) as Document.Parsed[];
+        this.#docs = parseAllDocuments(this.#text, { lineCounter: this.#lineCounter, uniqueKeys: false, logLevel: 'error' }) as Document.Parsed[];
         if (!Array.isArray(this.#docs)) this.#docs = [this.#docs as unknown as Document.Parsed];
       } catch {
         this.#docs = [];

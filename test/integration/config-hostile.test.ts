@@ -243,3 +243,40 @@ test('invalid input is never half-applied: one bad document rejects the whole se
   assert.equal('value' in r, false);
   assert.equal(r.stats.documents, 3);
 });
+
+test('mutation fuzzing of valid fixtures never throws, always answers, and both parsers agree', async () => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const root = new URL('../fixtures/config/', import.meta.url).pathname;
+  const texts = readdirSync(root).map((kind) => readFileSync(join(root, kind, 'valid.yaml'), 'utf8'));
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = ' \n\t:-[]{}"\'#&*!|>?,%@`0aZ\u00e9\uFFFD';
+  let rejected = 0;
+  for (let i = 0; i < 400; i++) {
+    let text = texts[rand(texts.length)] as string;
+    for (let m = 0; m <= rand(4); m++) {
+      const at = rand(text.length);
+      const op = rand(3);
+      if (op === 0) text = text.slice(0, at) + alphabet[rand(alphabet.length)] + text.slice(at + 1);
+      else if (op === 1) text = text.slice(0, at) + text.slice(at + 1 + rand(8));
+      else text = text.slice(0, at) + text.slice(rand(text.length)).slice(0, 20) + text.slice(at);
+    }
+    const results = (['auto', 'precise'] as const).map((parser) => validateDocuments([{ source: 'fuzz.yaml', text }], { parser }));
+    for (const r of results) {
+      assert.equal(typeof r.ok, 'boolean');
+      if (!r.ok) {
+        rejected++;
+        for (const issue of r.error) assert.ok(issue.line >= 0 && issue.column >= 0 && issue.message.length > 0, JSON.stringify(issue));
+      }
+    }
+    // Two parsers, one meaning: the fast path never accepts what the precise parser rejects, and
+    // both build the same config.
+    const [fast, precise] = results as [ConfigLoadResult, ConfigLoadResult];
+    assert.equal(fast.ok, precise.ok, text);
+    if (fast.ok && precise.ok) assert.deepEqual(fast.value, precise.value);
+  }
+  assert.ok(rejected > 100, `only ${rejected} mutations were rejected`);
+});
