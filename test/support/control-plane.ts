@@ -8,6 +8,8 @@ import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '
 import { AdsClient, type AdsClientOptions, type XdsResourceSet } from '../../src/xds/client.ts';
 import type { IdentityMaterial } from '../../src/identity/material.ts';
 
+export { eventually } from './wait.ts';
+
 export interface ConfigDir {
   readonly dir: string;
   /** Writes a file atomically (temp + rename, as editors do). */
@@ -55,16 +57,6 @@ export function xdsClient(cp: ControlPlane, opts: { id: string; identity?: Ident
   });
   client.start();
   return { client, applied, latest: () => applied[applied.length - 1], stop: () => client.stop() };
-}
-
-export async function eventually<T>(check: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 export async function getJson<T = any>(url: string): Promise<T> {

@@ -40,8 +40,22 @@ export interface MeshProxyOptions {
   readonly mode?: 'delta' | 'sotw';
 }
 
-/** Starts a proxy whose services, routes and clusters arrive only through xDS. */
+/**
+ * Starts a proxy whose services, routes and clusters arrive only through xDS. The inbound port is
+ * announced to the control plane before it is bound, so it is probed first; if another process takes
+ * it in between (EADDRINUSE), the attempt is abandoned and retried with a fresh port.
+ */
 export async function meshProxy(o: MeshProxyOptions): Promise<MeshProxy> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await meshProxyOnce(o);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function meshProxyOnce(o: MeshProxyOptions): Promise<MeshProxy> {
   const namespace = o.namespace ?? 'default';
   const inboundPort = o.appPort !== undefined ? await freePort() : undefined;
   const identity = new Watch<IdentityMaterial | undefined>(o.identity);
@@ -88,7 +102,13 @@ export async function meshProxy(o: MeshProxyOptions): Promise<MeshProxy> {
   } finally {
     clearTimeout(timer);
   }
-  const proxy = await WeftProxy.start({ snapshot: snapshots, identity });
+  let proxy: WeftProxy;
+  try {
+    proxy = await WeftProxy.start({ snapshot: snapshots, identity });
+  } catch (error) {
+    xds.stop();
+    throw error;
+  }
   return {
     proxy,
     xds,
