@@ -3,7 +3,7 @@
 // with its position. The texts then go through validateDocuments.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
-import { join, extname } from 'node:path';
+import { join, extname, resolve } from 'node:path';
 import { WeftError } from '../core/errors.ts';
 import { validateDocuments, DEFAULT_MAX_FILE_BYTES } from './validate.ts';
 import { lineColumnAt } from './parse.ts';
@@ -65,7 +65,12 @@ export async function readSourceDocuments(paths: readonly string[], options: Con
       }
     } else files.push(path);
   }
+  // A file named twice (directly and through its directory, say) is read once.
+  const seen = new Set<string>();
   for (const file of files) {
+    const key = resolve(file);
+    if (seen.has(key)) continue;
+    seen.add(key);
     try {
       const info = await stat(file);
       if (!info.isFile()) {

@@ -119,7 +119,8 @@ test('a valid directory (recursively, .yaml/.yml/.json, multi-document): exit 0 
   file('ok/b/policy.yml', `apiVersion: weft.dev/v1alpha1\nkind: MTLSPolicy\nmetadata:\n  name: ghost\nspec:\n  targetRefs:\n    - kind: Service\n      name: ghost\n  mode: PERMISSIVE\n`);
   file('ok/notes.txt', 'not config');
   file('ok/.hidden.yaml', 'garbage: [');
-  const r = weft('validate', join(dir, 'ok'));
+  // The directory and one of its files: the file is read once (no duplicate-resource errors).
+  const r = weft('validate', join(dir, 'ok'), join(dir, 'ok', 'a', 'services.yaml'));
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /warning\[TARGET_NOT_FOUND\]: policy target Service `default\/ghost` does not exist/);
   assert.match(r.stdout, /valid: 4 resources in 3 files, 1 warning\n$/);
