@@ -280,6 +280,7 @@ export class WeftProxy {
     const onSecure = (socket: tls.TLSSocket) => {
       handshaken.add((socket as unknown as { _parent?: object })._parent ?? socket);
       this.#sockets.add(socket);
+      socket.setNoDelay(true);
       socket.on('error', () => socket.destroy());
       socket.once('close', () => this.#sockets.delete(socket));
       const material = this.ctx.identity;

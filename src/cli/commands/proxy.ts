@@ -45,6 +45,8 @@ export function registerProxy(program: Command): void {
         process.stdout.write(`${options.bootstrap}: valid (version ${loaded.value.version})\n`);
         return;
       }
+      // Whoever reads our stdout may be gone by the time we print "drained": never die of EPIPE.
+      process.stdout.on('error', () => {});
       const snapshots = new Watch<RuntimeSnapshot>(loaded.value);
       const proxy = await WeftProxy.start({ snapshot: snapshots });
       const a = proxy.addresses;
