@@ -192,3 +192,31 @@ spec:
   push.close();
   p2.close();
 });
+
+test('push: during the start-up warm-up connecting proxies get nothing; ending it (or its timeout) gives every proxy its snapshot', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const cache = new SnapshotCache();
+  const push = new PushController({ cache, debounceMs: 10, warmupMs: 1000 });
+  push.update({ config: config(), workloads: new Map([['proxy:a-1', workload('proxy:a-1', 'a', '10.0.0.1')]]), trustBundlePem: 'PEM' });
+  push.connect('p1', scopedToA);
+  t.mock.timers.tick(500);
+  assert.equal(push.warmingUp, true);
+  assert.equal(cache.getSnapshot('p1'), undefined, 'held back during the warm-up');
+  assert.equal(push.stats.flushes, 0, 'debounced changes do not flush during the warm-up');
+  push.connect('p2', { ...scopedToA, nodeId: 'p2' });
+  t.mock.timers.tick(500);
+  assert.equal(push.warmingUp, false, 'the warm-up times out');
+  assert.ok(cache.getSnapshot('p1') && cache.getSnapshot('p2'), 'every connected proxy got its snapshot');
+  // ended early by hand
+  const cache2 = new SnapshotCache();
+  const early = new PushController({ cache: cache2, warmupMs: 60_000 });
+  early.update({ config: config(), trustBundlePem: 'PEM' });
+  early.connect('p1', scopedToA);
+  assert.equal(cache2.getSnapshot('p1'), undefined);
+  early.endWarmup();
+  assert.ok(cache2.getSnapshot('p1'));
+  early.connect('p3', { ...scopedToA, nodeId: 'p3' });
+  assert.ok(cache2.getSnapshot('p3'), 'after the warm-up a proxy gets its snapshot at once');
+  push.close();
+  early.close();
+});

@@ -32,6 +32,13 @@ export interface PushOptions {
   /** Longest a change waits while changes keep coming. Default 1000 ms. */
   readonly maxDelayMs?: number;
   readonly metrics?: MetricsRegistry;
+  /**
+   * Warm-up after start: for this long, connecting proxies are registered but given no snapshot and
+   * nothing is pushed (they keep serving their last config). A restarted control plane learns the
+   * endpoints from the proxies as they reconnect; pushing before they are back would hand callers
+   * empty endpoint sets. Default 0 (no warm-up).
+   */
+  readonly warmupMs?: number;
   /** Time source for debounce and latency (tests inject a fake one alongside mocked timers). */
   readonly clock?: Clock;
 }
@@ -86,6 +93,7 @@ export class PushController {
   /** Packed resources by object identity: compiled pieces are shared by groups and reused across flushes. */
   #byObject = new WeakMap<object, XdsAny>();
   #timer: NodeJS.Timeout | undefined;
+  #warmup: NodeJS.Timeout | undefined;
   #pendingSince: number | undefined;
   #stats: PushStats = { flushes: 0, lastFlushAt: undefined, lastLatencyMs: undefined, lastComputeMs: undefined, groups: 0, proxies: 0, lastChanged: { CDS: 0, EDS: 0, LDS: 0, RDS: 0 } };
   readonly #mFlushes: Counter | undefined;
@@ -98,6 +106,10 @@ export class PushController {
     this.#debounceMs = options.debounceMs ?? 100;
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
     this.#clock = options.clock ?? systemClock;
+    if ((options.warmupMs ?? 0) > 0) {
+      this.#warmup = setTimeout(() => this.endWarmup(), options.warmupMs);
+      this.#warmup.unref();
+    }
     const m = options.metrics;
     if (m) {
       this.#mFlushes = m.counter({ name: 'weft_control_push_flushes_total', help: 'Recomputations of proxy snapshots after mesh changes.' });
@@ -130,7 +142,20 @@ export class PushController {
     const st = this.#proxies.get(key);
     if (st && groupKeyOf(st.descriptor) === groupKeyOf(descriptor)) st.streams++;
     else this.#proxies.set(key, { descriptor, streams: (st?.streams ?? 0) + 1, compiled: undefined });
-    this.#applyFor(key);
+    if (this.#warmup === undefined) this.#applyFor(key);
+  }
+
+  /** True while the start-up warm-up holds snapshots back. */
+  get warmingUp(): boolean {
+    return this.#warmup !== undefined;
+  }
+
+  /** Ends the warm-up now (also called when it times out): every connected proxy gets its snapshot. */
+  endWarmup(): void {
+    if (this.#warmup === undefined) return;
+    clearTimeout(this.#warmup);
+    this.#warmup = undefined;
+    this.flushNow();
   }
 
   disconnect(key: string): void {
@@ -160,6 +185,8 @@ export class PushController {
   close(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#warmup) clearTimeout(this.#warmup);
+    this.#warmup = undefined;
   }
 
   #schedule(): void {
@@ -248,6 +275,7 @@ export class PushController {
   }
 
   #flush(): void {
+    if (this.#warmup !== undefined) return;
     const started = this.#clock.now();
     const pendingSince = this.#pendingSince ?? started;
     this.#pendingSince = undefined;

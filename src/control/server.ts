@@ -32,7 +32,7 @@ export interface ControlPlaneOptions {
   readonly store?: Store<MeshConfig>;
   /** Where the CA keeps its state (file mode 0600). Without it the CA lives in memory. */
   readonly stateDir?: string;
-  /** Address the xDS/identity port binds to. Default 0.0.0.0. */
+  /** Address the xDS/identity port binds to. Default 0.0.0.0, or 127.0.0.1 when `insecure` (plaintext never leaves the host unless asked). */
   readonly host?: string;
   /** Default 15010; 0 = any. */
   readonly xdsPort?: number;
@@ -45,6 +45,12 @@ export interface ControlPlaneOptions {
   readonly graceMs?: number;
   readonly debounceMs?: number;
   readonly maxDelayMs?: number;
+  /**
+   * Start-up warm-up: proxies connecting in this window get their first snapshot only when it ends, so a
+   * restarted control plane (whose endpoints come from reconnecting proxies) does not push empty endpoint
+   * sets to the first callers back. Default 0.
+   */
+  readonly warmupMs?: number;
   /** Extra IdentityAuthority options (lifetimes, clock…); the trust domain comes from the Mesh resource. */
   readonly identity?: Partial<Omit<IdentityAuthorityOptions, 'store' | 'trustDomain'>>;
   /** grpc.Server options (e.g. max concurrent streams). */
@@ -102,7 +108,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   const registry = new Registry({ graceMs: options.graceMs, requireIdentity: !options.insecure });
   const cache = new SnapshotCache();
-  const push = new PushController({ cache, debounceMs: options.debounceMs, maxDelayMs: options.maxDelayMs, metrics });
+  const push = new PushController({ cache, debounceMs: options.debounceMs, maxDelayMs: options.maxDelayMs, warmupMs: options.warmupMs, metrics });
   registry.setStatic(first.config.workloads.values(), trustDomain);
   push.update({ config: first.config, workloads: registry.view.current.workloads, trustBundlePem: authority?.bundle.current.pem ?? '' });
   mConfigRevision.set(undefined, first.revision);
@@ -169,7 +175,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     { controlPlaneId: 'weft-control' },
   );
   if (authority) addIdentityService(server, authority);
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? (options.insecure ? '127.0.0.1' : '0.0.0.0');
   const creds = authority ? identityServerCredentials(authority) : grpc.ServerCredentials.createInsecure();
   let xdsPort: number;
   try {

@@ -78,7 +78,10 @@ async function restartOnPort(port: number): Promise<ControlPlane> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      return await controlPlane({ configDir: dir.dir, stateDir, xdsPort: port });
+      // A warm-up lets the three proxies reconnect (and re-register their endpoints) before anything is
+      // pushed; without it, the first proxy back could be handed an empty endpoint set for catalog.
+      // The test ends it itself once they are back (the 60 s is only a backstop).
+      return await controlPlane({ configDir: dir.dir, stateDir, xdsPort: port, warmupMs: 60_000 });
     } catch (error) {
       if (!hasCode(error, 'CONTROL_BIND_FAILED') || Date.now() > deadline) throw error;
       await sleep(200);
@@ -170,10 +173,15 @@ test('the control plane dies under traffic: zero failed requests; it comes back 
   await waitFor(() => ok - okBeforeOutage > 0 && performance.now() - downSince >= 2000, 'requests served during the outage');
   const okDuringOutage = ok - okBeforeOutage;
   cp = await restartOnPort(port);
-  await eventually(() => web.xds.client.state.current.connected || undefined, 'reconnected', 10_000);
+  // The warm-up holds every snapshot back; it ends on the positive signal that all three proxies are back
+  // and both catalog endpoints are registered again.
+  assert.equal(cp.push.warmingUp, true);
+  await eventually(() => cp.ads.streams().length === 3, 'all three proxies back');
+  await eventually(() => ['proxy:catalog-1', 'proxy:catalog-v2-1'].every((id) => cp.registry.view.current.workloads.has(id)), 'both catalog endpoints registered again');
+  cp.push.endWarmup();
+  await eventually(() => web.xds.client.state.current.connected || undefined, 'reconnected');
   await dir.write('route.yaml', route(0, 1));
   const t0 = performance.now();
-  await eventually(() => web.proxy.snapshot.version !== undefined && cp.ads.streams().length === 3 || undefined, 'all three proxies back', 10_000);
   let converged = false;
   try {
     await eventually(async () => (await viaProxy(out, 'catalog', '/')).body === 'v2', 'the proxies to converge on the edit');
