@@ -80,7 +80,7 @@ test('a proxy with its workload certificate gets a scoped, complete config; its 
     await dir.write('route.yaml', route(20, 80));
     await eventually(() => weights(web.latest()!)['outbound|80||catalog-v2.default'] === 80, 'new weights', 10_000);
     const elapsed = performance.now() - t0;
-    console.log(`# route edit reached the proxy in ${elapsed.toFixed(0)} ms`);
+    console.log(`route edit reached the proxy in ${elapsed.toFixed(0)} ms`);
     assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
 
     // admin API: both proxies in sync, with ACKed versions per type

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { configDir, controlPlane, getJson } from '../support/control-plane.ts';
+import { eventually } from '../support/wait.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -152,7 +153,10 @@ test('timeouts: the route timeout reaches gRPC as max_stream_duration', async ()
   const t0 = performance.now();
   await assert.rejects(call(echo, 'Slow', {}, new grpc.Metadata(), 5000), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
   const elapsed = performance.now() - t0;
-  assert.ok(elapsed < 1200, `deadline after ${elapsed.toFixed(0)} ms`);
+  // Slow answers after 1.5 s and the caller allows 5 s, so DEADLINE_EXCEEDED at all can only come from
+  // the route's 300 ms timeout (as max_stream_duration). The latency is logged; the bound is loose.
+  console.log(`route timeout ended the call after ${elapsed.toFixed(0)} ms (route 300 ms, server 1500 ms, caller 5000 ms)`);
+  assert.ok(elapsed < 4500, `deadline after ${elapsed.toFixed(0)} ms`);
 });
 
 test('outlier detection: a failing endpoint is ejected', async () => {
@@ -160,8 +164,12 @@ test('outlier detection: a failing endpoint is ejected', async () => {
   let failed = 0;
   for (let i = 0; i < 30; i++) await call(od, 'Call').catch(() => failed++);
   assert.ok(failed > 5, `round robin reached the bad endpoint (${failed} failures)`);
-  // the ejection runs on the outlier-detection interval (1 s)
-  await new Promise((r) => setTimeout(r, 1300));
+  // The ejection runs on the outlier-detection interval (1 s): wait for the signal (a batch that
+  // reaches only good endpoints) rather than for a fixed time.
+  await eventually(async () => {
+    const batch = await Promise.all(Array.from({ length: 20 }, () => call(od, 'Call').then(() => true, () => false)));
+    return batch.every(Boolean);
+  }, 'the failing endpoint to be ejected');
   const badBefore = bad.calls;
   let okCalls = 0;
   for (let i = 0; i < 40; i++) if (await call(od, 'Call').then(() => true, () => false)) okCalls++;
