@@ -139,12 +139,15 @@ export function summariseProfileDir(dir: string, top = 25, windows?: readonly Wi
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\/bench\//, '/bench/'))) {
   const file = process.argv[2];
   if (file !== undefined) {
+    // Whole profile (start-up included); one write, so `| head` does not break a pipe mid-way.
     const s = summariseProfileFile(file, Number(process.argv[3] ?? 30));
-    process.stdout.write(`busy ${s.busyMs.toFixed(0)} ms, idle ${s.idlePercent.toFixed(1)}%\n\ncategories:\n`);
-    for (const e of s.categories) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
-    process.stdout.write('\nfiles (self time):\n');
-    for (const e of s.files) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
-    process.stdout.write('\nfunctions (self time):\n');
-    for (const e of s.functions) process.stdout.write(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}\n`);
+    const lines = [`busy ${s.busyMs.toFixed(0)} ms, idle ${s.idlePercent.toFixed(1)}%`, '', 'categories:'];
+    for (const e of s.categories) lines.push(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
+    lines.push('', 'files (self time):');
+    for (const e of s.files) lines.push(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
+    lines.push('', 'functions (self time):');
+    for (const e of s.functions) lines.push(`  ${e.percent.toFixed(1).padStart(5)}%  ${e.name}`);
+    process.stdout.on('error', () => {});
+    process.stdout.write(`${lines.join('\n')}\n`);
   }
 }
