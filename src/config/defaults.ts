@@ -22,7 +22,7 @@ export const MESH_DEFAULTS: MeshSettingsConfig = Object.freeze({
     leafTtlMs: 24 * HOUR,
     issuerTtlMs: 720 * HOUR,
     rootTtlMs: 8760 * HOUR,
-    rotation: Object.freeze({ leafRenewFraction: 0.5, issuerRenewFraction: 0.75, rootRenewFraction: 0.8 }),
+    rotation: Object.freeze({ leafRenewFraction: 0.5, issuerRenewFraction: 0.75, rootRenewFraction: 0.667 }),
   }),
   retryBudget: DEFAULT_RETRY_BUDGET,
   telemetry: Object.freeze({ traceSamplingPercent: 1, otlpEndpoint: undefined, accessLogFormat: 'json' }),

@@ -127,7 +127,7 @@ test('valid Mesh: fields converted, unset rotation fractions defaulted', async (
     leafTtlMs: 12 * 3_600_000,
     issuerTtlMs: 720 * 3_600_000,
     rootTtlMs: 8760 * 3_600_000,
-    rotation: { leafRenewFraction: 0.6, issuerRenewFraction: 0.75, rootRenewFraction: 0.8 },
+    rotation: { leafRenewFraction: 0.6, issuerRenewFraction: 0.75, rootRenewFraction: 0.667 },
   });
   assert.deepEqual(c.mesh.retryBudget, { percent: 25, minRetriesPerSecond: 5, ttlMs: 10_000 });
   assert.deepEqual(c.mesh.telemetry, { traceSamplingPercent: 10, otlpEndpoint: 'http://127.0.0.1:4318', accessLogFormat: 'text' });

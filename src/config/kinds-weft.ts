@@ -79,7 +79,7 @@ export const meshKind = {
             {
               leafRenewFraction: fraction('Renew a leaf when this fraction of its lifetime has elapsed. Default 0.5.', 0.5),
               issuerRenewFraction: fraction('Renew the issuer at this fraction. Default 0.75.', 0.75),
-              rootRenewFraction: fraction('Start root rotation at this fraction. Default 0.8.', 0.8),
+              rootRenewFraction: fraction('Start root rotation when this fraction of the root lifetime has elapsed (0.667: a third of its life left). Default 0.667.', 0.667),
             },
             { description: 'When certificates are renewed.', default: {} },
           ),

@@ -65,7 +65,7 @@ export interface CertificateRotationConfig {
   readonly leafRenewFraction: number;
   /** Renew the issuing (intermediate) certificate at this fraction. Default 0.75. */
   readonly issuerRenewFraction: number;
-  /** Start root rotation (add the new root to bundles) at this fraction. Default 0.8. */
+  /** Start root rotation (add the new root to bundles) at this fraction of its life: 0.667 = a third left. Default 0.667. */
   readonly rootRenewFraction: number;
 }
 
