@@ -1,6 +1,6 @@
 // `weft proxy --bootstrap FILE --control HOST:PORT --token FILE --ca FILE`: the proxy configured by a
 // control plane. The bootstrap file gives only local facts (workload name, app ports, listener
-// addresses — the inbound port must be fixed); the certificate comes from the identity service with
+// addresses; inbound port 0 is fine — it is bound first, then announced); the certificate comes from the identity service with
 // the workload token, and services, routes and clusters come over xDS. Prints one JSON line with the
 // bound addresses; SIGTERM/SIGINT drain and exit 0.
 import { readFileSync } from 'node:fs';

@@ -1,8 +1,9 @@
 // Runs a weft proxy configured by a control plane: the workload certificate comes from the identity
 // service (workload token + bootstrap trust bundle; the key is made here and never leaves), services,
 // routes and clusters come over xDS. The local bootstrap spec supplies what only this host knows —
-// the workload's name and namespace, its app ports, and listener addresses (the inbound port must be
-// fixed: it is announced to the control plane before the listeners are bound).
+// the workload's name and namespace, its app ports, and listener addresses. The listeners are bound
+// first (from the local spec, with no services yet) and the *bound* inbound port is what is announced to
+// the control plane, so `listeners.inbound.port: 0` works and no port is probed and re-bound later.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { WeftError } from '../../core/errors.ts';
@@ -11,6 +12,8 @@ import { parseSpiffeId } from '../../identity/spiffe.ts';
 import { WeftProxy } from '../proxy.ts';
 import type { ProxyConfigSpec } from '../runtime/spec.ts';
 import { XdsProxyConfig } from './xds-config.ts';
+import { Watch } from '../../core/watch.ts';
+import { compileSnapshot, type RuntimeSnapshot } from '../runtime/snapshot.ts';
 
 export interface ControlledProxyOptions {
   /** host:port of the control plane (xDS and identity share the port). */
@@ -50,9 +53,14 @@ export function readBaseSpec(file: string): ProxyConfigSpec {
 }
 
 export async function startControlledProxy(o: ControlledProxyOptions): Promise<ControlledProxy> {
-  const inboundPort = o.base.listeners?.inbound?.port;
   const appPorts = o.base.workload.inbound?.ports ?? [];
-  if (appPorts.length > 0 && !inboundPort) throw new ControlledProxyError('listeners.inbound.port must be a fixed port (it is announced to the control plane)');
+  // Upstream listeners name services that arrive only over xDS, so with them the proxy cannot bind
+  // before its first config: then (only) the inbound port must be fixed, as it is announced first.
+  const bindAfterConfig = (o.base.listeners?.upstreams ?? []).length > 0;
+  const fixedInbound = o.base.listeners?.inbound?.port;
+  if (bindAfterConfig && appPorts.length > 0 && !fixedInbound) {
+    throw new ControlledProxyError('with listeners.upstreams, listeners.inbound.port must be a fixed port (it is announced to the control plane before the listeners are bound)');
+  }
   const identity = new WorkloadIdentityClient({ target: o.control, token: o.token, bootstrapBundle: o.bootstrapBundle });
   const first = await identity.start();
   const id = { value: parseSpiffeId(first.spiffeId) };
@@ -66,6 +74,31 @@ export async function startControlledProxy(o: ControlledProxyOptions): Promise<C
       workload: { ...o.base.workload, namespace, trustDomain: id.value.trustDomain, identity: { certChainPem: m.certChainPem, keyPem: m.keyPem, trustBundlePem: m.trustBundlePem } },
     };
   };
+  let proxy: WeftProxy | undefined;
+  let snapshots: Watch<RuntimeSnapshot> | undefined;
+  let inboundPort = appPorts.length > 0 ? fixedInbound : undefined;
+  if (!bindAfterConfig) {
+    // Bind first: a snapshot from the local spec alone (no services until xDS delivers them) gives the
+    // proxy its listeners; the bound inbound port is then announced.
+    const local = compileSnapshot(base());
+    if (!local.ok) {
+      identity.close();
+      throw local.error;
+    }
+    snapshots = new Watch<RuntimeSnapshot>(local.value);
+    try {
+      proxy = await WeftProxy.start({ snapshot: snapshots, identity: identity.material });
+    } catch (error) {
+      identity.close();
+      throw error;
+    }
+    inboundPort = appPorts.length > 0 ? proxy.addresses.inbound?.port : undefined;
+    if (appPorts.length > 0 && inboundPort === undefined) {
+      await proxy.close();
+      identity.close();
+      throw new ControlledProxyError('a workload with inbound app ports needs listeners.inbound (port 0 picks a free one)');
+    }
+  }
   const xds = new XdsProxyConfig({
     target: o.control,
     tls: () => {
@@ -86,16 +119,32 @@ export async function startControlledProxy(o: ControlledProxyOptions): Promise<C
     mode: o.mode,
   });
   xds.start();
-  const snapshots = await xds.ready();
-  const proxy = await WeftProxy.start({ snapshot: snapshots, identity: identity.material });
+  const forwarding = snapshots;
+  const stopForwarding = forwarding
+    ? xds.snapshots.subscribe((s) => {
+        if (s) forwarding.set(s);
+      })
+    : () => {};
+  try {
+    const ready = await xds.ready();
+    proxy ??= await WeftProxy.start({ snapshot: ready, identity: identity.material });
+  } catch (error) {
+    stopForwarding();
+    xds.stop();
+    identity.close();
+    await proxy?.close();
+    throw error;
+  }
+  const running = proxy;
   return {
-    proxy,
+    proxy: running,
     xds,
     identity,
     close: async () => {
+      stopForwarding();
       xds.stop();
       identity.close();
-      await proxy.close();
+      await running.close();
     },
   };
 }
