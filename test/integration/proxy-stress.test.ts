@@ -150,7 +150,8 @@ test('thousands of hostile connections: no crash, memory flat, still serving', a
   global.gc?.();
   const grew = (process.memoryUsage.rss() - base) / 1024 / 1024;
   process.stdout.write(`# 3000 hostile connections, RSS grew ${grew.toFixed(1)} MiB\n`);
-  assert.ok(grew < 40, `RSS grew by ${grew.toFixed(1)} MiB over 3000 hostile connections`);
+  // Measured 14–36 MiB (noisy on a shared machine, no forced GC); a per-connection leak of 16 KiB would add ~47 MiB more.
+  assert.ok(grew < 50, `RSS grew by ${grew.toFixed(1)} MiB over 3000 hostile connections`);
   const ok = await new Promise<number>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: pair.outboundPort, path: '/', headers: { host: 'catalog' }, agent: false }, (res) => {
       res.resume();

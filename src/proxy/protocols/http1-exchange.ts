@@ -134,6 +134,14 @@ export class EngineExchange implements Exchange, ExchangeHooks {
   }
   #finish(trailers: Array<[string, string]> | null): void {
     if (this.#done) return;
+    // Nothing buffered: end the response now, in this tick (a client that already has the whole body
+    // may send its next request at once; the engine must not still be waiting for this response).
+    if (this.#pendingWrite === undefined && this.responseBody.writableLength === 0) {
+      this.#done = true;
+      if (!this.#conn.closed) this.#conn.endResponse(trailers);
+      this.responseBody.end();
+      return;
+    }
     this.responseBody.end(() => {
       if (this.#done) return;
       this.#done = true;
