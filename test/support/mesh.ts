@@ -1,5 +1,6 @@
 // Builders for mesh end-to-end tests: a weft proxy configured only through xDS from a control plane
-// (its workload certificate from the control plane's CA), and a tiny HTTP app that answers its name.
+// (its workload certificate from the control plane's CA; listeners bound before the inbound port is
+// announced), and a tiny HTTP app that answers its name.
 import net from 'node:net';
 import http from 'node:http';
 import { WeftProxy } from '../../src/proxy/proxy.ts';
@@ -7,14 +8,8 @@ import { XdsProxyConfig } from '../../src/proxy/xds/xds-config.ts';
 import type { ProxyConfigSpec } from '../../src/proxy/runtime/spec.ts';
 import type { IdentityMaterial } from '../../src/identity/material.ts';
 import { Watch } from '../../src/core/watch.ts';
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { compileSnapshot, type RuntimeSnapshot } from '../../src/proxy/runtime/snapshot.ts';
+import { DEFAULT_WAIT_MS } from './wait.ts';
 
 export interface MeshProxy {
   readonly proxy: WeftProxy;
@@ -41,23 +36,12 @@ export interface MeshProxyOptions {
 }
 
 /**
- * Starts a proxy whose services, routes and clusters arrive only through xDS. The inbound port is
- * announced to the control plane before it is bound, so it is probed first; if another process takes
- * it in between (EADDRINUSE), the attempt is abandoned and retried with a fresh port.
+ * Starts a proxy whose services, routes and clusters arrive only through xDS. Like `weft proxy
+ * --control`, it binds its listeners first (inbound on port 0, from the local spec with no services)
+ * and announces the port it got, so no port is probed and re-bound later.
  */
 export async function meshProxy(o: MeshProxyOptions): Promise<MeshProxy> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await meshProxyOnce(o);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw error;
-    }
-  }
-}
-
-async function meshProxyOnce(o: MeshProxyOptions): Promise<MeshProxy> {
   const namespace = o.namespace ?? 'default';
-  const inboundPort = o.appPort !== undefined ? await freePort() : undefined;
   const identity = new Watch<IdentityMaterial | undefined>(o.identity);
   const base = (): ProxyConfigSpec => {
     const m = identity.current!;
@@ -71,11 +55,16 @@ async function meshProxyOnce(o: MeshProxyOptions): Promise<MeshProxy> {
       },
       listeners: {
         outbound: { address: '127.0.0.1', port: 0 },
-        inbound: inboundPort !== undefined ? { address: '127.0.0.1', port: inboundPort } : null,
+        inbound: o.appPort !== undefined ? { address: '127.0.0.1', port: 0 } : null,
         admin: null,
       },
     };
   };
+  const local = compileSnapshot(base());
+  if (!local.ok) throw local.error;
+  const snapshots = new Watch<RuntimeSnapshot>(local.value);
+  const proxy = await WeftProxy.start({ snapshot: snapshots, identity });
+  const inboundPort = proxy.addresses.inbound?.port;
   const xds = new XdsProxyConfig({
     target: o.xdsTarget,
     tls: () => ({ caPem: identity.current!.trustBundlePem, certChainPem: identity.current!.certChainPem, keyPem: identity.current!.keyPem, serverSpiffeId: `spiffe://${o.trustDomain}/ns/weft-system/sa/weft-control` }),
@@ -93,28 +82,29 @@ async function meshProxyOnce(o: MeshProxyOptions): Promise<MeshProxy> {
     mode: o.mode,
     backoff: { initialMs: 50, maxMs: 500, jitter: 0.2 },
   });
+  const stopForwarding = xds.snapshots.subscribe((s) => {
+    if (s) snapshots.set(s);
+  });
   xds.start();
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(new Error(`proxy ${o.nodeId}: no xDS config within 10 s (last error: ${xds.client.state.current.lastError})`)), 10_000);
-  let snapshots;
+  const timer = setTimeout(() => ac.abort(new Error(`proxy ${o.nodeId}: no xDS config within ${DEFAULT_WAIT_MS} ms (last error: ${xds.client.state.current.lastError})`)), DEFAULT_WAIT_MS);
   try {
-    snapshots = await xds.ready(ac.signal);
+    await xds.ready(ac.signal);
+  } catch (error) {
+    stopForwarding();
+    xds.stop();
+    await proxy.close();
+    throw error;
   } finally {
     clearTimeout(timer);
-  }
-  let proxy: WeftProxy;
-  try {
-    proxy = await WeftProxy.start({ snapshot: snapshots, identity });
-  } catch (error) {
-    xds.stop();
-    throw error;
   }
   return {
     proxy,
     xds,
     outboundPort: proxy.addresses.outbound?.port,
-    inboundPort: proxy.addresses.inbound?.port,
+    inboundPort,
     close: async () => {
+      stopForwarding();
       xds.stop();
       await proxy.close();
     },
