@@ -85,6 +85,11 @@ export function forwardH2(
   }
 
   stream.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
+    // Already answered (a timeout or an error path won the race): drop the late response.
+    if (finished || ex.headersSent || ex.closed) {
+      stream.close(NGHTTP2_CANCEL);
+      return;
+    }
     status = Number(h[HTTP2_HEADER_STATUS] ?? 502);
     if (status >= 100 && status < 200) return; // informational responses are not forwarded yet
     responded = true;
