@@ -133,28 +133,96 @@ export function controlAdminRoutes(ctx: AdminContext): Record<string, AdminHandl
   };
 }
 
-/** Serves a route table; `:param` segments match one path segment. Loopback by default. */
-export function serveAdminRoutes(routes: Record<string, AdminHandler>, extra: AdminContext['extraRoutes'] = {}): http.Server {
+export interface AdminServerOptions {
+  /**
+   * Host names (without port) accepted in the `Host` header besides 127.0.0.1, localhost and [::1] —
+   * only for an admin server deliberately bound to another address.
+   */
+  readonly allowedHosts?: readonly string[];
+}
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** The host name of a `Host` header value (`[::1]:15014` → `[::1]`, `localhost:1` → `localhost`), lower-cased. */
+export function hostNameOf(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+/**
+ * Why a request must be refused before routing, or undefined. The admin API has no authentication, so
+ * it only answers requests that cannot come from a web page: no `Origin` header (browsers send one on
+ * cross-site requests: CSRF), a `Host` naming loopback (DNS rebinding gives a foreign name), and POSTs
+ * whose body is declared JSON (a form or `text/plain` post — the kinds a page may send without a CORS
+ * preflight — is refused).
+ */
+export function adminRequestRefusal(req: Pick<http.IncomingMessage, 'method' | 'headers'>, allowedHosts: ReadonlySet<string>): AdminResponse | undefined {
+  if (req.headers.origin !== undefined) {
+    return { status: 403, body: { error: { code: 'ADMIN_ORIGIN_REFUSED', message: 'the admin API does not answer browser cross-origin requests (Origin header present); use the weft CLI or curl' } } };
+  }
+  const host = req.headers.host;
+  if (host === undefined || !allowedHosts.has(hostNameOf(host))) {
+    return { status: 403, body: { error: { code: 'ADMIN_HOST_REFUSED', message: `the admin API answers only requests for 127.0.0.1, localhost or [::1], not Host ${JSON.stringify(host ?? '')}` } } };
+  }
+  if (req.method === 'POST') {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') {
+      return { status: 415, body: { error: { code: 'ADMIN_CONTENT_TYPE', message: `POST to the admin API needs content-type: application/json, not ${JSON.stringify(req.headers['content-type'] ?? '')}` } } };
+    }
+  }
+  return undefined;
+}
+
+const MAX_ADMIN_BODY = 64 * 1024;
+
+/**
+ * Serves a route table; `:param` segments match one path segment. `extra` are exact-path routes (the
+ * identity service's). Every request first passes `adminRequestRefusal`. Bind it to 127.0.0.1.
+ */
+export function serveAdminRoutes(routes: Record<string, AdminHandler>, extra: AdminContext['extraRoutes'] = {}, options: AdminServerOptions = {}): http.Server {
   const compiled = Object.entries(routes).map(([k, h]) => {
     const [method, path] = k.split(' ') as [string, string];
     const re = new RegExp('^' + path.split('/').map((seg) => (seg.startsWith(':') ? '([^/]+)' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/') + '$');
     return { method, re, h };
   });
+  const allowedHosts = new Set([...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map((h) => hostNameOf(h.includes(':') && !h.startsWith('[') ? `[${h}]` : h))]);
   return http.createServer((req, res) => {
+    const send = (r: AdminResponse) => {
+      const type = r.contentType ?? 'application/json';
+      res.writeHead(r.status, { 'content-type': type }).end(type === 'application/json' ? JSON.stringify(r.body, null, 2) + '\n' : String(r.body));
+    };
+    const refusal = adminRequestRefusal(req, allowedHosts);
+    if (refusal) {
+      req.resume();
+      send(refusal);
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_ADMIN_BODY) chunks.push(c);
+    });
     req.on('end', () => {
-      let body: unknown;
-      try {
-        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      } catch {
-        body = undefined;
+      if (size > MAX_ADMIN_BODY) {
+        send({ status: 413, body: { error: { code: 'ADMIN_BODY_TOO_LARGE', message: `admin request bodies are limited to ${MAX_ADMIN_BODY} bytes` } } });
+        return;
       }
-      const send = (r: AdminResponse) => {
-        const type = r.contentType ?? 'application/json';
-        res.writeHead(r.status, { 'content-type': type }).end(type === 'application/json' ? JSON.stringify(r.body, null, 2) + '\n' : String(r.body));
-      };
+      let body: unknown;
+      if (chunks.length) {
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          send({ status: 400, body: { error: { code: 'ADMIN_BAD_JSON', message: 'the request body is not valid JSON' } } });
+          return;
+        }
+      }
       const ex = extra[`${req.method} ${url.pathname}`];
       if (ex) {
         ex({ body, query: url.searchParams }).then(send, () => send({ status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } }));

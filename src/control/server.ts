@@ -200,8 +200,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let adminUrl: string | undefined;
   const adminPort = options.adminPort;
   if (adminPort !== false) {
-    const a = serveAdminRoutes(controlAdminRoutes(ctx), ctx.extraRoutes);
     const adminHost = options.adminHost ?? '127.0.0.1';
+    // Bound elsewhere than loopback on purpose: requests naming that address are answered too.
+    const a = serveAdminRoutes(controlAdminRoutes(ctx), ctx.extraRoutes, { allowedHosts: [adminHost] });
     await new Promise<void>((resolve, reject) => {
       a.once('error', reject);
       a.listen(adminPort ?? 15014, adminHost, () => resolve());

@@ -14,6 +14,7 @@ import { clientTlsOptions, createSpiffeServer } from '../../src/identity/tls.ts'
 import { parseBundle, rootIdForChain } from '../../src/identity/bundle.ts';
 import type { IdentityMaterial } from '../../src/identity/material.ts';
 import type { Watch } from '../../src/core/watch.ts';
+import { DEFAULT_WAIT_MS, waitForValue } from '../support/wait.ts';
 
 const TD = 'rotate.test';
 const SERVER_ID = `spiffe://${TD}/ns/app/sa/server`;
@@ -56,14 +57,9 @@ function traffic(port: number, materials: Watch<IdentityMaterial | undefined>, c
   return { stats, stop: async () => ((running = false), await Promise.all(loops)) };
 }
 
-async function waitFor<T>(get: () => Promise<T> | T, until: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (until(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `get` until `until` holds (the shared `waitForValue`, never shorter than its default timeout). */
+function waitFor<T>(get: () => Promise<T> | T, until: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  return waitForValue(get, until, { timeoutMs: Math.max(timeoutMs, DEFAULT_WAIT_MS), what, intervalMs: 50 });
 }
 
 test('a full root rotation under continuous mTLS traffic: zero handshake failures, final leaves under the new root only', async () => {
@@ -87,7 +83,7 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
     await new Promise((r) => setTimeout(r, 300));
     // Start the rotation through the admin API, as `weft identity rotate-root` does.
     const okAtStart = load.stats.ok;
-    const res = await fetch(`${server.adminUrl}/identity/rotate-root`, { method: 'POST' });
+    const res = await fetch(`${server.adminUrl}/identity/rotate-root`, { method: 'POST', headers: { 'content-type': 'application/json' } });
     assert.equal(res.status, 200);
     const started = (await res.json()) as { rotation: { step: number; newRootId: string } };
     const newRoot = started.rotation.newRootId;
@@ -162,7 +158,7 @@ test('recovery from an expired root: workloads under the expired root re-enrol w
     const target = server.port;
     await server.close();
     server = await startIdentityServer({ trustDomain: TD, stateDir: dir, leafTtlMs: 2000, rootTtlMs: 3600_000, port: target, autoTick: false });
-    const res = await fetch(`${server.adminUrl}/identity/recover`, { method: 'POST' });
+    const res = await fetch(`${server.adminUrl}/identity/recover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(res.status, 200);
     const status = (await res.json()) as { roots: Array<{ id: string; expired: boolean }> };
     assert.equal(status.roots.length, 1);

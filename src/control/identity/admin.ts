@@ -32,7 +32,9 @@ export function identityAdminRoutes(authority: IdentityAuthority): Record<string
     },
     'POST /identity/recover': async (request) => {
       try {
-        const force = Boolean((request.body as { force?: boolean } | undefined)?.force) || request.query?.get('force') === 'true';
+        // `force` only in the JSON body: the admin server accepts POSTs only as application/json, which a
+        // web page cannot send cross-site without a preflight.
+        const force = (request.body as { force?: unknown } | undefined)?.force === true;
         return { status: 200, body: await authority.recover({ force }) };
       } catch (error) {
         return failure(error);

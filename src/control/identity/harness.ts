@@ -6,7 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { IdentityAuthority, type IdentityAuthorityOptions } from './authority.ts';
 import { FileCaStateStore, MemoryCaStateStore } from './state-store.ts';
 import { addIdentityService, identityServerCredentials } from './service.ts';
-import { identityAdminRoutes, type AdminHandler } from './admin.ts';
+import { identityAdminRoutes } from './admin.ts';
+import { serveAdminRoutes } from '../admin.ts';
 
 export interface IdentityServerOptions extends Partial<Omit<IdentityAuthorityOptions, 'store'>> {
   /** Persist the CA here (file mode 0600). Without it the CA lives in memory. */
@@ -29,35 +30,6 @@ export interface IdentityServer {
   close(): Promise<void>;
 }
 
-/** Mounts admin route handlers on a node:http server (JSON in, JSON or text out). */
-export function serveAdmin(routes: Record<string, AdminHandler>): http.Server {
-  return http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const handler = routes[`${req.method} ${url.pathname}`];
-    if (!handler) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${url.pathname}` } }));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      try {
-        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
-      } catch {
-        body = undefined;
-      }
-      handler({ body, query: url.searchParams }).then(
-        (r) => {
-          const type = r.contentType ?? 'application/json';
-          res.writeHead(r.status, { 'content-type': type }).end(type === 'application/json' ? JSON.stringify(r.body, null, 2) + '\n' : String(r.body));
-        },
-        () => res.writeHead(500).end(),
-      );
-    });
-  });
-}
-
 export async function startIdentityServer(options: IdentityServerOptions = {}): Promise<IdentityServer> {
   const host = options.host ?? '127.0.0.1';
   const store = options.stateDir ? new FileCaStateStore(options.stateDir) : new MemoryCaStateStore();
@@ -72,7 +44,7 @@ export async function startIdentityServer(options: IdentityServerOptions = {}): 
   let adminUrl: string | undefined;
   if (options.adminPort !== false) {
     const adminPort: number = options.adminPort ?? 0;
-    const a = serveAdmin(identityAdminRoutes(authority));
+    const a = serveAdminRoutes({}, identityAdminRoutes(authority));
     admin = a;
     await new Promise<void>((r) => a.listen(adminPort, '127.0.0.1', r));
     adminUrl = `http://127.0.0.1:${(a.address() as AddressInfo).port}`;
