@@ -1,7 +1,8 @@
 // `weft config <proxy>`: what a proxy received from the control plane (its scope, TLS peers, and the
 // listeners, routes, clusters and endpoints as JSON); with `--authority`/`--path` it explains where a
 // request would go (the traffic simulator run against that proxy's config).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { AdminUnreachableError } from './cli-errors.ts';
 
 interface ConfigOptions {
   admin: string;
@@ -18,7 +19,7 @@ export function registerConfig(program: Command): void {
     .description('print the xDS config a proxy received, or explain where a request would go')
     .argument('<proxy>', 'node id of the proxy (see `weft status`)')
     .option('--admin <url>', 'control plane admin API', 'http://127.0.0.1:15014')
-    .option('--type <type>', 'only one of: listeners, routes, clusters, endpoints')
+    .addOption(new Option('--type <type>', 'only one of the four').choices(['listeners', 'routes', 'clusters', 'endpoints']))
     .option('--authority <host>', 'simulate a request to this host[:port] instead of printing the config')
     .option('--path <path>', 'path of the simulated request', '/')
     .option('--method <method>', 'method of the simulated request', 'GET')
@@ -31,8 +32,8 @@ export function registerConfig(program: Command): void {
         for (const h of o.header) q.append('header', h);
         url = `${base}/simulate?${q}`;
       }
-      const res = await fetch(url).catch((error: Error) => {
-        throw new Error(`cannot reach the control plane admin API at ${o.admin}: ${error.message}`);
+      const res = await fetch(url).catch((error: unknown) => {
+        throw new AdminUnreachableError(o.admin, error);
       });
       const body = (await res.json()) as Record<string, unknown> & { error?: { message: string } };
       if (res.status !== 200) {
@@ -40,8 +41,7 @@ export function registerConfig(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const out = o.type && !o.authority ? body[o.type] : body;
-      if (o.type && out === undefined) throw new Error(`--type must be listeners, routes, clusters or endpoints`);
+      const out = o.type && !o.authority ? (body[o.type] ?? []) : body;
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       if (o.authority && body.matched === false) process.exitCode = 1;
     });

@@ -3,21 +3,22 @@
 import type { Command } from 'commander';
 import { logger } from '../../core/logger.ts';
 import { startControlPlane } from '../../control/server.ts';
+import { parseNonNegativeInt, parsePort, parsePositiveNumber, usageError } from './cli-errors.ts';
 
 interface ControlOptions {
   config: string;
   state?: string;
-  host: string;
-  xdsPort: string;
-  adminPort: string;
-  grace?: string;
+  host?: string;
+  xdsPort: number;
+  adminPort: number;
+  grace: number;
+  warmup: number;
   insecure?: boolean;
-}
-
-function port(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} must be a port number (0-65535), not ${JSON.stringify(value)}`);
-  return n;
+  caCert?: string;
+  caKey?: string;
+  caBundle?: string;
+  signWorkers?: number;
+  signRate?: number;
 }
 
 export function registerControl(program: Command): void {
@@ -26,22 +27,37 @@ export function registerControl(program: Command): void {
     .description('run the control plane: watch a config directory, serve xDS and workload certificates, admin API on 127.0.0.1')
     .requiredOption('--config <dir>', 'directory of YAML resources (watched; an invalid edit is refused and the last good config kept)')
     .option('--state <dir>', 'directory for the CA state (created, mode 0600); without it the CA lives in memory')
-    .option('--host <addr>', 'address for the xDS/identity port', '0.0.0.0')
-    .option('--xds-port <port>', 'xDS and identity gRPC port (TLS)', '15010')
-    .option('--admin-port <port>', 'admin API port (always 127.0.0.1)', '15014')
-    .option('--grace <ms>', 'keep a disconnected proxy\'s endpoints this long', '10000')
-    .option('--insecure', 'plaintext xDS without identity (local development only)')
+    .option('--host <addr>', 'address for the xDS/identity port (default 0.0.0.0; 127.0.0.1 with --insecure)')
+    .option('--xds-port <port>', 'xDS and identity gRPC port (TLS)', parsePort, 15010)
+    .option('--admin-port <port>', 'admin API port (always 127.0.0.1; 0 = any, the URL is printed)', parsePort, 15014)
+    .option('--grace <ms>', "keep a disconnected proxy's endpoints this long", parseNonNegativeInt, 10_000)
+    .option('--warmup <ms>', 'after start, wait this long for proxies to reconnect before pushing (a restart with proxies already running)', parseNonNegativeInt, 0)
+    .option('--insecure', 'plaintext xDS without identity (local development only); listens on 127.0.0.1 unless --host says otherwise')
+    .option('--ca-cert <file>', 'plug-in CA: intermediate certificate chain (PEM) to issue workload certificates with')
+    .option('--ca-key <file>', 'plug-in CA: its private key (PEM; with --ca-cert)')
+    .option('--ca-bundle <file>', 'plug-in CA: trusted roots (PEM)')
+    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread)', parseNonNegativeInt)
+    .option('--sign-rate <n>', 'certificate signatures per second', parsePositiveNumber)
     .action(async (o: ControlOptions) => {
+      if (Boolean(o.caCert) !== Boolean(o.caKey)) throw usageError('--ca-cert and --ca-key go together');
+      if (o.caBundle && !o.caCert) throw usageError('--ca-bundle needs --ca-cert and --ca-key');
+      if (o.insecure && (o.caCert || o.signWorkers !== undefined || o.signRate !== undefined)) throw usageError('--insecure runs without the identity service: --ca-cert, --sign-workers and --sign-rate do not apply');
       const cp = await startControlPlane({
         configDir: o.config,
         stateDir: o.state,
         host: o.host,
-        xdsPort: port(o.xdsPort, '--xds-port'),
-        adminPort: port(o.adminPort, '--admin-port'),
-        graceMs: o.grace !== undefined ? Number(o.grace) : undefined,
+        xdsPort: o.xdsPort,
+        adminPort: o.adminPort,
+        graceMs: o.grace,
+        warmupMs: o.warmup,
         insecure: o.insecure,
+        identity: {
+          ...(o.caCert && o.caKey ? { pluginCa: { certFile: o.caCert, keyFile: o.caKey, bundleFile: o.caBundle } } : {}),
+          ...(o.signWorkers !== undefined ? { signWorkers: o.signWorkers } : {}),
+          ...(o.signRate !== undefined ? { signRatePerSec: o.signRate } : {}),
+        },
       });
-      process.stdout.write(JSON.stringify({ event: 'listening', xds: cp.xdsPort, admin: cp.adminUrl, trustDomain: cp.trustDomain }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'listening', xds: cp.xdsPort, xdsTarget: cp.xdsTarget, admin: cp.adminUrl, trustDomain: cp.trustDomain }) + '\n');
       const log = logger('cli.control');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -1,8 +1,9 @@
 // `weft identity …`: workload tokens, the trust bundle, certificates for debugging and non-mesh clients
 // (these work from the CA state directory), and status / rotate-root / recover (through the admin API).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseNonNegativeInt, parsePort, parsePositiveNumber, usageError } from './cli-errors.ts';
 import { parseDuration } from '../../config/index.ts';
 import { IdentityAuthority, type IdentityStatus } from '../../control/identity/authority.ts';
 import { startIdentityServer } from '../../control/identity/harness.ts';
@@ -59,6 +60,18 @@ async function admin(url: string, method: 'GET' | 'POST', path: string, body?: u
   return json;
 }
 
+/** Option parser for duration flags: a bad value is a usage error (exit 2). */
+function ttlFlag(flag: string): (text: string) => string {
+  return (text) => {
+    try {
+      parseTtl(text, flag);
+    } catch (error) {
+      throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+    }
+    return text;
+  };
+}
+
 function ago(seconds: number): string {
   const abs = Math.abs(seconds);
   const t = abs >= 86400 ? `${Math.floor(abs / 86400)}d` : abs >= 3600 ? `${Math.floor(abs / 3600)}h` : abs >= 60 ? `${Math.floor(abs / 60)}m` : `${abs}s`;
@@ -106,7 +119,7 @@ export function registerIdentity(program: Command): void {
     .description('issue a workload token (the credential a workload enrols with) from the CA state directory')
     .requiredOption('--namespace <ns>', 'namespace of the workload')
     .requiredOption('--service-account <sa>', 'service account of the workload')
-    .option('--ttl <duration>', 'token lifetime (e.g. 30d, 24h)', '365d')
+    .option('--ttl <duration>', 'token lifetime (e.g. 30d, 24h)', ttlFlag('--ttl'), '365d')
     .option('--state <dir>', 'CA state directory', DEFAULT_STATE)
     .option('--trust-domain <td>', 'trust domain (only when creating a new CA)')
     .action(async (o: { namespace: string; serviceAccount: string; ttl: string; state: string; trustDomain?: string }) => {
@@ -143,8 +156,8 @@ export function registerIdentity(program: Command): void {
     .description('issue a certificate and key for a SPIFFE ID into a directory (debugging, non-mesh clients)')
     .requiredOption('--id <spiffe-id>', 'spiffe://<trust-domain>/ns/<ns>/sa/<sa>')
     .requiredOption('--out <dir>', 'writes cert.pem (leaf + chain), key.pem (0600) and bundle.pem')
-    .option('--ttl <duration>', 'certificate lifetime (default: the mesh leaf lifetime, 24h)')
-    .option('--key-type <type>', 'ec-p256, ed25519 or rsa-2048', 'ec-p256')
+    .option('--ttl <duration>', 'certificate lifetime (default: the mesh leaf lifetime, 24h)', ttlFlag('--ttl'))
+    .addOption(new Option('--key-type <type>', 'key type').choices(['ec-p256', 'ed25519', 'rsa-2048']).default('ec-p256'))
     .option('--state <dir>', 'CA state directory', DEFAULT_STATE)
     .action(async (o: { id: string; out: string; ttl?: string; keyType: string; state: string }) => {
       const id = parseSpiffeId(o.id);
@@ -152,7 +165,10 @@ export function registerIdentity(program: Command): void {
       const m = await a.issueDirect(o.id, { ttlMs: o.ttl ? parseTtl(o.ttl, '--ttl') : undefined, keyType: o.keyType as KeyType });
       await mkdir(o.out, { recursive: true });
       await writeFile(join(o.out, 'cert.pem'), m.certChainPem);
-      await writeFile(join(o.out, 'key.pem'), m.keyPem, { mode: 0o600 });
+      // `mode` applies only when the file is created: an existing key.pem keeps its mode unless changed here.
+      const keyFile = join(o.out, 'key.pem');
+      await writeFile(keyFile, m.keyPem, { mode: 0o600 });
+      await chmod(keyFile, 0o600);
       await writeFile(join(o.out, 'bundle.pem'), m.trustBundlePem);
       process.stdout.write(`${o.id}: ${join(o.out, 'cert.pem')}, key.pem, bundle.pem (valid until ${m.notAfter.toISOString()})\n`);
     });
@@ -161,7 +177,7 @@ export function registerIdentity(program: Command): void {
     .command('status')
     .description('roots and expiry, rotation step, issuer, certificates issued and refusals')
     .option('--admin <url>', 'control plane admin API', DEFAULT_ADMIN)
-    .option('--output <format>', 'text or json', 'text')
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
     .action(async (o: { admin: string; output: string }) => {
       const s = (await admin(o.admin, 'GET', '/identity/status')) as IdentityStatus;
       process.stdout.write(o.output === 'json' ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
@@ -189,34 +205,34 @@ export function registerIdentity(program: Command): void {
 
   identity
     .command('serve')
-    .description('run the identity service alone (gRPC over TLS + admin API on 127.0.0.1) until the control plane composes it')
+    .description('run the identity service alone (gRPC over TLS + admin API on 127.0.0.1); `weft control` runs the same service with xDS, with the same CA flags')
     .option('--state <dir>', 'CA state directory', DEFAULT_STATE)
     .option('--trust-domain <td>', 'trust domain', 'cluster.local')
     .option('--listen <host>', 'address of the gRPC port', '127.0.0.1')
-    .option('--port <port>', 'gRPC identity port', '15010')
-    .option('--admin-port <port>', 'admin API port (127.0.0.1)', '15014')
-    .option('--leaf-ttl <duration>', 'workload certificate lifetime', '24h')
-    .option('--intermediate-ttl <duration>', 'issuing intermediate lifetime', '30d')
-    .option('--root-ttl <duration>', 'root lifetime', '365d')
-    .option('--sign-rate <n>', 'signatures per second', '100')
-    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread)', '0')
+    .option('--port <port>', 'gRPC identity port', parsePort, 15010)
+    .option('--admin-port <port>', 'admin API port (127.0.0.1)', parsePort, 15014)
+    .option('--leaf-ttl <duration>', 'workload certificate lifetime', ttlFlag('--leaf-ttl'), '24h')
+    .option('--intermediate-ttl <duration>', 'issuing intermediate lifetime', ttlFlag('--intermediate-ttl'), '30d')
+    .option('--root-ttl <duration>', 'root lifetime', ttlFlag('--root-ttl'), '365d')
+    .option('--sign-rate <n>', 'signatures per second', parsePositiveNumber, 100)
+    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread)', parseNonNegativeInt, 0)
     .option('--ca-cert <file>', 'plug-in CA: intermediate certificate chain (PEM)')
     .option('--ca-key <file>', 'plug-in CA: intermediate private key (PEM)')
     .option('--ca-bundle <file>', 'plug-in CA: trusted roots (PEM)')
     .action(
-      async (o: { state: string; trustDomain: string; listen: string; port: string; adminPort: string; leafTtl: string; intermediateTtl: string; rootTtl: string; signRate: string; signWorkers: string; caCert?: string; caKey?: string; caBundle?: string }) => {
-        if (Boolean(o.caCert) !== Boolean(o.caKey)) throw new IdentityError('IDENTITY_PLUGIN_CA_INVALID', '--ca-cert and --ca-key go together');
+      async (o: { state: string; trustDomain: string; listen: string; port: number; adminPort: number; leafTtl: string; intermediateTtl: string; rootTtl: string; signRate: number; signWorkers: number; caCert?: string; caKey?: string; caBundle?: string }) => {
+        if (Boolean(o.caCert) !== Boolean(o.caKey)) throw usageError('--ca-cert and --ca-key go together');
         const server = await startIdentityServer({
           stateDir: o.state,
           trustDomain: o.trustDomain,
           host: o.listen,
-          port: Number(o.port),
-          adminPort: Number(o.adminPort),
+          port: o.port,
+          adminPort: o.adminPort,
           leafTtlMs: parseTtl(o.leafTtl, '--leaf-ttl'),
           intermediateTtlMs: parseTtl(o.intermediateTtl, '--intermediate-ttl'),
           rootTtlMs: parseTtl(o.rootTtl, '--root-ttl'),
-          signRatePerSec: Number(o.signRate),
-          signWorkers: Number(o.signWorkers),
+          signRatePerSec: o.signRate,
+          signWorkers: o.signWorkers,
           pluginCa: o.caCert && o.caKey ? { certFile: o.caCert, keyFile: o.caKey, bundleFile: o.caBundle } : undefined,
         });
         process.stdout.write(`weft identity service on ${server.target} (admin ${server.adminUrl}), trust domain ${server.authority.trustDomain}\n`);

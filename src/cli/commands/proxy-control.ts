@@ -5,7 +5,8 @@
 // bound addresses; SIGTERM/SIGINT drain and exit 0.
 import { readFileSync } from 'node:fs';
 import { logger } from '../../core/logger.ts';
-import { readBaseSpec, startControlledProxy } from '../../proxy/xds/run.ts';
+import { ControlledProxyError, readBaseSpec, startControlledProxy } from '../../proxy/xds/run.ts';
+import { parseNonNegativeInt, usageError } from './cli-errors.ts';
 
 export interface ControlModeOptions {
   bootstrap: string;
@@ -20,13 +21,19 @@ export interface ControlModeOptions {
 }
 
 export async function runControlledProxyCommand(o: ControlModeOptions): Promise<void> {
-  if (!o.token && !o.tokenEnv) throw new Error('--control needs the workload token: --token FILE or --token-env VAR');
-  if (!o.ca) throw new Error('--control needs --ca FILE: the trust bundle to verify the control plane with (weft identity bundle)');
+  if (!o.token && !o.tokenEnv) throw usageError('--control needs the workload token: --token FILE or --token-env VAR');
+  if (!o.ca) throw usageError('--control needs --ca FILE: the trust bundle to verify the control plane with (weft identity bundle)');
+  let drainMs: number | undefined;
+  try {
+    drainMs = o.drainTimeout !== undefined ? parseNonNegativeInt(o.drainTimeout) : undefined;
+  } catch {
+    throw usageError(`--drain-timeout must be a whole number of milliseconds, not ${JSON.stringify(o.drainTimeout)}`);
+  }
   const tokenEnv = o.tokenEnv;
   const token = (): string => {
     if (tokenEnv) {
       const v = process.env[tokenEnv];
-      if (!v) throw new Error(`environment variable ${tokenEnv} is empty`);
+      if (!v) throw new ControlledProxyError(`environment variable ${tokenEnv} (--token-env) is empty: it must hold the workload token`);
       return v.trim();
     }
     return readFileSync(o.token!, 'utf8').trim();
@@ -44,7 +51,6 @@ export async function runControlledProxyCommand(o: ControlModeOptions): Promise<
   const a = running.proxy.addresses;
   process.stdout.write(JSON.stringify({ event: 'listening', control: o.control, spiffeId: running.identity.spiffeId, outbound: a.outbound?.port, inbound: a.inbound?.port, admin: a.admin?.port }) + '\n');
   const log = logger('cli.proxy');
-  const drainMs = o.drainTimeout !== undefined ? Number(o.drainTimeout) : undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down: draining');

@@ -1,6 +1,7 @@
 // `weft status`: the proxies connected to a control plane and whether each has ACKed its current
 // config per type (like `istioctl proxy-status`). Reads the control plane's admin API.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { AdminUnreachableError } from './cli-errors.ts';
 
 interface StatusOptions {
   admin: string;
@@ -35,10 +36,10 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('list proxies connected to the control plane and whether each is in sync')
     .option('--admin <url>', 'control plane admin API', 'http://127.0.0.1:15014')
-    .option('--output <format>', 'table or json', 'table')
+    .addOption(new Option('--output <format>', 'table or json').choices(['table', 'json']).default('table'))
     .action(async (o: StatusOptions) => {
-      const res = await fetch(`${o.admin}/api/proxies`).catch((error: Error) => {
-        throw new Error(`cannot reach the control plane admin API at ${o.admin}: ${error.message}`);
+      const res = await fetch(`${o.admin}/api/proxies`).catch((error: unknown) => {
+        throw new AdminUnreachableError(o.admin, error);
       });
       const rows = (await res.json()) as ProxyRow[];
       if (o.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
