@@ -84,7 +84,7 @@ spec: {ports: [{name: http, port: 80}]}
   assert.equal(catalog.first.spiffeId, 'spiffe://cluster.local/ns/default/sa/catalog');
   assert.ok(catalog.first.inbound > 0, 'the inbound listener got a port');
   const endpoints = await eventually(async () => {
-    const eps = await (await fetch(`${admin}/api/endpoints`)).json();
+    const eps = (await (await fetch(`${admin}/api/endpoints`)).json()) as any[];
     return eps.find((e: any) => e.id === 'proxy:catalog-1');
   }, 'catalog-1 registered');
   assert.equal(endpoints.proxyPort, catalog.first.inbound, 'the control plane was told the port the proxy really bound');
