@@ -1,25 +1,9 @@
 // What a proxy announces about its workload in the xDS Node metadata, and how the control plane
 // reads it. Keys are flat and upper-case (Istio style) so Envoy bootstraps can set them too.
-// The proxy side writes the same keys (src/proxy/xds/node-metadata.ts keeps its own copy: the proxy
-// never imports the control plane).
-import type { JsonValue, NodeInfo } from '../xds/node.ts';
+// The key table (`META`) lives in src/xds/node.ts, shared with the proxy side that writes them.
+import { META, type JsonValue, type NodeInfo } from '../xds/node.ts';
 
-export const META = {
-  service: 'WEFT_SERVICE',
-  namespace: 'WEFT_NAMESPACE',
-  serviceAccount: 'WEFT_SERVICE_ACCOUNT',
-  labels: 'WEFT_LABELS',
-  address: 'WEFT_ADDRESS',
-  /** Application ports: [{ name, port, protocol? }]; the first is the main port. */
-  ports: 'WEFT_PORTS',
-  /** The proxy's inbound (mTLS) listener port; absent = not meshed inbound (e.g. proxyless gRPC client). */
-  inboundPort: 'WEFT_INBOUND_PORT',
-  ready: 'WEFT_READY',
-  /** Services this workload calls, `namespace/name` or `name` (own namespace); absent = all. */
-  upstreams: 'WEFT_UPSTREAMS',
-  /** `sidecar` (weft proxy), `envoy`, or `proxyless` (gRPC xDS client). */
-  kind: 'WEFT_KIND',
-} as const;
+export { META };
 
 /**
  * `sidecar`: the weft proxy (one route configuration per service port, so a route change re-sends one

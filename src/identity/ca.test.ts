@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { createCsr, createIntermediate, createRootCa, issueLeaf, parseAndVerifyCsr, splitPem, spiffeIdOfPem, BACKDATE_MS } from './ca.ts';
+import { createCsr, createIntermediate, createRootCa, issueLeaf, parseAndVerifyCsr, pemBody, splitPem, spiffeIdOfPem, BACKDATE_MS } from './ca.ts';
 import { generateKeyPair } from './keys.ts';
 import { makeBundle, rootIdForChain } from './bundle.ts';
 import { hasCode } from '../core/errors.ts';
@@ -46,4 +46,15 @@ test('CSR with a bad signature or a weak key is refused', async () => {
   const edCsr = await parseAndVerifyCsr(await createCsr(ed.privateKeyPem, 'spiffe://td/ns/a/sa/b'));
   assert.equal(edCsr.keyType, 'ed25519');
   await assert.rejects(parseAndVerifyCsr(await createCsr(ed.privateKeyPem, 'spiffe://td/ns/a/sa/b'), ['ec-p256']), (e: unknown) => hasCode(e, 'IDENTITY_KEY_POLICY') && /outside policy/.test((e as Error).message));
+});
+
+test('pemBody: the DER of the block with the label asked for (legacy NEW CERTIFICATE REQUEST too), unpooled', () => {
+  const der = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x05]);
+  const block = (label: string) => `-----BEGIN ${label}-----\n${der.toString('base64')}\n-----END ${label}-----\n`;
+  assert.deepEqual(pemBody(block('NEW CERTIFICATE REQUEST'), 'CERTIFICATE REQUEST'), der);
+  assert.deepEqual(pemBody(block('CERTIFICATE') + block('PUBLIC KEY'), 'PUBLIC KEY'), der);
+  assert.equal(pemBody(block('CERTIFICATE'), 'PUBLIC KEY'), undefined);
+  const got = pemBody(block('PUBLIC KEY'), 'PUBLIC KEY')!;
+  assert.equal(got.byteOffset, 0, 'its own ArrayBuffer, not a slice of the pool');
+  assert.equal(got.buffer.byteLength, der.length);
 });

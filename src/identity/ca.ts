@@ -366,9 +366,23 @@ export interface ParsedCsr {
 
 const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
 
-function pemBody(text: string): Buffer | undefined {
-  const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(text);
-  return m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : undefined;
+/**
+ * The DER bytes of the first PEM block labelled `label` (`CERTIFICATE REQUEST` also accepts the legacy
+ * `NEW CERTIFICATE REQUEST`), or undefined when there is none. A fresh, unshared Uint8Array-compatible
+ * Buffer (never a slice of Node's pool), so callers may hand its `.buffer` on.
+ */
+export function pemBody(text: string, label: string): Buffer | undefined {
+  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]+?)-----END \1-----/g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const found = m[1]!;
+    if (found === label || (label === 'CERTIFICATE REQUEST' && found === 'NEW CERTIFICATE REQUEST')) {
+      const pooled = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
+      const own = Buffer.alloc(pooled.length);
+      pooled.copy(own);
+      return own;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -379,7 +393,7 @@ export async function parseAndVerifyCsr(pemOrDer: string | Uint8Array, allowed: 
   let req: CertificationRequest;
   let spkiDer: Uint8Array;
   try {
-    const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer) : Buffer.from(pemOrDer);
+    const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer, 'CERTIFICATE REQUEST') : Buffer.from(pemOrDer);
     if (der === undefined) throw new Error('no CERTIFICATE REQUEST block');
     req = AsnConvert.parse(der, CertificationRequest);
     spkiDer = new Uint8Array(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo));

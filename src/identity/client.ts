@@ -11,7 +11,7 @@ import { IdentityError } from './errors.ts';
 import { generateKeyPair, type KeyType } from './keys.ts';
 import { materialFromPem, type IdentityMaterial } from './material.ts';
 import { identityServiceClient, type BundleAckMsg, type CertifyRequestMsg, type CertifyResponseMsg, type TrustBundleMsg } from './proto.ts';
-import { controlPlaneSpiffeId, parseSpiffeId } from './spiffe.ts';
+import { controlPlaneSpiffeId, parseSpiffeId, spiffeUrisOfSubjectAltName } from './spiffe.ts';
 
 const log = logger('identity.client');
 
@@ -172,8 +172,9 @@ export class WorkloadIdentityClient {
     const expected = this.#options.controlPlaneId ?? controlPlaneSpiffeId(td);
     const creds = grpc.credentials.createSsl(Buffer.from(trust), null, null, {
       checkServerIdentity: (_host, cert) => {
-        const uri = (cert.subjectaltname ?? '').split(', ').find((p) => p.startsWith('URI:'))?.slice(4);
-        return uri === expected ? undefined : new IdentityError('IDENTITY_PEER_REJECTED', `control plane presented ${uri ?? 'no SPIFFE ID'}, expected ${expected}`);
+        // exactly one SPIFFE ID, and it must be the control plane's
+        const uris = spiffeUrisOfSubjectAltName(cert.subjectaltname);
+        return uris.length === 1 && uris[0] === expected ? undefined : new IdentityError('IDENTITY_PEER_REJECTED', `control plane presented ${uris.join(', ') || 'no SPIFFE ID'}, expected ${expected}`);
       },
     });
     const Ctor = identityServiceClient();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { controlPlaneSpiffeId, formatSpiffeId, isSpiffeId, parseSpiffeId, trustDomainOf } from './spiffe.ts';
+import { controlPlaneSpiffeId, formatSpiffeId, isSpiffeId, parseSpiffeId, spiffeUrisOfSubjectAltName, trustDomainOf } from './spiffe.ts';
 import { hasCode } from '../core/errors.ts';
 
 test('parseSpiffeId accepts workload IDs and returns the parts', () => {
@@ -31,4 +31,10 @@ test('formatSpiffeId round-trips and validates', () => {
   assert.equal(trustDomainOf('spiffe://a.b/x'), 'a.b');
   assert.equal(trustDomainOf('https://a.b/x'), undefined);
   assert.equal(controlPlaneSpiffeId('td'), 'spiffe://td/ns/weft-system/sa/weft-control');
+});
+
+test('spiffeUrisOfSubjectAltName: only spiffe:// URI SANs, in order', () => {
+  assert.deepEqual(spiffeUrisOfSubjectAltName(undefined), []);
+  assert.deepEqual(spiffeUrisOfSubjectAltName('DNS:a.example, URI:https://x, URI:spiffe://td/ns/a/sa/b'), ['spiffe://td/ns/a/sa/b']);
+  assert.deepEqual(spiffeUrisOfSubjectAltName('URI:spiffe://td/ns/a/sa/b, URI:spiffe://td/ns/c/sa/d'), ['spiffe://td/ns/a/sa/b', 'spiffe://td/ns/c/sa/d']);
 });

@@ -78,3 +78,16 @@ export function trustDomainOf(uri: string): string | undefined {
 export function controlPlaneSpiffeId(trustDomain: string): string {
   return formatSpiffeId({ trustDomain, namespace: 'weft-system', serviceAccount: 'weft-control' });
 }
+
+/**
+ * The `spiffe://` URI SANs of a certificate as node:tls reports them (`subjectaltname`, e.g.
+ * `DNS:a, URI:spiffe://td/ns/x/sa/y`). A SPIFFE-conformant certificate has exactly one; callers
+ * decide what more or fewer means.
+ */
+export function spiffeUrisOfSubjectAltName(san: string | undefined): string[] {
+  if (!san) return [];
+  return san
+    .split(', ')
+    .filter((part) => part.startsWith('URI:spiffe://'))
+    .map((part) => part.slice(4));
+}

@@ -6,7 +6,7 @@ import { err, ok, type Result } from '../core/result.ts';
 import type { Watch } from '../core/watch.ts';
 import { IdentityError } from './errors.ts';
 import type { IdentityMaterial } from './material.ts';
-import { trustDomainOf, tryParseSpiffeId, type SpiffeId } from './spiffe.ts';
+import { spiffeUrisOfSubjectAltName, trustDomainOf, tryParseSpiffeId, type SpiffeId } from './spiffe.ts';
 
 /**
  * Which peers are acceptable. A string is one exact SPIFFE ID. Otherwise: `ids` (exact IDs, any of),
@@ -39,12 +39,7 @@ export function secureContextFor(material: IdentityMaterial): tls.SecureContext 
 
 function peerIdFromCert(cert: PeerCertificate | undefined): Result<SpiffeId, IdentityError> {
   if (!cert || !cert.raw) return err(new IdentityError('IDENTITY_PEER_REJECTED', 'the peer presented no certificate'));
-  const alt = cert.subjectaltname ?? '';
-  const uris = alt
-    .split(', ')
-    .filter((p) => p.startsWith('URI:'))
-    .map((p) => p.slice(4));
-  const spiffe = uris.filter((u) => u.startsWith('spiffe://'));
+  const spiffe = spiffeUrisOfSubjectAltName(cert.subjectaltname);
   if (spiffe.length !== 1) {
     return err(new IdentityError('IDENTITY_PEER_REJECTED', `the peer certificate must carry exactly one spiffe:// URI SAN (found ${spiffe.length})`));
   }

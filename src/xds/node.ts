@@ -6,6 +6,28 @@ import type { Value, Value__Output } from './generated/google/protobuf/Value.ts'
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * The xDS Node metadata keys a weft proxy announces its workload with (written by src/proxy/xds,
+ * read by src/control). Flat and upper-case (Istio style) so Envoy bootstraps can set them too. Both
+ * sides import this one table: the proxy and the control plane share only config, identity and xds.
+ */
+export const META = {
+  service: 'WEFT_SERVICE',
+  namespace: 'WEFT_NAMESPACE',
+  serviceAccount: 'WEFT_SERVICE_ACCOUNT',
+  labels: 'WEFT_LABELS',
+  address: 'WEFT_ADDRESS',
+  /** Application ports: [{ name, port, protocol? }]; the first is the main port. */
+  ports: 'WEFT_PORTS',
+  /** The proxy's inbound (mTLS) listener port; absent = not meshed inbound (e.g. proxyless gRPC client). */
+  inboundPort: 'WEFT_INBOUND_PORT',
+  ready: 'WEFT_READY',
+  /** Services this workload calls, `namespace/name` or `name` (own namespace); absent = all. */
+  upstreams: 'WEFT_UPSTREAMS',
+  /** `sidecar` (weft proxy), `envoy`, or `proxyless` (gRPC xDS client). */
+  kind: 'WEFT_KIND',
+} as const;
+
 export interface NodeInfo {
   readonly id: string;
   readonly cluster: string;

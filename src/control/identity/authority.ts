@@ -9,6 +9,7 @@ import {
   createIntermediate,
   createRootCa,
   issueLeaf,
+  pemBody,
   loadCa,
   loadIssuer,
   DEFAULT_INTERMEDIATE_TTL_MS,
@@ -279,7 +280,7 @@ export class IdentityAuthority {
     const id = parseSpiffeId(spiffeId);
     if (id.trustDomain !== this.trustDomain) throw new IdentityError('IDENTITY_TRUST_DOMAIN_MISMATCH', `${spiffeId} is outside trust domain "${this.trustDomain}"`);
     const pair = generateKeyPair(options.keyType ?? 'ec-p256');
-    const leaf = await issueLeaf(this.#issuer, { spiffeId, publicKey: pemBody(pair.publicKeyPem), ttlMs: options.ttlMs ?? this.leafTtlMs, now: this.#clock.now() });
+    const leaf = await issueLeaf(this.#issuer, { spiffeId, publicKey: spkiDer(pair.publicKeyPem), ttlMs: options.ttlMs ?? this.leafTtlMs, now: this.#clock.now() });
     this.#issued++;
     return materialFromPem({ spiffeId, certChainPem: leaf.chainPem, keyPem: pair.privateKeyPem, trustBundlePem: this.bundle.current.pem, bundleVersion: this.bundle.current.version });
   }
@@ -713,14 +714,17 @@ function rootSubject(c: CaCertificate | X509Certificate): string {
   return c instanceof X509Certificate ? c.subject.replaceAll('\n', ', ') : c.subject;
 }
 
-function pemBody(pem: string): Uint8Array {
-  return new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64'));
+/** SPKI DER of a PEM public key made in this process. */
+function spkiDer(publicKeyPem: string): Uint8Array {
+  const der = pemBody(publicKeyPem, 'PUBLIC KEY');
+  if (der === undefined) throw new IdentityError('IDENTITY_CA_UNAVAILABLE', 'a generated public key is not PEM SPKI');
+  return new Uint8Array(der);
 }
 
 async function makeServingMaterial(trustDomain: string, issuer: IssuerCa, state: CaStateV1, now: number, leafTtlMs: number): Promise<IdentityMaterial> {
   const spiffeId = controlPlaneSpiffeId(trustDomain);
   const pair = generateKeyPair('ec-p256');
-  const leaf = await issueLeaf(issuer, { spiffeId, publicKey: pemBody(pair.publicKeyPem), ttlMs: leafTtlMs, now });
+  const leaf = await issueLeaf(issuer, { spiffeId, publicKey: spkiDer(pair.publicKeyPem), ttlMs: leafTtlMs, now });
   const bundle = makeBundle(state.bundleVersion, state.roots.map((r) => r.certPem));
   return materialFromPem({ spiffeId, certChainPem: leaf.chainPem, keyPem: pair.privateKeyPem, trustBundlePem: bundle.pem, bundleVersion: bundle.version });
 }

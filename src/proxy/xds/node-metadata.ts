@@ -1,18 +1,8 @@
 // The xDS Node metadata the weft proxy announces (its workload, ports, inbound port, upstreams).
-// Same keys as src/control/node-metadata.ts, kept as a copy because the proxy never imports the
-// control plane; a unit test on each side pins the key names.
-export const NODE_META = {
-  service: 'WEFT_SERVICE',
-  namespace: 'WEFT_NAMESPACE',
-  serviceAccount: 'WEFT_SERVICE_ACCOUNT',
-  labels: 'WEFT_LABELS',
-  address: 'WEFT_ADDRESS',
-  ports: 'WEFT_PORTS',
-  inboundPort: 'WEFT_INBOUND_PORT',
-  ready: 'WEFT_READY',
-  upstreams: 'WEFT_UPSTREAMS',
-  kind: 'WEFT_KIND',
-} as const;
+// The keys are the shared table in src/xds/node.ts (the control plane reads with the same one).
+import { META } from '../../xds/node.ts';
+/** The wire keys (the one table in src/xds/node.ts, which the control plane reads with). */
+export const NODE_META = META;
 
 export interface ProxyAnnouncement {
   readonly service?: string;
