@@ -9,6 +9,7 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { startForwardProxy, rawExchange, type TestProxy } from '../../src/proxy/protocols/http1/test-helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 let upstream: http.Server;
 let proxy: TestProxy;
@@ -129,8 +130,8 @@ test('abrupt reset mid-body: the proxy aborts the upstream request and stays hea
     });
     s.on('error', () => {});
   });
-  await waitFor(() => upstreamAborts > abortsBefore, 2000);
-  await waitFor(() => proxy.server.connections.size === 0, 2000);
+  await waitFor(() => upstreamAborts > abortsBefore);
+  await waitFor(() => proxy.server.connections.size === 0);
   const r = await rawExchange(proxy.port, 'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
   assert.equal(statusOf(r.data), 200);
 });
@@ -138,7 +139,7 @@ test('abrupt reset mid-body: the proxy aborts the upstream request and stays hea
 test('client closes mid-head and mid-body without reset: no leak', async () => {
   await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost:', { endAfterWrite: true });
   await rawExchange(proxy.port, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc', { endAfterWrite: true });
-  await waitFor(() => proxy.server.connections.size === 0, 2000);
+  await waitFor(() => proxy.server.connections.size === 0);
 });
 
 test('max concurrent connections: the connection over the limit is closed at once', async () => {
@@ -151,7 +152,7 @@ test('max concurrent connections: the connection over the limit is closed at onc
       sockets.push(s);
       await new Promise((r) => s.once('connect', r));
     }
-    await waitFor(() => limited.server.connections.size === 3, 1000);
+    await waitFor(() => limited.server.connections.size === 3);
     const extra = await rawExchange(limited.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 1000 });
     assert.equal(extra.data, '');
     assert.equal(extra.closed, true);
@@ -198,11 +199,11 @@ test('thousands of hostile connections: no crash, RSS bounded, still serving', a
     await Promise.all(Array.from({ length: 32 }, worker));
   };
   await run(1000); // warm up: JIT, pools, allocator arenas
-  await waitFor(() => proxy.server.connections.size === 0, 3000);
+  await waitFor(() => proxy.server.connections.size === 0);
   gc();
   const before = process.memoryUsage();
   await run(3000);
-  await waitFor(() => proxy.server.connections.size === 0, 3000);
+  await waitFor(() => proxy.server.connections.size === 0);
   await new Promise((r) => setTimeout(r, 100));
   gc();
   const afterMem = process.memoryUsage();
@@ -218,13 +219,6 @@ test('thousands of hostile connections: no crash, RSS bounded, still serving', a
   assert.ok(r.data.endsWith('ok GET /still 0'));
 });
 
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('an error answered mid-upload reaches the client (lingering close, no reset that eats the response)', async () => {
   const dead = net.createServer();
@@ -273,7 +267,7 @@ test('a client that ignores Connection: close is cut off (no half-open socket le
     s.on('data', (d) => (data += d.toString('latin1')));
     s.on('end', () => (sawEnd = true));
     s.write('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-    await waitFor(() => sawEnd, 2000);
+    await waitFor(() => sawEnd);
     assert.equal(statusOf(data), 200);
     // The server side of the socket must be released even though the client never closes.
     const until = Date.now() + 1500;

@@ -12,6 +12,7 @@ import { controlPlaneSpiffeId } from '../../src/identity/spiffe.ts';
 import { IdentityAuthority } from '../../src/control/identity/authority.ts';
 import { MemoryCaStateStore } from '../../src/control/identity/state-store.ts';
 import { makeTestPki } from '../support/pki.ts';
+import { waitFor } from '../support/wait.ts';
 
 const TD = 'mesh.test';
 
@@ -215,13 +216,6 @@ test('the client refuses a control plane it cannot verify against its bootstrap 
   }
 });
 
-async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function opensslCsr(keyPem: string, uri: string): Promise<string> {
   const { execFileSync } = await import('node:child_process');

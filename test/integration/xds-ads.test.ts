@@ -9,6 +9,7 @@ import { apiListener, edsCluster, loadAssignment, route, routeConfig, snapshotOf
 import { SnapshotCache, addAdsService, xdsServerCredentials, type AdsHooks, type AdsNack, type AdsPush, type AdsServer, type AdsStreamInfo } from '../../src/xds/server.ts';
 import { AdsClient, type AdsClientOptions, type XdsResourceSet } from '../../src/xds/client.ts';
 import { XDS_TYPE_URLS } from '../../src/xds/resources.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 const pki = await makeTestPki();
 const controlId = await pki.issue('spiffe://test.local/ns/weft-system/sa/control-plane');
@@ -74,15 +75,7 @@ function baseResources(backendPort = 9001): ResourceLists {
   };
 }
 
-async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const mode of ['sotw', 'delta'] as const) {
   test(`${mode}: initial sync over mTLS delivers one complete set, and the server sees node, SPIFFE ID and ACKs`, async () => {
