@@ -169,8 +169,12 @@ for (const mode of ['sotw', 'delta'] as const) {
     // Unrelated pushes and time must not make the server resend CDS version 2.
     const cdsPushes = () => s.events.pushes.filter((p) => p.typeUrl === XDS_TYPE_URLS.CDS).length;
     const cdsBefore = cdsPushes();
+    const edsPushes = () => s.events.pushes.filter((p) => p.typeUrl === XDS_TYPE_URLS.EDS).length;
+    const edsBefore = edsPushes();
     s.cache.setSnapshot('web-1', snapshotOf({ LDS: '1', RDS: '1', CDS: '2', EDS: '3' }, { ...bad, endpoints: baseResources(9003).endpoints }));
-    await sleep(150);
+    // The positive signal that the server processed that snapshot: its EDS change went out (CDS is
+    // ordered before EDS, so a resent CDS would already be among the pushes).
+    await eventually(() => edsPushes() > edsBefore, 'the unrelated EDS change pushed');
     assert.equal(cdsPushes(), cdsBefore, `NACKed version not resent: ${JSON.stringify(s.events.pushes.map((p) => [p.typeUrl.split('.').pop(), p.version, p.resources, p.removed]))}`);
     assert.equal(s.events.nacks.length, 1);
     // A newer, good version goes out and is applied.
@@ -195,15 +199,18 @@ for (const mode of ['sotw', 'delta'] as const) {
     await eventually(() => applied.length === 1, 'first apply');
     s1.stop();
     await eventually(() => !client.state.current.connected, 'disconnect noticed');
-    await sleep(300);
-    assert.ok(client.state.current.reconnects >= 2, `retried with backoff (${client.state.current.reconnects} attempts)`);
+    await eventually(() => client.state.current.reconnects >= 2, 'retried with backoff');
     assert.equal(client.current, applied[0], 'last config kept while the control plane is down');
     const s2 = await startServer({ port: s1.port });
     s2.cache.setSnapshot('web-1', snapshot);
     await eventually(() => client.state.current.connected && s2.ads.streams().length === 1, 'reconnected', 8000);
     if (mode === 'delta') {
-      // Resumed with initial_resource_versions: unchanged resources are not sent again.
-      await sleep(100);
+      // Resumed with initial_resource_versions: unchanged resources are not sent again. The positive
+      // signal that the resume was processed: the server knows the stream's subscriptions to all four types.
+      await eventually(() => {
+        const types = s2.ads.streams()[0]?.types ?? {};
+        return [XDS_TYPE_URLS.LDS, XDS_TYPE_URLS.RDS, XDS_TYPE_URLS.CDS, XDS_TYPE_URLS.EDS].every((t) => types[t] !== undefined);
+      }, 'the resumed subscriptions processed');
       assert.equal(s2.ads.counters.resourcesSent, 0, 'nothing resent after restart with the same config');
     }
     s2.cache.setSnapshot('web-1', snapshotOf('2', baseResources(9005)));
@@ -304,8 +311,7 @@ test('the server holds LDS/RDS until the client ACKs CDS/EDS of the same update 
   call.on('error', () => {});
   call.write({ node: { id: 'web-1' }, type_url: XDS_TYPE_URLS.LDS, resource_names: [] });
   call.write({ type_url: XDS_TYPE_URLS.CDS, resource_names: [] });
-  await eventually(() => got.length >= 1, 'first response');
-  await sleep(100);
+  await eventually(() => got.length >= 2, 'the first two responses');
   // LDS was requested first and nothing was pending, so LDS came; then CDS (not blocked by LDS, which is later in the order).
   assert.deepEqual(got, [XDS_TYPE_URLS.LDS, XDS_TYPE_URLS.CDS]);
   // Now an update of CDS and LDS together: CDS goes first, LDS waits for the CDS ACK.
