@@ -467,14 +467,22 @@ export class Http1ServerConn {
   /** Closes at once (RST if possible), telling the exchange owner. */
   destroy(error?: Error): void {
     if (this.state === ST_DETACHED) return;
+    this.#markClosed(error, 'connection destroyed');
+    if (error !== undefined) resetOrDestroy(this.socket);
+    else this.socket.destroy();
+  }
+
+  /**
+   * The one transition to CLOSED when the connection goes away (destroyed here, or closed by the
+   * socket): forget it, and tell the exchange owner — once, and only if it was still open.
+   */
+  #markClosed(error: Error | undefined, reason: string): void {
     const wasOpen = this.state !== ST_CLOSED;
     this.state = ST_CLOSED;
     this.server.forget(this);
     const hooks = this.hooks;
     this.hooks = null;
-    if (wasOpen && hooks !== null) hooks.onClientGone(error ?? new Http1ParseError(Http1Codes.BODY_TRUNCATED, 'connection destroyed'));
-    if (error !== undefined) resetOrDestroy(this.socket);
-    else this.socket.destroy();
+    if (wasOpen && hooks !== null) hooks.onClientGone(error ?? new Http1ParseError(Http1Codes.BODY_TRUNCATED, reason));
   }
 
   /** Graceful close: now if idle, else after the current response (which then carries Connection: close). */
@@ -537,12 +545,7 @@ export class Http1ServerConn {
 
   readonly onClose = (): void => {
     if (this.state === ST_DETACHED) return;
-    const wasOpen = this.state !== ST_CLOSED;
-    this.state = ST_CLOSED;
-    this.server.forget(this);
-    const hooks = this.hooks;
-    this.hooks = null;
-    if (wasOpen && hooks !== null) hooks.onClientGone(new Http1ParseError(Http1Codes.BODY_TRUNCATED, 'client connection closed'));
+    this.#markClosed(undefined, 'client connection closed');
   };
 
   readonly onError = (_error: Error): void => {
