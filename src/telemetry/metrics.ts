@@ -81,37 +81,45 @@ export interface ValueCell {
   value: number;
 }
 
-export class Counter extends Metric {
-  readonly #cells = new Map<string, ValueCell>();
+/** Shared storage and exposition of the single-value metrics (counters and gauges). */
+abstract class ValueMetric extends Metric {
+  protected readonly cells = new Map<string, ValueCell>();
 
-  /** Returns the cell for these labels; keep it and call `inc` on it per event. */
-  bind(labels?: Labels): BoundCounter {
-    return new BoundCounter(this.#cell(this.labelKey(labels)));
-  }
-
-  inc(labels?: Labels, amount = 1): void {
-    if (amount < 0) throw new RangeError(`${this.name}: counters only go up`);
-    this.#cell(this.labelKey(labels)).value += amount;
-  }
-
-  get(labels?: Labels): number {
-    return this.#cells.get(this.labelKey(labels))?.value ?? 0;
-  }
-
-  #cell(key: string): ValueCell {
-    let cell = this.#cells.get(key);
+  protected cell(key: string): ValueCell {
+    let cell = this.cells.get(key);
     if (cell === undefined) {
       cell = { value: 0 };
-      this.#cells.set(key, cell);
+      this.cells.set(key, cell);
     }
     return cell;
   }
 
-  expose(): string {
-    let out = this.header('counter');
-    if (this.#cells.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
-    for (const [key, cell] of this.#cells) out += `${this.name}${key} ${formatNumber(cell.value)}\n`;
+  get(labels?: Labels): number {
+    return this.cells.get(this.labelKey(labels))?.value ?? 0;
+  }
+
+  protected exposeValues(type: 'counter' | 'gauge'): string {
+    let out = this.header(type);
+    if (this.cells.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
+    for (const [key, cell] of this.cells) out += `${this.name}${key} ${formatNumber(cell.value)}\n`;
     return out;
+  }
+}
+
+export class Counter extends ValueMetric {
+
+  /** Returns the cell for these labels; keep it and call `inc` on it per event. */
+  bind(labels?: Labels): BoundCounter {
+    return new BoundCounter(this.cell(this.labelKey(labels)));
+  }
+
+  inc(labels?: Labels, amount = 1): void {
+    if (amount < 0) throw new RangeError(`${this.name}: counters only go up`);
+    this.cell(this.labelKey(labels)).value += amount;
+  }
+
+  expose(): string {
+    return this.exposeValues('counter');
   }
 }
 
@@ -125,8 +133,7 @@ export class BoundCounter {
   }
 }
 
-export class Gauge extends Metric {
-  readonly #cells = new Map<string, ValueCell>();
+export class Gauge extends ValueMetric {
   #collect: (() => void) | undefined;
 
   /** A function run before each exposition, to set values that are sampled rather than tracked. */
@@ -136,41 +143,25 @@ export class Gauge extends Metric {
   }
 
   set(labels: Labels | undefined, value: number): void {
-    this.#cell(this.labelKey(labels)).value = value;
+    this.cell(this.labelKey(labels)).value = value;
   }
 
   inc(labels?: Labels, amount = 1): void {
-    this.#cell(this.labelKey(labels)).value += amount;
+    this.cell(this.labelKey(labels)).value += amount;
   }
 
   dec(labels?: Labels, amount = 1): void {
-    this.#cell(this.labelKey(labels)).value -= amount;
-  }
-
-  get(labels?: Labels): number {
-    return this.#cells.get(this.labelKey(labels))?.value ?? 0;
+    this.cell(this.labelKey(labels)).value -= amount;
   }
 
   /** Forgets one label set (e.g. a proxy that disconnected). */
   remove(labels: Labels): void {
-    this.#cells.delete(this.labelKey(labels));
-  }
-
-  #cell(key: string): ValueCell {
-    let cell = this.#cells.get(key);
-    if (cell === undefined) {
-      cell = { value: 0 };
-      this.#cells.set(key, cell);
-    }
-    return cell;
+    this.cells.delete(this.labelKey(labels));
   }
 
   expose(): string {
     this.#collect?.();
-    let out = this.header('gauge');
-    if (this.#cells.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
-    for (const [key, cell] of this.#cells) out += `${this.name}${key} ${formatNumber(cell.value)}\n`;
-    return out;
+    return this.exposeValues('gauge');
   }
 }
 

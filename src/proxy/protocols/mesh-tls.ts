@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { sharedTimer } from '../../core/coarse-timer.ts';
 import type { IdentityMaterial } from '../../identity/material.ts';
-import { clientTlsOptions, verifyPeerSpiffeId, type PeerExpectation } from '../../identity/tls.ts';
+import { clientTlsOptions, serverTlsOptions, verifyPeerSpiffeId, type PeerExpectation } from '../../identity/tls.ts';
 import { trustDomainOf } from '../../identity/spiffe.ts';
 import { connectError, ProxyError } from '../errors.ts';
 
@@ -106,15 +106,7 @@ export function peerConnectError(e: unknown, target: string): ProxyError {
 
 /** Server-side TLS options for the inbound port: TLS 1.3, client cert required, ALPN dispatch. */
 export function inboundTlsOptions(material: IdentityMaterial): tls.TlsOptions {
-  return {
-    key: material.keyPem,
-    cert: material.certChainPem,
-    ca: material.trustBundlePem,
-    minVersion: 'TLSv1.3',
-    requestCert: true,
-    rejectUnauthorized: true,
-    ALPNProtocols: INBOUND_ALPN,
-  };
+  return { ...serverTlsOptions(material), ALPNProtocols: INBOUND_ALPN };
 }
 
 /** Expectation for inbound peers from the config's allowedPeers (exact IDs or `…/` prefixes). */
