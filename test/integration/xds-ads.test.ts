@@ -9,7 +9,7 @@ import { apiListener, edsCluster, loadAssignment, route, routeConfig, snapshotOf
 import { SnapshotCache, addAdsService, xdsServerCredentials, type AdsHooks, type AdsNack, type AdsPush, type AdsServer, type AdsStreamInfo } from '../../src/xds/server.ts';
 import { AdsClient, type AdsClientOptions, type XdsResourceSet } from '../../src/xds/client.ts';
 import { XDS_TYPE_URLS } from '../../src/xds/resources.ts';
-import { eventually, sleep } from '../support/wait.ts';
+import { eventually } from '../support/wait.ts';
 
 const pki = await makeTestPki();
 const controlId = await pki.issue('spiffe://test.local/ns/weft-system/sa/control-plane');
@@ -320,10 +320,13 @@ test('the server holds LDS/RDS until the client ACKs CDS/EDS of the same update 
   const rawStatus = () => s.ads.streams().find((x) => x.types[XDS_TYPE_URLS.CDS]?.pending && !x.types[XDS_TYPE_URLS.RDS]);
   const cdsNonce = rawStatus()?.types[XDS_TYPE_URLS.CDS]!.sentNonce ?? '';
   call.write({ type_url: XDS_TYPE_URLS.CDS, version_info: '1', response_nonce: cdsNonce });
-  await sleep(50);
+  await eventually(() => !rawStatus(), 'the raw stream\'s ACKs processed');
   got.length = 0;
   s.cache.setSnapshot('web-1', snapshotOf('2', { ...baseResources(), listeners: [apiListener('web', 'web-routes'), apiListener('api', 'web-routes')], clusters: [edsCluster('a'), edsCluster('b'), edsCluster('c')] }));
-  await sleep(150);
+  // The server decides in a microtask after the snapshot is set: by the next macrotask it has written
+  // whatever it sends now, so the first response that arrives is the whole of it.
+  await new Promise((r) => setImmediate(r));
+  await eventually(() => got.length >= 1, 'the CDS update');
   assert.deepEqual(got, [XDS_TYPE_URLS.CDS], 'only CDS while its ACK is outstanding');
   const nonce2 = s.ads.streams().find((x) => x.types[XDS_TYPE_URLS.CDS]?.sentVersion === '2' && !x.types[XDS_TYPE_URLS.RDS])!.types[XDS_TYPE_URLS.CDS]!.sentNonce!;
   call.write({ type_url: XDS_TYPE_URLS.CDS, version_info: '2', response_nonce: nonce2 });
@@ -352,8 +355,14 @@ test('named SotW subscriptions get only what they name; stale nonces are ignored
     ['api'],
   );
   // A request carrying an old nonce (stale) must not trigger anything, even with new names.
+  // (This server has only this stream, so its counters are this stream's.)
+  const requestsBefore = s.ads.counters.requests;
+  const pushesBefore = s.ads.counters.pushes;
   call.write({ type_url: XDS_TYPE_URLS.LDS, version_info: '', response_nonce: 'stale-nonce', resource_names: ['api', 'web'] });
-  await sleep(100);
+  // Positive signal first: the server handled that request (a push would follow within a microtask).
+  await eventually(() => s.ads.counters.requests > requestsBefore, 'the stale request handled');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.ads.counters.pushes, pushesBefore, 'no response to a stale nonce');
   assert.equal(got.length, 1);
   // With the current nonce, adding a name gets a response with both.
   call.write({ type_url: XDS_TYPE_URLS.LDS, version_info: '1', response_nonce: got[0]!.nonce, resource_names: ['api', 'web'] });
@@ -375,13 +384,17 @@ test('one response per type in flight: versions set while a client has not ACKed
   call.on('error', () => {});
   call.write({ node: { id: 'slow' }, type_url: XDS_TYPE_URLS.EDS, resource_names: ['a', 'b'] });
   await eventually(() => got.length === 1, 'first EDS');
+  const pushesBefore = s.ads.counters.pushes;
   for (let v = 2; v <= 6; v++) s.cache.setSnapshot('slow', snapshotOf({ LDS: '1', RDS: '1', CDS: '1', EDS: String(v) }, baseResources(9000 + v)));
-  await sleep(100);
-  assert.equal(got.length, 1, 'nothing more while the first response is un-ACKed');
+  // The server reacts to a snapshot within a microtask: by the next macrotask it would have pushed.
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.ads.counters.pushes, pushesBefore, 'nothing more while the first response is un-ACKed');
+  assert.equal(got.length, 1);
   call.write({ type_url: XDS_TYPE_URLS.EDS, version_info: '1', response_nonce: got[0]!.nonce, resource_names: ['a', 'b'] });
   await eventually(() => got.length === 2, 'next response after the ACK');
   assert.equal(got[1]!.version_info, '6', 'intermediate versions 2..5 were skipped');
-  await sleep(50);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.ads.counters.pushes, pushesBefore + 1, 'one response for versions 2..6');
   assert.equal(got.length, 2);
   call.cancel();
   s.stop();
@@ -401,8 +414,12 @@ test('delta: a subscribed name that does not exist is announced in removed_resou
   await eventually(() => got.length === 1, 'first response');
   assert.deepEqual(got[0]!.resources.map((r) => r.name), ['a']);
   assert.deepEqual(got[0]!.removed_resources, ['nope'], 'non-existence announced');
+  const requestsBefore = s.ads.counters.requests;
+  const pushesBefore = s.ads.counters.pushes;
   call.write({ type_url: XDS_TYPE_URLS.EDS, response_nonce: got[0]!.nonce });
-  await sleep(50);
+  await eventually(() => s.ads.counters.requests > requestsBefore, 'the ACK handled');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.ads.counters.pushes, pushesBefore, 'announced once');
   assert.equal(got.length, 1, 'announced once');
   const withNope = baseResources();
   withNope.endpoints!.push(loadAssignment('nope', [{ address: '127.0.0.1', port: 9100 }]));
@@ -471,8 +488,8 @@ test('an incomplete set is held back (waitingFor names the missing references) u
   partial.endpoints = [loadAssignment('a', [{ address: '127.0.0.1', port: 9001 }])]; // b's endpoints missing
   s.cache.setSnapshot('web-1', snapshotOf('1', partial));
   const { client, applied } = startClient(s.port, { mode: 'delta' });
+  // waitingFor is the client's own verdict on the responses it got: the positive signal that it decided.
   await eventually(() => client.state.current.waitingFor.includes('RDS:web-routes') && client.state.current.waitingFor.includes('EDS:b'), 'waiting for RDS and EDS');
-  await sleep(100);
   assert.equal(applied.length, 0, 'nothing applied while incomplete');
   assert.equal(s.ads.counters.nacks, 0, 'incomplete is not an error');
   s.cache.setSnapshot('web-1', snapshotOf('2', baseResources()));
