@@ -80,7 +80,7 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
   try {
     await waitFor(() => a.connectedWorkloads, (n) => n === 2, 3000, 'both workloads on the bundle stream');
     const oldRoot = a.status().roots[0]!.id;
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => load.stats.ok, (n) => n > 0, 10_000, 'traffic flowing before the rotation');
     // Start the rotation through the admin API, as `weft identity rotate-root` does.
     const okAtStart = load.stats.ok;
     const res = await fetch(`${server.adminUrl}/identity/rotate-root`, { method: 'POST', headers: { 'content-type': 'application/json' } });
@@ -109,7 +109,7 @@ test('a full root rotation under continuous mTLS traffic: zero handshake failure
     }
     // keep traffic flowing on the final state for a moment
     const before = load.stats.ok;
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => load.stats.ok, (n) => n > before, 10_000, 'traffic on the final state');
     await load.stop();
     assert.ok(load.stats.ok > before, 'traffic continued after the rotation');
     assert.ok(stepsSeen.has(2) || stepsSeen.has(4), `waiting steps were visible: ${[...stepsSeen]}`);

@@ -76,7 +76,8 @@ test('the client keeps its certificate and retries with backoff while the contro
   try {
     const m = await client.start();
     await server.close();
-    await new Promise((r) => setTimeout(r, 1500));
+    // The renewal (at about half the 2 s lifetime) fails: wait for that signal, then check what stayed.
+    await waitFor(() => client.lastError !== undefined && /weft_identity_renewal_failures_total [1-9]/.test(client.metrics()), 'a failed renewal');
     assert.equal(client.material.current, m, 'still serving with the current certificate');
     assert.ok(client.lastError, 'renewal failed and was recorded');
     assert.match(client.metrics(), /weft_identity_renewal_failures_total [1-9]/);
@@ -205,7 +206,8 @@ test('the client refuses a control plane it cannot verify against its bootstrap 
   const client = new WorkloadIdentityClient({ target: server.target, token, bootstrapBundle: wrong.bundlePem, backoffInitialMs: 20, backoffMaxMs: 50, syncBundle: false });
   try {
     const started = client.start();
-    await new Promise((r) => setTimeout(r, 400));
+    started.catch(() => {});
+    await waitFor(() => client.lastError !== undefined, 'the refused attempt recorded');
     assert.equal(client.material.current, undefined);
     assert.ok(client.lastError);
     client.close();
