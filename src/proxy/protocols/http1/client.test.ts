@@ -145,9 +145,9 @@ test('drain: idle connections close at once, busy ones finish with Connection: c
   const idle = net.connect(addr.port, '127.0.0.1');
   const idleClosed = new Promise<void>((r) => idle.on('close', () => r()));
   await new Promise((r) => idle.once('connect', r));
-  const busy = rawExchange(addr.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 3000 });
+  const busy = rawExchange(addr.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 20_000 });
   while (box.release === undefined || server.connections.size < 2) await new Promise((r) => setTimeout(r, 5));
-  const drained = server.drain(2000);
+  const drained = server.drain(10_000);
   await idleClosed;
   box.release();
   const r = await busy;

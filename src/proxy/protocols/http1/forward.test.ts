@@ -339,17 +339,17 @@ test('malformed upstream responses become 502 UPSTREAM_BAD_RESPONSE (response sm
 });
 
 test('drain while forwarding: the in-flight response carries Connection: close, then the connection closes', async () => {
-  let release: () => void = () => {};
+  let release: (() => void) | undefined;
   const port = await upstream((_req, res) => {
     release = () => res.end('late');
   });
   const p = await startForwardProxy(port);
   openServers.push(p);
-  const pending = rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 3000 });
-  while (p.pool.size === 0 || p.server.connections.size === 0) await new Promise((r) => setTimeout(r, 5));
-  await new Promise((r) => setTimeout(r, 20));
-  const drained = p.server.drain(2000);
-  release();
+  const pending = rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 20_000 });
+  // In flight: the upstream holds the request (drain's deadline is only a backstop; it resolves when done).
+  await waitFor(() => release !== undefined && p.server.connections.size === 1, 'the request to reach the upstream');
+  const drained = p.server.drain(10_000);
+  release!();
   const r = await pending;
   await drained;
   assert.match(r.data, /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*late$/);
