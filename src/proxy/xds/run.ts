@@ -52,6 +52,19 @@ export function readBaseSpec(file: string): ProxyConfigSpec {
   return spec;
 }
 
+/**
+ * The spec the listeners are bound with before the first xDS config: no services (outbound answers
+ * 503), and an inbound that refuses every peer — the control plane's authorization (which peers may
+ * call, strict or permissive mTLS) is not known yet, and the endpoint is announced as soon as the
+ * stream opens. Each inbound handshake reads the current snapshot, so the first config lifts this.
+ */
+export function untilConfigured(spec: ProxyConfigSpec): ProxyConfigSpec {
+  const inbound = spec.workload.inbound;
+  if (!inbound || inbound.mtlsMode === 'DISABLED') return spec;
+  const td = spec.workload.trustDomain ?? 'cluster.local';
+  return { ...spec, workload: { ...spec.workload, inbound: { ...inbound, mtlsMode: 'STRICT', allowedPeers: [`spiffe://${td}/ns/weft-system/sa/weft-no-config-yet`] } } };
+}
+
 export async function startControlledProxy(o: ControlledProxyOptions): Promise<ControlledProxy> {
   const appPorts = o.base.workload.inbound?.ports ?? [];
   // Upstream listeners name services that arrive only over xDS, so with them the proxy cannot bind
@@ -80,7 +93,7 @@ export async function startControlledProxy(o: ControlledProxyOptions): Promise<C
   if (!bindAfterConfig) {
     // Bind first: a snapshot from the local spec alone (no services until xDS delivers them) gives the
     // proxy its listeners; the bound inbound port is then announced.
-    const local = compileSnapshot(base());
+    const local = compileSnapshot(untilConfigured(base()));
     if (!local.ok) {
       identity.close();
       throw local.error;
