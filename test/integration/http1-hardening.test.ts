@@ -45,7 +45,7 @@ function weftError(data: string): string {
 }
 
 async function expectRejected(payload: string | Buffer | Array<string | Buffer>, status: number, code: string, options: { gapMs?: number } = {}): Promise<void> {
-  const r = await rawExchange(proxy.port, payload, { timeoutMs: 3000, ...options });
+  const r = await rawExchange(proxy.port, payload, { timeoutMs: 15_000, ...options });
   assert.equal(statusOf(r.data), status, r.data);
   assert.equal(weftError(r.data), code, r.data);
   assert.match(r.data, /\r\nconnection: close\r\n/i);

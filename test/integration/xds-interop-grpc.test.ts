@@ -158,7 +158,7 @@ test('@grpc/grpc-js-xds resolves xds:///echo through weft ADS: routing, weighted
 
   // A route change pushed over ADS takes effect: all traffic to a.
   cache.setSnapshot('grpc-interop', snapshotOf({ LDS: '1', RDS: '2', CDS: '1', EDS: '1' }, resources([100, 0])));
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     const batch = await Promise.all(Array.from({ length: 40 }, () => call()));
     if (batch.every((x) => x === 'a')) break;
@@ -188,14 +188,14 @@ test('@grpc/grpc-js-xds honours cluster outlier_detection delivered over ADS', a
   const call = caller('xds:///od');
   const settle = async (n: number) => (await Promise.allSettled(Array.from({ length: n }, () => call()))).map((r) => (r.status === 'fulfilled' ? r.value : `error:${(r.reason as grpc.ServiceError).code}`));
   // Round robin spreads calls once both subchannels are ready; wait until the failing one got some.
-  const warm = Date.now() + 5000;
+  const warm = Date.now() + 20_000;
   while (bad.calls() === 0) {
     await settle(10);
     await new Promise((r) => setTimeout(r, 20));
     if (Date.now() > warm) assert.fail('the failing endpoint never received a call');
   }
   // Within a few detection intervals the failing endpoint is ejected; then every call succeeds.
-  const deadline = Date.now() + 8000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     await new Promise((r) => setTimeout(r, 150));
     const batch = await settle(20);
