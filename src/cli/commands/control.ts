@@ -1,8 +1,11 @@
 // `weft control --config DIR --state DIR`: runs the control plane (xDS + identity on one TLS port,
 // admin API on 127.0.0.1). Prints one JSON line with the bound ports; SIGTERM/SIGINT close it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { logger } from '../../core/logger.ts';
 import { startControlPlane } from '../../control/server.ts';
+import { CA_STATE_FILE } from '../../control/identity/state-store.ts';
 import { parseNonNegativeInt, parsePort, parsePositiveNumber, usageError } from './cli-errors.ts';
 
 interface ControlOptions {
@@ -12,7 +15,7 @@ interface ControlOptions {
   xdsPort: number;
   adminPort: number;
   grace: number;
-  warmup: number;
+  warmup?: number;
   insecure?: boolean;
   caCert?: string;
   caKey?: string;
@@ -31,7 +34,7 @@ export function registerControl(program: Command): void {
     .option('--xds-port <port>', 'xDS and identity gRPC port (TLS)', parsePort, 15010)
     .option('--admin-port <port>', 'admin API port (always 127.0.0.1; 0 = any, the URL is printed)', parsePort, 15014)
     .option('--grace <ms>', "keep a disconnected proxy's endpoints this long", parseNonNegativeInt, 10_000)
-    .option('--warmup <ms>', 'after start, wait this long for proxies to reconnect before pushing (a restart with proxies already running)', parseNonNegativeInt, 0)
+    .option('--warmup <ms>', 'after start, wait this long for proxies to reconnect before pushing (default: the grace period when --state holds an earlier run, i.e. a restart; 0 on a first start)', parseNonNegativeInt)
     .option('--insecure', 'plaintext xDS without identity (local development only); listens on 127.0.0.1 unless --host says otherwise')
     .option('--ca-cert <file>', 'plug-in CA: intermediate certificate chain (PEM) to issue workload certificates with')
     .option('--ca-key <file>', 'plug-in CA: its private key (PEM; with --ca-cert)')
@@ -49,7 +52,7 @@ export function registerControl(program: Command): void {
         xdsPort: o.xdsPort,
         adminPort: o.adminPort,
         graceMs: o.grace,
-        warmupMs: o.warmup,
+        warmupMs: o.warmup ?? defaultWarmupMs(o.state, o.grace),
         insecure: o.insecure,
         identity: {
           ...(o.caCert && o.caKey ? { pluginCa: { certFile: o.caCert, keyFile: o.caKey, bundleFile: o.caBundle } } : {}),
@@ -69,4 +72,13 @@ export function registerControl(program: Command): void {
       });
       process.stdout.write(JSON.stringify({ event: 'stopped' }) + '\n');
     });
+}
+
+/**
+ * A restarted control plane must not push empty endpoint sets before the proxies that were
+ * connected have re-registered (the mesh would lose its endpoints): when the state directory holds
+ * an earlier run's CA state, wait up to the grace period; a first start pushes at once.
+ */
+export function defaultWarmupMs(stateDir: string | undefined, graceMs: number): number {
+  return stateDir !== undefined && existsSync(join(stateDir, CA_STATE_FILE)) ? graceMs : 0;
 }
