@@ -27,7 +27,7 @@ function patternsFor(folder, banned) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'src/xds/generated/**', 'schemas/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'src/xds/generated/**', 'schemas/**', 'coverage/**', 'bench/results/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
