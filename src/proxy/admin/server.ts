@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../../telemetry/metrics.ts';
 import type { WeftProxy } from '../proxy.ts';
+import { AWAITING_CONTROL_PLANE_VERSION } from '../runtime/spec.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
@@ -17,11 +18,12 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** Readiness: listeners up, not draining, and an identity present when mTLS is needed. */
+/** Readiness: listeners up, configured, not draining, and an identity present when mTLS is needed. */
 export function readiness(proxy: WeftProxy): { ready: boolean; reasons: string[] } {
   const reasons: string[] = [];
   if (proxy.draining) reasons.push('draining');
   const s = proxy.snapshot;
+  if (s.version === AWAITING_CONTROL_PLANE_VERSION) reasons.push('waiting for the first configuration from the control plane');
   const needsIdentity = s.workload.inbound.mtlsMode !== 'DISABLED' || [...s.clusters.values()].some((c) => c.peerProtocol !== 'plain');
   const id = proxy.ctx.identity;
   if (needsIdentity && id === undefined) reasons.push('no workload identity');

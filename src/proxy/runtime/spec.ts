@@ -32,6 +32,12 @@ export type LbPolicy = 'p2c-ewma' | 'round-robin' | 'ring-hash';
  */
 export type PeerProtocol = 'h2' | 'http1' | 'plain';
 
+/**
+ * The `version` of the placeholder spec a controlled proxy serves between binding its listeners and
+ * receiving its first configuration from the control plane; `/ready` answers 503 while it is in force.
+ */
+export const AWAITING_CONTROL_PLANE_VERSION = 'awaiting-control-plane';
+
 /** Root of the spec. `version` is opaque (the xDS version info or the file's hash). */
 export interface ProxyConfigSpec {
   version?: string;

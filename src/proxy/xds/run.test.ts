@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { untilConfigured } from './run.ts';
-import type { ProxyConfigSpec } from '../runtime/spec.ts';
+import { AWAITING_CONTROL_PLANE_VERSION, type ProxyConfigSpec } from '../runtime/spec.ts';
 
 const base = (mtlsMode: 'STRICT' | 'PERMISSIVE' | 'DISABLED'): ProxyConfigSpec =>
   ({ workload: { name: 'catalog', trustDomain: 'td.example', inbound: { mtlsMode, ports: [{ port: 8080, protocol: 'http1' }] } }, listeners: { inbound: { address: '127.0.0.1', port: 0 } } }) as ProxyConfigSpec;
@@ -14,5 +14,6 @@ test('before the first xDS config the inbound refuses every peer, and strict mTL
     assert.deepEqual(s.workload.inbound!.ports, base(mode).workload.inbound!.ports, 'app ports kept (they are bound now)');
   }
   const disabled = base('DISABLED');
-  assert.equal(untilConfigured(disabled), disabled, 'mTLS disabled by the operator: left alone');
+  assert.deepEqual(untilConfigured(disabled).workload, disabled.workload, 'mTLS disabled by the operator: left alone');
+  assert.equal(untilConfigured(disabled).version, AWAITING_CONTROL_PLANE_VERSION, 'still marked as waiting, so /ready says 503');
 });

@@ -10,7 +10,7 @@ import { WeftError } from '../../core/errors.ts';
 import { WorkloadIdentityClient } from '../../identity/client.ts';
 import { parseSpiffeId } from '../../identity/spiffe.ts';
 import { WeftProxy } from '../proxy.ts';
-import type { ProxyConfigSpec } from '../runtime/spec.ts';
+import { AWAITING_CONTROL_PLANE_VERSION, type ProxyConfigSpec } from '../runtime/spec.ts';
 import { XdsProxyConfig } from './xds-config.ts';
 import { Watch } from '../../core/watch.ts';
 import { compileSnapshot, type RuntimeSnapshot } from '../runtime/snapshot.ts';
@@ -59,10 +59,11 @@ export function readBaseSpec(file: string): ProxyConfigSpec {
  * stream opens. Each inbound handshake reads the current snapshot, so the first config lifts this.
  */
 export function untilConfigured(spec: ProxyConfigSpec): ProxyConfigSpec {
+  const awaiting = { ...spec, version: AWAITING_CONTROL_PLANE_VERSION };
   const inbound = spec.workload.inbound;
-  if (!inbound || inbound.mtlsMode === 'DISABLED') return spec;
+  if (!inbound || inbound.mtlsMode === 'DISABLED') return awaiting;
   const td = spec.workload.trustDomain ?? 'cluster.local';
-  return { ...spec, workload: { ...spec.workload, inbound: { ...inbound, mtlsMode: 'STRICT', allowedPeers: [`spiffe://${td}/ns/weft-system/sa/weft-no-config-yet`] } } };
+  return { ...awaiting, workload: { ...spec.workload, inbound: { ...inbound, mtlsMode: 'STRICT', allowedPeers: [`spiffe://${td}/ns/weft-system/sa/weft-no-config-yet`] } } };
 }
 
 export async function startControlledProxy(o: ControlledProxyOptions): Promise<ControlledProxy> {
