@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { namedApp, viaProxy } from '../support/mesh.ts';
 import { eventually } from '../support/wait.ts';
+import { servicesYaml } from '../support/control-plane.ts';
 
 const WEFT = join(import.meta.dirname, '..', '..', 'bin', 'weft.js');
 const env = { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'warn' };
@@ -50,16 +51,7 @@ test('weft control + two weft proxy --control processes: mTLS traffic with xDS-o
   mkdirSync(config, { recursive: true });
   writeFileSync(
     join(config, 'mesh.yaml'),
-    `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: catalog}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: web}
-spec: {ports: [{name: http, port: 80}]}
-`,
+    servicesYaml('catalog', 'web'),
   );
   const cp = await start('control', '--config', config, '--state', state, '--host', '127.0.0.1', '--xds-port', '0', '--admin-port', '0');
   const control = `127.0.0.1:${cp.first.xds}`;

@@ -4,30 +4,11 @@
 // another identity is refused; the admin API shows it in sync.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { configDir, controlPlane, workloadIdentity, xdsClient, eventually, getJson } from '../support/control-plane.ts';
+import { configDir, servicesYaml, controlPlane, workloadIdentity, xdsClient, eventually, getJson } from '../support/control-plane.ts';
 import { META } from '../../src/control/node-metadata.ts';
 import { waitFor, waitForValue } from '../support/wait.ts';
 
-const SERVICES = `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: web}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: catalog}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: catalog-v2}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: unrelated}
-spec: {ports: [{name: http, port: 80}]}
-`;
+const SERVICES = servicesYaml('web', 'catalog', 'catalog-v2', 'unrelated');
 const route = (w1: number, w2: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: catalog}

@@ -7,27 +7,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configDir, controlPlane, workloadIdentity, eventually, getJson } from '../support/control-plane.ts';
+import { configDir, servicesYaml, controlPlane, workloadIdentity, eventually, getJson } from '../support/control-plane.ts';
 import { meshProxy, namedApp, viaProxy, type MeshProxy } from '../support/mesh.ts';
 import type { ControlPlane } from '../../src/control/server.ts';
 import { hasCode } from '../../src/core/errors.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
-const SERVICES = `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: web}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: catalog}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: {name: catalog-v2}
-spec: {ports: [{name: http, port: 80}]}
-`;
+const SERVICES = servicesYaml('web', 'catalog', 'catalog-v2');
 const route = (v1: number, v2: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: catalog}

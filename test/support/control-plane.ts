@@ -10,6 +10,11 @@ import type { IdentityMaterial } from '../../src/identity/material.ts';
 
 export { eventually } from './wait.ts';
 
+/** weft `Service` resources (namespace default, one HTTP port 80 each) as one multi-document YAML. */
+export function servicesYaml(...names: string[]): string {
+  return names.map((name) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{name: http, port: 80}]}\n`).join('---\n');
+}
+
 export interface ConfigDir {
   readonly dir: string;
   /** Writes a file atomically (temp + rename, as editors do). */
