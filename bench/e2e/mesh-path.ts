@@ -10,9 +10,7 @@
 //
 // Usage: npm run bench -- e2e/mesh-path [--quick] [--seconds N] [--only a,b] [--profile DIR]
 import { cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { startUpstream, startHaproxyMesh, startHaproxyHop, startNginxHop, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
 import { startWeftMesh, startWeftHop, weftProxyAvailable, weftLaunchMode, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
@@ -21,22 +19,9 @@ import { printTable, printJsonLine, judge, targetRows, type Cell, type Target } 
 import { summariseProfileDir } from '../lib/cpu-profile.ts';
 import { round } from '../lib/stats.ts';
 import { killAll } from '../lib/processes.ts';
+import { parseE2eOptions, log } from '../lib/options.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    only: { type: 'string' },
-    profile: { type: 'string' },
-  },
-  strict: false,
-});
-
-const quick = args.quick === true;
-const seconds = Number(args.seconds ?? (quick ? 2 : 3));
-const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined;
-const profileDir = typeof args.profile === 'string' ? resolve(args.profile) : undefined;
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const { quick, seconds, only, profileDir } = parseE2eOptions();
 
 const options: MeasureOptions = {
   seconds,

@@ -6,9 +6,7 @@
 //
 // Usage: npm run bench -- e2e/one-hop [--quick] [--seconds N] [--only a,b] [--profile DIR]
 import { cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { startUpstream, startHaproxyHop, startNginxHop, startNodeReference, type Endpoint } from '../lib/servers.ts';
 import { startWeftHop, weftProxyAvailable, weftLaunchMode, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
 import { measurePath, type PathResult } from '../lib/measure.ts';
@@ -16,21 +14,9 @@ import { printTable, printJsonLine, judge, targetRows } from '../lib/report.ts';
 import { summariseProfileDir } from '../lib/cpu-profile.ts';
 import { round } from '../lib/stats.ts';
 import { killAll } from '../lib/processes.ts';
+import { parseE2eOptions, log } from '../lib/options.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    seconds: { type: 'string' },
-    only: { type: 'string' },
-    profile: { type: 'string' },
-  },
-  strict: false,
-});
-const quick = args.quick === true;
-const seconds = Number(args.seconds ?? (quick ? 2 : 3));
-const only = typeof args.only === 'string' ? new Set(args.only.split(',')) : undefined;
-const profileDir = typeof args.profile === 'string' ? resolve(args.profile) : undefined;
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const { quick, seconds, only, profileDir } = parseE2eOptions();
 
 /** DESIGN.md's reference figures for this hop, µs of proxy CPU per request. */
 const REFERENCE: Record<string, number> = { 'haproxy-hop': 9.9, 'nginx-hop': 9.5, 'node-http': 46.9, 'tcp-pipe': 11.2 };
