@@ -56,6 +56,32 @@ test('registry: a disconnected proxy stays for the grace period, a reconnect can
   assert.equal(armed.length, 2);
 });
 
+test('registry: a grace timer that fires before the wall clock agrees still removes the endpoint', () => {
+  let now = 1000;
+  const armed: (() => void)[] = [];
+  const reg = new Registry({ graceMs: 3_000, clock: () => now, schedule: (_ms, fn) => (armed.push(fn), { cancel() {} }) });
+  reg.connect(claims, 'spiffe://cluster.local/ns/shop/sa/web', TD);
+  reg.disconnect('web-1');
+  now += 2_999; // timers and Date.now() disagree by a millisecond now and then
+  armed[0]!();
+  assert.equal(reg.view.current.workloads.size, 0, 'the timer removed its entry');
+});
+
+test('registry: a stale grace timer does not remove a proxy that reconnected and disconnected again', () => {
+  let now = 1000;
+  const armed: (() => void)[] = [];
+  const reg = new Registry({ graceMs: 3_000, clock: () => now, schedule: (_ms, fn) => (armed.push(fn), { cancel() {} }) });
+  reg.connect(claims, 'spiffe://cluster.local/ns/shop/sa/web', TD);
+  reg.disconnect('web-1');
+  now += 1_000;
+  reg.connect(claims, 'spiffe://cluster.local/ns/shop/sa/web', TD);
+  reg.disconnect('web-1');
+  armed[0]!(); // the first timer (not cancelled by this fake scheduler) fires late
+  assert.ok(reg.view.current.workloads.has('proxy:web-1'), 'second grace period still running');
+  armed[1]!();
+  assert.equal(reg.view.current.workloads.size, 0);
+});
+
 test('registry: two streams of one proxy — endpoint kept until both close', () => {
   let now = 0;
   const reg = new Registry({ graceMs: 10, clock: () => now, schedule: () => ({ cancel() {} }) });

@@ -178,7 +178,19 @@ export class Registry {
     const at = this.#clock();
     this.#proxies.set(id, Object.freeze({ ...entry, disconnectedAt: at }));
     this.#removals.get(id)?.cancel();
-    this.#removals.set(id, this.#schedule(this.#graceMs, () => this.sweep()));
+    // The timer is the authority for its own entry: a timer may fire a millisecond before the wall
+    // clock agrees the grace period is over, so it removes by identity rather than re-checking time.
+    this.#removals.set(id, this.#schedule(this.#graceMs, () => this.#expire(id, at)));
+  }
+
+  /** The grace timer of one disconnect fired: remove the entry if it has not reconnected since. */
+  #expire(id: string, disconnectedAt: number): void {
+    const entry = this.#proxies.get(id);
+    this.#removals.delete(id);
+    if (entry === undefined || entry.disconnectedAt !== disconnectedAt) return;
+    this.#proxies.delete(id);
+    log.info({ workload: id, service: `${entry.namespace}/${entry.service}` }, 'endpoint of disconnected proxy removed after grace period');
+    this.#publish();
   }
 
   /** Removes proxies whose grace period has ended; returns how many. */
