@@ -119,7 +119,7 @@ test('REQUEST_TIMEOUT: 504 over HTTP/1, DEADLINE_EXCEEDED with weft-error over g
   const r = await get(proxy.addresses.outbound!.port, 'slow');
   assert.equal(r.status, 504);
   assert.match(String(r.headers['weft-error']), /^REQUEST_TIMEOUT; /);
-  assert.ok(Date.now() - t0 < 1500);
+  assert.ok(Date.now() - t0 < 1900, 'the 200 ms route timeout answered, not the 2 s server');
 
   const app = await startGrpcEcho();
   cleanups.push(() => app.close());
