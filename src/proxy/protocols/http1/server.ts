@@ -442,7 +442,11 @@ export class Http1ServerConn {
       this.#pending = null;
       this.#paused &= ~PAUSE_WAIT;
       this.#onHeadBytes(pending, this.#pendingOff);
-      if (this.state === ST_HEAD && this.#paused === 0) this.socket.resume();
+      // The socket is still paused from the stash. Resume it whenever no pause reason is left — also
+      // when the stashed bytes were a whole request now waiting for an asynchronous response
+      // (ST_WAIT): bytes arriving meanwhile are stashed again. Resuming only in ST_HEAD left the
+      // socket paused with no reason recorded, and the connection's next request was never read.
+      if (this.#paused === 0 && !this.closed) this.socket.resume();
       return;
     }
     this.#unpause(PAUSE_WAIT);
