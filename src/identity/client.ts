@@ -178,7 +178,9 @@ export class WorkloadIdentityClient {
       },
     });
     const Ctor = identityServiceClient();
-    this.#client = new Ctor(this.#options.target, creds, { 'grpc.max_reconnect_backoff_ms': 5000 }) as unknown as IdentityGrpcClient;
+    // The peer is checked by SPIFFE ID above, not by host name; a fixed name keeps gRPC from sending
+    // an IP address as TLS SNI (RFC 6066 forbids it, and node warns with DEP0123).
+    this.#client = new Ctor(this.#options.target, creds, { 'grpc.max_reconnect_backoff_ms': 5000, 'grpc.ssl_target_name_override': 'weft-identity' }) as unknown as IdentityGrpcClient;
     this.#clientTrust = trust;
     return this.#client;
   }
