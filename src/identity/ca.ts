@@ -1,12 +1,17 @@
-// The certificate authority core, usable without the control plane: roots, issuing intermediates,
-// workload leaves (X.509-SVIDs) and CSRs, all built with @peculiar/x509 (no hand-written ASN.1).
-import { createPrivateKey, randomBytes, sign as nodeSign, verify as nodeVerify, webcrypto, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+// The certificate authority core, usable without the control plane: roots, issuing intermediates and
+// workload leaves (X.509-SVIDs), built with @peculiar/x509 and its ASN.1 schemas (no hand-written ASN.1).
+import { createPrivateKey, randomBytes, sign as nodeSign, webcrypto, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn1X509 from '@peculiar/asn1-x509';
-import { CertificationRequest } from '@peculiar/asn1-csr';
 import * as x509 from './x509.ts';
 import { IdentityError } from './errors.ts';
-import { checkKeyPolicy, checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, generateKeyPair, importSigningKey, type KeyType, type SigningKey } from './keys.ts';
+import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, generateKeyPair, importSigningKey, nodeSignatureFor, type KeyType, type SigningKey } from './keys.ts';
+import { signatureAlgorithmOf, uriSanExtension } from './csr.ts';
+import { derToPem } from './pem.ts';
+import { PreEncoded } from './pre-encoded.ts';
+
+export { createCsr, parseAndVerifyCsr, parseAndVerifyCsrSync, type ParsedCsr } from './csr.ts';
+export { pemBody } from './pem.ts';
 import { parseSpiffeId } from './spiffe.ts';
 
 /** Clock skew allowance: every certificate's notBefore is this far in the past. */
@@ -193,7 +198,10 @@ export interface LeafOptions {
   /** The workload's public key: SPKI DER/PEM, a CryptoKey, or take it from a verified CSR. */
   publicKey?: x509.PublicKeyType;
   csr?: x509.Pkcs10CertificateRequest;
-  /** Key type already checked against policy (parseAndVerifyCsr returns it); skips a second check. */
+  /**
+   * Key type already checked against policy (parseAndVerifyCsr returns it): skips a second check, and
+   * `publicKey` (SPKI DER) then goes into the certificate exactly as given.
+   */
   keyType?: KeyType;
   ttlMs?: number;
   now?: number;
@@ -201,96 +209,27 @@ export interface LeafOptions {
   backdateMs?: number;
 }
 
-const SAN_OID = '2.5.29.17';
-
-// The extensions every leaf of an issuer shares, encoded once per issuer (the issuance hot path).
-const sharedLeafExtensions = new WeakMap<IssuerCa, { ec: x509.Extension[]; rsa: x509.Extension[] }>();
-function leafExtensions(issuer: IssuerCa, rsa: boolean): x509.Extension[] {
-  let cached = sharedLeafExtensions.get(issuer);
-  if (cached === undefined) {
-    const common = (usages: number) => [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(usages, true),
-      new x509.ExtendedKeyUsageExtension(EKU, false),
-      new x509.AuthorityKeyIdentifierExtension(issuer.skiHex),
-    ];
-    cached = {
-      ec: common(x509.KeyUsageFlags.digitalSignature),
-      rsa: common(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment),
-    };
-    sharedLeafExtensions.set(issuer, cached);
-  }
-  return rsa ? cached.rsa : cached.ec;
-}
-
-// CSR signature algorithms verified directly with node:crypto (OID → digest; null = Ed25519).
-const CSR_SIG_DIGEST: Record<string, string | null> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null,
-};
 const EKU = [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
 
 /**
- * Issues a workload leaf: empty subject, a critical URI SAN holding only the SPIFFE ID, key usage
- * digitalSignature (+ keyEncipherment for RSA), EKU serverAuth+clientAuth, notAfter capped at the issuer's.
- *
- * Hot path: the first leaf of an issuer is made by @peculiar/x509's generator; its signature algorithm,
- * issuer name and shared extensions become a template, and later leaves are assembled from the same
- * @peculiar/asn1-x509 schema objects, serialized once and signed with node:crypto (about 3x less CPU than
- * the generator, which re-parses every part and the finished certificate).
+ * What every leaf of one issuer shares, encoded once by @peculiar/asn1-x509 and reused as DER: the
+ * signature algorithm, the issuer's name, the empty subject and the static extensions; plus the
+ * issuer's key as a node KeyObject.
  */
-export async function issueLeaf(issuer: IssuerCa, options: LeafOptions): Promise<IssuedLeaf> {
-  parseSpiffeId(options.spiffeId);
-  const now = options.now ?? Date.now();
-  const spki = await spkiOf(options);
-  const keyType = options.keyType ?? checkKeyPolicy(spki, DEFAULT_LEAF_KEY_POLICY);
-  const rsa = keyType.startsWith('rsa');
-  // X.509 times have one-second precision.
-  const notBefore = new Date(Math.floor(Math.max(now - (options.backdateMs ?? BACKDATE_MS), issuer.notBefore.getTime()) / 1000) * 1000);
-  const notAfter = new Date(Math.floor(Math.min(now + (options.ttlMs ?? DEFAULT_LEAF_TTL_MS), issuer.notAfter.getTime()) / 1000) * 1000);
-  const serial = randomSerial();
-  const template = await leafTemplate(issuer);
-  const san = new asn1X509.Extension({
-    extnID: SAN_OID,
-    // Subject is empty, so the SAN is critical (RFC 5280 4.2.1.6, SPIFFE X509-SVID).
-    critical: true,
-    extnValue: new OctetString(AsnConvert.serialize(new asn1X509.SubjectAlternativeName([new asn1X509.GeneralName({ uniformResourceIdentifier: options.spiffeId })]))),
-  });
-  const serialBytes = Buffer.from(serial, 'hex');
-  const tbs = new asn1X509.TBSCertificate({
-    version: asn1X509.Version.v3,
-    serialNumber: arrayBufferOf(serialBytes),
-    signature: template.signatureAlgorithm,
-    issuer: template.issuerName,
-    validity: new asn1X509.Validity({ notBefore, notAfter }),
-    subject: new asn1X509.Name(),
-    subjectPublicKeyInfo: AsnConvert.parse(spki, asn1X509.SubjectPublicKeyInfo),
-    extensions: new asn1X509.Extensions([...(rsa ? template.rsaExtensions : template.ecExtensions), san]),
-  });
-  const signature = nodeSign(template.digest, Buffer.from(AsnConvert.serialize(tbs)), { key: template.signingKey, dsaEncoding: 'der' });
-  const der = Buffer.from(AsnConvert.serialize(new asn1X509.Certificate({ tbsCertificate: tbs, signatureAlgorithm: template.signatureAlgorithm, signatureValue: arrayBufferOf(signature) })));
-  const certPem = derToPem(der, 'CERTIFICATE');
-  return { certPem, chainPem: certPem + issuer.chainPem, serial, spiffeId: options.spiffeId, notBefore, notAfter };
-}
-
 interface LeafTemplate {
-  readonly signatureAlgorithm: asn1X509.AlgorithmIdentifier;
-  readonly issuerName: asn1X509.Name;
-  readonly ecExtensions: asn1X509.Extension[];
-  readonly rsaExtensions: asn1X509.Extension[];
+  readonly signatureAlgorithm: PreEncoded;
+  readonly issuerName: PreEncoded;
+  readonly emptySubject: PreEncoded;
+  readonly ecExtensions: readonly PreEncoded[];
+  readonly rsaExtensions: readonly PreEncoded[];
   readonly signingKey: KeyObject;
   /** node:crypto digest for the issuer's key (null for Ed25519). */
   readonly digest: string | null;
 }
 
-const leafTemplates = new WeakMap<IssuerCa, Promise<LeafTemplate>>();
+const leafTemplates = new WeakMap<IssuerCa, LeafTemplate>();
 
-function leafTemplate(issuer: IssuerCa): Promise<LeafTemplate> {
+function leafTemplate(issuer: IssuerCa): LeafTemplate {
   let t = leafTemplates.get(issuer);
   if (t === undefined) {
     t = buildLeafTemplate(issuer);
@@ -299,31 +238,78 @@ function leafTemplate(issuer: IssuerCa): Promise<LeafTemplate> {
   return t;
 }
 
-async function buildLeafTemplate(issuer: IssuerCa): Promise<LeafTemplate> {
-  // One leaf through the high-level generator fixes the exact encoding of the signature algorithm and
-  // issuer name that the library chooses for this issuer's key.
-  const sample = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: '',
-    issuer: issuer.cert.subjectName,
-    notBefore: issuer.notBefore,
-    notAfter: issuer.notAfter,
-    publicKey: issuer.cert.publicKey,
-    signingKey: issuer.key.privateKey,
-    signingAlgorithm: issuer.key.signAlg,
-    extensions: leafExtensions(issuer, false),
-  });
-  const parsed = AsnConvert.parse(sample.rawData, asn1X509.Certificate);
-  const toAsn = (exts: x509.Extension[]) => exts.map((e) => AsnConvert.parse(e.rawData, asn1X509.Extension));
-  const digests: Record<KeyType, string | null> = { 'ec-p256': 'sha256', 'ec-p384': 'sha384', ed25519: null, 'rsa-2048': 'sha256', 'rsa-3072': 'sha256', 'rsa-4096': 'sha256' };
+function buildLeafTemplate(issuer: IssuerCa): LeafTemplate {
+  const encoded = (value: object) => new PreEncoded(AsnConvert.serialize(value));
+  const extensions = (usages: number) =>
+    [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(usages, true),
+      new x509.ExtendedKeyUsageExtension(EKU, false),
+      new x509.AuthorityKeyIdentifierExtension(issuer.skiHex),
+    ].map((e) => new PreEncoded(e.rawData));
+  // The issuer field of a leaf is the issuer certificate's subject, DER for DER.
+  const issuerCert = AsnConvert.parse(issuer.cert.rawData, asn1X509.Certificate);
+  const signing = nodeSignatureFor(issuer.key.type);
   return {
-    signatureAlgorithm: parsed.signatureAlgorithm,
-    issuerName: parsed.tbsCertificate.issuer,
-    ecExtensions: toAsn(leafExtensions(issuer, false)),
-    rsaExtensions: toAsn(leafExtensions(issuer, true)),
+    signatureAlgorithm: encoded(signatureAlgorithmOf(issuer.key.type)),
+    issuerName: encoded(issuerCert.tbsCertificate.subject),
+    emptySubject: encoded(new asn1X509.Name()),
+    ecExtensions: extensions(x509.KeyUsageFlags.digitalSignature),
+    rsaExtensions: extensions(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment),
     signingKey: createPrivateKey(issuer.keyPem),
-    digest: digests[issuer.key.type],
+    digest: signing.digest,
   };
+}
+
+/**
+ * Issues a workload leaf: empty subject, a critical URI SAN holding only the SPIFFE ID, key usage
+ * digitalSignature (+ keyEncipherment for RSA), EKU serverAuth+clientAuth, notAfter capped at the issuer's.
+ *
+ * Hot path: the certificate is assembled from @peculiar/asn1-x509's TBSCertificate and Certificate
+ * schemas; the parts shared by every leaf of this issuer come from the per-issuer template as DER, the
+ * TBSCertificate is encoded once (signed by node:crypto, then placed in the certificate as those bytes).
+ */
+export async function issueLeaf(issuer: IssuerCa, options: LeafOptions): Promise<IssuedLeaf> {
+  parseSpiffeId(options.spiffeId);
+  const now = options.now ?? Date.now();
+  const { spki, keyType } = await checkedSpkiOf(options);
+  // X.509 times have one-second precision.
+  const notBefore = new Date(Math.floor(Math.max(now - (options.backdateMs ?? BACKDATE_MS), issuer.notBefore.getTime()) / 1000) * 1000);
+  const notAfter = new Date(Math.floor(Math.min(now + (options.ttlMs ?? DEFAULT_LEAF_TTL_MS), issuer.notAfter.getTime()) / 1000) * 1000);
+  const serial = randomSerial();
+  const template = leafTemplate(issuer);
+  const tbs = new asn1X509.TBSCertificate({
+    version: asn1X509.Version.v3,
+    serialNumber: arrayBufferOf(Buffer.from(serial, 'hex')),
+    signature: template.signatureAlgorithm.as<asn1X509.AlgorithmIdentifier>(),
+    issuer: template.issuerName.as<asn1X509.Name>(),
+    validity: new asn1X509.Validity({ notBefore, notAfter }),
+    subject: template.emptySubject.as<asn1X509.Name>(),
+    subjectPublicKeyInfo: new PreEncoded(spki).as<asn1X509.SubjectPublicKeyInfo>(),
+    extensions: new asn1X509.Extensions([...(keyType.startsWith('rsa') ? template.rsaExtensions : template.ecExtensions).map((e) => e.as<asn1X509.Extension>()), uriSanExtension(options.spiffeId)]),
+  });
+  const tbsDer = AsnConvert.serialize(tbs);
+  const signature = nodeSign(template.digest, new Uint8Array(tbsDer), template.signingKey);
+  const der = AsnConvert.serialize(
+    new asn1X509.Certificate({
+      tbsCertificate: new PreEncoded(tbsDer).as<asn1X509.TBSCertificate>(),
+      signatureAlgorithm: template.signatureAlgorithm.as<asn1X509.AlgorithmIdentifier>(),
+      signatureValue: arrayBufferOf(signature),
+    }),
+  );
+  const certPem = derToPem(der, 'CERTIFICATE');
+  return { certPem, chainPem: certPem + issuer.chainPem, serial, spiffeId: options.spiffeId, notBefore, notAfter };
+}
+
+/**
+ * The SPKI DER that goes into the leaf and its key type. A key that was not checked yet is parsed and
+ * checked against the default policy, and the certificate then carries node:crypto's own encoding of it.
+ */
+async function checkedSpkiOf(options: LeafOptions): Promise<{ spki: Uint8Array; keyType: KeyType }> {
+  if (options.publicKey instanceof Uint8Array && options.keyType !== undefined) return { spki: options.publicKey, keyType: options.keyType };
+  const given = await spkiOf(options);
+  const { type, key } = checkKeyPolicyObject(given, DEFAULT_LEAF_KEY_POLICY);
+  return { spki: key.export({ type: 'spki', format: 'der' }), keyType: options.keyType ?? type };
 }
 
 async function spkiOf(options: LeafOptions): Promise<Uint8Array> {
@@ -336,101 +322,6 @@ async function spkiOf(options: LeafOptions): Promise<Uint8Array> {
 
 function arrayBufferOf(b: Uint8Array): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
-
-function derToPem(der: Uint8Array, label: string): string {
-  const b64 = Buffer.from(der).toString('base64');
-  let body = '';
-  for (let i = 0; i < b64.length; i += 64) body += b64.slice(i, i + 64) + '\n';
-  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
-}
-
-/** Makes a CSR for `spiffeId` signed by the workload's own key (the key stays with the caller). */
-export async function createCsr(privateKeyPem: string, spiffeId: string): Promise<string> {
-  const key = await importSigningKey(privateKeyPem);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: { privateKey: key.privateKey, publicKey: key.publicKey },
-    signingAlgorithm: key.signAlg,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true)],
-  });
-  return csr.toString('pem') + '\n';
-}
-
-export interface ParsedCsr {
-  /** The requested public key, SPKI DER (pass it to issueLeaf as `publicKey`). */
-  readonly spkiDer: Uint8Array;
-  /** The URI SANs requested (normally exactly one SPIFFE ID). */
-  readonly uris: readonly string[];
-  readonly keyType: KeyType;
-}
-
-const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
-
-/**
- * The DER bytes of the first PEM block labelled `label` (`CERTIFICATE REQUEST` also accepts the legacy
- * `NEW CERTIFICATE REQUEST`), or undefined when there is none. A fresh, unshared Uint8Array-compatible
- * Buffer (never a slice of Node's pool), so callers may hand its `.buffer` on.
- */
-export function pemBody(text: string, label: string): Buffer | undefined {
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]+?)-----END \1-----/g;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const found = m[1]!;
-    if (found === label || (label === 'CERTIFICATE REQUEST' && found === 'NEW CERTIFICATE REQUEST')) {
-      const pooled = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
-      const own = Buffer.alloc(pooled.length);
-      pooled.copy(own);
-      return own;
-    }
-  }
-  return undefined;
-}
-
-/**
- * Parses a CSR (one pass with @peculiar/asn1-csr), checks its key against policy, and verifies its
- * self-signature with node:crypto over the exact bytes that were signed.
- */
-export async function parseAndVerifyCsr(pemOrDer: string | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): Promise<ParsedCsr> {
-  let req: CertificationRequest;
-  let spkiDer: Uint8Array;
-  try {
-    const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer, 'CERTIFICATE REQUEST') : Buffer.from(pemOrDer);
-    if (der === undefined) throw new Error('no CERTIFICATE REQUEST block');
-    req = AsnConvert.parse(der, CertificationRequest);
-    spkiDer = new Uint8Array(AsnConvert.serialize(req.certificationRequestInfo.subjectPKInfo));
-  } catch (cause) {
-    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
-  }
-  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed);
-  let valid = false;
-  try {
-    const tbs = req.certificationRequestInfoRaw;
-    const digest = CSR_SIG_DIGEST[req.signatureAlgorithm.algorithm];
-    if (tbs === undefined || digest === undefined) {
-      throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
-    }
-    valid = nodeVerify(digest, Buffer.from(tbs), key, Buffer.from(req.signature));
-  } catch (cause) {
-    if (cause instanceof IdentityError) throw cause;
-    throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature cannot be checked', { cause });
-  }
-  if (!valid) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature does not verify with the key it carries');
-  const uris: string[] = [];
-  try {
-    for (const attr of req.certificationRequestInfo.attributes) {
-      if (attr.type !== EXTENSION_REQUEST_OID) continue;
-      for (const value of attr.values) {
-        for (const ext of AsnConvert.parse(value, asn1X509.Extensions)) {
-          if (ext.extnID !== SAN_OID) continue;
-          for (const name of AsnConvert.parse(ext.extnValue, asn1X509.SubjectAlternativeName)) {
-            if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
-          }
-        }
-      }
-    }
-  } catch (cause) {
-    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR extension request cannot be parsed', { cause });
-  }
-  return { spkiDer, uris, keyType };
 }
 
 /** Splits a PEM bundle into individual PEM blocks. */

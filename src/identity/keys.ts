@@ -1,6 +1,6 @@
 // Key pairs made with node:crypto, the key-type policy (P-256 default; Ed25519, RSA accepted), and
 // conversion to WebCrypto keys for @peculiar/x509. Private keys stay in the process that made them.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 type CryptoKey = webcrypto.CryptoKey;
 type Algorithm = webcrypto.Algorithm;
@@ -77,10 +77,13 @@ export function checkKeyPolicy(spkiDer: ArrayBuffer | Uint8Array, allowed: reado
 }
 
 /** Like checkKeyPolicy, also returning the parsed node KeyObject (for signature checks). */
-export function checkKeyPolicyObject(spkiDer: ArrayBuffer | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): { type: KeyType; key: KeyObject } {
+export function checkKeyPolicyObject(spkiDer: ArrayBuffer | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY, sameKeyAsJwk?: JsonWebKey): { type: KeyType; key: KeyObject } {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(spkiDer instanceof Uint8Array ? spkiDer : new Uint8Array(spkiDer)), format: 'der', type: 'spki' });
+    // `sameKeyAsJwk`: the same public key as a JWK, already read from the DER by the caller (a faster import).
+    key = sameKeyAsJwk
+      ? createPublicKey({ key: sameKeyAsJwk, format: 'jwk' })
+      : createPublicKey({ key: Buffer.from(spkiDer instanceof Uint8Array ? spkiDer : new Uint8Array(spkiDer)), format: 'der', type: 'spki' });
   } catch (cause) {
     throw new IdentityError('IDENTITY_KEY_POLICY', 'the public key cannot be parsed', { cause });
   }
@@ -135,3 +138,38 @@ export async function importSigningKey(privateKeyPem: string): Promise<SigningKe
   const publicKey = await subtle.importKey('spki', spki, importAlg, true, ['verify']);
   return { type, privateKey, publicKey, signAlg };
 }
+
+/** How node:crypto signs with a key type, and the X.509 signature algorithm that names it. */
+export interface NodeSignature {
+  /** Digest for `crypto.sign`/`crypto.verify` (null for Ed25519). ECDSA signatures are DER, as X.509 wants. */
+  readonly digest: string | null;
+  /** AlgorithmIdentifier OID: ecdsa-with-SHA256/384, Ed25519, sha256WithRSAEncryption. */
+  readonly algorithmOid: string;
+  /** RSA PKCS#1 v1.5 algorithm identifiers carry an explicit NULL parameter (RFC 4055); the others none. */
+  readonly nullParameters: boolean;
+}
+
+const NODE_SIGNATURES: Record<KeyType, NodeSignature> = {
+  'ec-p256': { digest: 'sha256', algorithmOid: '1.2.840.10045.4.3.2', nullParameters: false },
+  'ec-p384': { digest: 'sha384', algorithmOid: '1.2.840.10045.4.3.3', nullParameters: false },
+  ed25519: { digest: null, algorithmOid: '1.3.101.112', nullParameters: false },
+  'rsa-2048': { digest: 'sha256', algorithmOid: '1.2.840.113549.1.1.11', nullParameters: true },
+  'rsa-3072': { digest: 'sha256', algorithmOid: '1.2.840.113549.1.1.11', nullParameters: true },
+  'rsa-4096': { digest: 'sha256', algorithmOid: '1.2.840.113549.1.1.11', nullParameters: true },
+};
+
+/** The signature made by a key of this type (same choices as `algorithmsFor`: SHA-256, SHA-384 for P-384). */
+export function nodeSignatureFor(type: KeyType): NodeSignature {
+  return NODE_SIGNATURES[type];
+}
+
+/** Signature algorithm OID → node:crypto digest, for verifying CSR signatures (null = Ed25519). */
+export const VERIFY_DIGEST_BY_OID: Readonly<Record<string, string | null>> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+};

@@ -1,0 +1,177 @@
+// PKCS#10 certificate requests for workload identities: built by the workload with the
+// @peculiar/asn1-csr schema and signed by node:crypto (the key stays with the caller), and read by the
+// CA in one schema pass that keeps the signed bytes and the public key's DER as they arrived.
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import * as asn1js from 'asn1js';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { IdentityError } from './errors.ts';
+import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, describeKey, keyTypeOf, nodeSignatureFor, VERIFY_DIGEST_BY_OID, type KeyType } from './keys.ts';
+import { derToPem, pemBody } from './pem.ts';
+import { PreEncoded } from './pre-encoded.ts';
+
+export const SAN_OID = '2.5.29.17';
+const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
+
+/** A critical URI SAN holding only `uri` (the subject is empty, RFC 5280 4.2.1.6 and SPIFFE X509-SVID). */
+export function uriSanExtension(uri: string): asn1X509.Extension {
+  return new asn1X509.Extension({
+    extnID: SAN_OID,
+    critical: true,
+    extnValue: new OctetString(AsnConvert.serialize(new asn1X509.SubjectAlternativeName([new asn1X509.GeneralName({ uniformResourceIdentifier: uri })]))),
+  });
+}
+
+/** The AlgorithmIdentifier of a signature made by `type` (see nodeSignatureFor). */
+export function signatureAlgorithmOf(type: KeyType): asn1X509.AlgorithmIdentifier {
+  const s = nodeSignatureFor(type);
+  return new asn1X509.AlgorithmIdentifier(s.nullParameters ? { algorithm: s.algorithmOid, parameters: null } : { algorithm: s.algorithmOid });
+}
+
+/** Makes a CSR for `spiffeId` signed by the workload's own key (the key stays with the caller). */
+export async function createCsr(privateKeyPem: string, spiffeId: string): Promise<string> {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(privateKeyPem);
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CA_STATE_INVALID', 'private key cannot be parsed (expected PEM, PKCS#8, SEC1 or PKCS#1)', { cause });
+  }
+  const type = keyTypeOf(key);
+  if (type === undefined) throw new IdentityError('IDENTITY_KEY_POLICY', `unsupported private key type ${describeKey(key)}`);
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: new asn1X509.Name(),
+    // node:crypto's own encoding of the public key, as-is.
+    subjectPKInfo: new PreEncoded(spki).as<asn1X509.SubjectPublicKeyInfo>(),
+    attributes: new Attributes([new asn1X509.Attribute({ type: EXTENSION_REQUEST_OID, values: [AsnConvert.serialize(new asn1X509.Extensions([uriSanExtension(spiffeId)]))] })]),
+  });
+  const infoDer = AsnConvert.serialize(info);
+  const signature = nodeSign(nodeSignatureFor(type).digest, new Uint8Array(infoDer), key);
+  const csr = new CertificationRequest({
+    certificationRequestInfo: new PreEncoded(infoDer).as<CertificationRequestInfo>(),
+    signatureAlgorithm: signatureAlgorithmOf(type),
+    signature: arrayBufferOf(signature),
+  });
+  return derToPem(AsnConvert.serialize(csr), 'CERTIFICATE REQUEST') + '\n';
+}
+
+// ---------------------------------------------------------------------------- reading (CA side)
+
+// The CSR schema of RFC 2986 as @peculiar/asn1-csr declares it, except that the subject and the public key
+// are kept as their DER (the CA ignores the subject, and hands the key's DER to node:crypto and, unchanged,
+// to the certificate), and the signed part is kept raw for the signature check.
+class CsrInfoForIssuance {
+  version = 0;
+  subject: ArrayBuffer = new ArrayBuffer(0);
+  subjectPKInfo = new asn1X509.SubjectPublicKeyInfo();
+  /** Set by the parser (`raw: true`): the public key's DER as the CSR carried it. */
+  subjectPKInfoRaw: ArrayBuffer | Uint8Array | undefined;
+  attributes: Attributes = new Attributes();
+}
+AsnProp({ type: AsnPropTypes.Integer })(CsrInfoForIssuance.prototype, 'version');
+AsnProp({ type: AsnPropTypes.Any })(CsrInfoForIssuance.prototype, 'subject');
+AsnProp({ type: asn1X509.SubjectPublicKeyInfo, raw: true })(CsrInfoForIssuance.prototype, 'subjectPKInfo');
+AsnProp({ type: Attributes, implicit: true, context: 0, optional: true })(CsrInfoForIssuance.prototype, 'attributes');
+
+class CsrForIssuance {
+  info = new CsrInfoForIssuance();
+  /** Set by the parser (`raw: true`): the exact bytes the signature covers. */
+  infoRaw: ArrayBuffer | Uint8Array | undefined;
+  signatureAlgorithm = new asn1X509.AlgorithmIdentifier();
+  signature: ArrayBuffer = new ArrayBuffer(0);
+}
+AsnProp({ type: CsrInfoForIssuance, raw: true })(CsrForIssuance.prototype, 'info');
+AsnProp({ type: asn1X509.AlgorithmIdentifier })(CsrForIssuance.prototype, 'signatureAlgorithm');
+AsnProp({ type: AsnPropTypes.BitString })(CsrForIssuance.prototype, 'signature');
+
+export interface ParsedCsr {
+  /** The requested public key, SPKI DER exactly as the CSR carried it (pass it to issueLeaf as `publicKey`). */
+  readonly spkiDer: Uint8Array;
+  /** The URI SANs requested (normally exactly one SPIFFE ID). */
+  readonly uris: readonly string[];
+  readonly keyType: KeyType;
+}
+
+/**
+ * Parses a CSR (one schema pass), checks its key against policy, and verifies its self-signature with
+ * node:crypto over the exact bytes that were signed.
+ */
+export async function parseAndVerifyCsr(pemOrDer: string | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): Promise<ParsedCsr> {
+  return parseAndVerifyCsrSync(pemOrDer, allowed);
+}
+
+/** parseAndVerifyCsr without the promise (the issuance path is synchronous end to end). */
+export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: readonly KeyType[] = DEFAULT_LEAF_KEY_POLICY): ParsedCsr {
+  let req: CsrForIssuance;
+  try {
+    const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer, 'CERTIFICATE REQUEST') : pemOrDer;
+    if (der === undefined) throw new Error('no CERTIFICATE REQUEST block');
+    req = AsnConvert.parse(der, CsrForIssuance);
+    if (req.infoRaw === undefined || req.info.subjectPKInfoRaw === undefined) throw new Error('the signed part of the request is missing');
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
+  }
+  const spkiDer = new Uint8Array(req.info.subjectPKInfoRaw);
+  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed, ecJwkOf(req.info.subjectPKInfo, spkiDer.byteLength));
+  const digest = VERIFY_DIGEST_BY_OID[req.signatureAlgorithm.algorithm];
+  if (digest === undefined) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
+  let valid: boolean;
+  try {
+    valid = nodeVerify(digest, new Uint8Array(req.infoRaw), key, new Uint8Array(req.signature));
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature cannot be checked', { cause });
+  }
+  if (!valid) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', 'the CSR signature does not verify with the key it carries');
+  return { spkiDer, uris: requestedUris(req.info.attributes), keyType };
+}
+
+const EC_PUBLIC_KEY_OID = '1.2.840.10045.2.1';
+// Named curves as the DER of their OID (the SPKI's algorithm parameters), with the length of a DER SPKI
+// carrying an uncompressed point on that curve.
+const EC_CURVES = [
+  { crv: 'P-256', parameters: Buffer.from(new asn1js.ObjectIdentifier({ value: '1.2.840.10045.3.1.7' }).toBER(false)), coordinate: 32, spkiLength: 91 },
+  { crv: 'P-384', parameters: Buffer.from(new asn1js.ObjectIdentifier({ value: '1.3.132.0.34' }).toBER(false)), coordinate: 48, spkiLength: 120 },
+];
+
+/**
+ * The JWK of an uncompressed P-256/P-384 public key in DER form, or undefined for any other key. node:crypto
+ * imports a JWK in about half the time of SPKI DER (OpenSSL 3's decoder is the slow part), and the issuance
+ * path imports one key per request. Only canonical encodings qualify (the certificate repeats these bytes).
+ */
+function ecJwkOf(spki: asn1X509.SubjectPublicKeyInfo, derLength: number): JsonWebKey | undefined {
+  if (spki.algorithm.algorithm !== EC_PUBLIC_KEY_OID || !spki.algorithm.parameters) return undefined;
+  const parameters = Buffer.from(spki.algorithm.parameters);
+  const curve = EC_CURVES.find((c) => c.parameters.equals(parameters));
+  const point = new Uint8Array(spki.subjectPublicKey);
+  if (curve === undefined || derLength !== curve.spkiLength || point.length !== 1 + 2 * curve.coordinate || point[0] !== 0x04) return undefined;
+  const x = Buffer.from(point.buffer, point.byteOffset + 1, curve.coordinate).toString('base64url');
+  const y = Buffer.from(point.buffer, point.byteOffset + 1 + curve.coordinate, curve.coordinate).toString('base64url');
+  return { kty: 'EC', crv: curve.crv, x, y };
+}
+
+/** The URI SANs of the extension request attribute(s). */
+function requestedUris(attributes: Attributes): string[] {
+  const uris: string[] = [];
+  try {
+    for (const attr of attributes) {
+      if (attr.type !== EXTENSION_REQUEST_OID) continue;
+      for (const value of attr.values) {
+        for (const ext of AsnConvert.parse(value, asn1X509.Extensions)) {
+          if (ext.extnID !== SAN_OID) continue;
+          for (const name of AsnConvert.parse(ext.extnValue, asn1X509.SubjectAlternativeName)) {
+            if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
+          }
+        }
+      }
+    }
+  } catch (cause) {
+    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR extension request cannot be parsed', { cause });
+  }
+  return uris;
+}
+
+function arrayBufferOf(b: Uint8Array): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
