@@ -1,30 +1,46 @@
 // The `weft` command: builds the commander program from explicitly registered subcommands.
 // Exit codes: 0 success, 1 the command ran and found a problem (e.g. invalid config), 2 usage error.
+// Each subcommand's module is imported only when it is needed: `weft proxy` must not pay (in
+// start-up time and resident memory) for the control plane, the CA and the gRPC stack that other
+// commands bring in. `weft --help` and unknown commands load them all.
 import { Command, CommanderError } from 'commander';
-import { registerVersion } from './commands/version.ts';
-import { registerDemo } from './commands/demo.ts';
-import { registerValidate } from './commands/validate.ts';
-import { registerIdentity } from './commands/identity.ts';
-import { registerProxy } from './commands/proxy.ts';
-import { registerControl } from './commands/control.ts';
-import { registerStatus } from './commands/status.ts';
-import { registerConfig } from './commands/config.ts';
 
-/** Every subcommand, registered explicitly (no side-effect imports). */
-const registrations: Array<(program: Command) => void> = [registerVersion, registerDemo, registerValidate, registerIdentity, registerProxy, registerControl, registerStatus, registerConfig];
+type Registration = (program: Command) => void;
 
-export function buildProgram(): Command {
+/** Every subcommand, by name, registered explicitly (no side-effect imports). */
+const subcommands: ReadonlyArray<{ name: string; load: () => Promise<Registration> }> = [
+  { name: 'version', load: async () => (await import('./commands/version.ts')).registerVersion },
+  { name: 'demo', load: async () => (await import('./commands/demo.ts')).registerDemo },
+  { name: 'validate', load: async () => (await import('./commands/validate.ts')).registerValidate },
+  { name: 'identity', load: async () => (await import('./commands/identity.ts')).registerIdentity },
+  { name: 'proxy', load: async () => (await import('./commands/proxy.ts')).registerProxy },
+  { name: 'control', load: async () => (await import('./commands/control.ts')).registerControl },
+  { name: 'status', load: async () => (await import('./commands/status.ts')).registerStatus },
+  { name: 'config', load: async () => (await import('./commands/config.ts')).registerConfig },
+];
+
+/** The subcommand argv names (the first argument after node and the script), if it is one of ours. */
+export function requestedSubcommand(argv: readonly string[]): string | undefined {
+  const first = argv[2];
+  return subcommands.some((s) => s.name === first) ? first : undefined;
+}
+
+/** The program with every subcommand, or only `only` when given (what `main` runs). */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('weft')
     .description('weft: a service mesh for Node.js (mTLS with SPIFFE identities, traffic control, golden metrics)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of registrations) register(program);
+  for (const sub of subcommands) {
+    // `version` also registers the program-wide `--version` flag, so it is always there.
+    if (only === undefined || sub.name === only || sub.name === 'version') (await sub.load())(program);
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(requestedSubcommand(argv));
   try {
     await program.parseAsync(argv);
   } catch (error) {

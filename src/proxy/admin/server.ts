@@ -1,15 +1,45 @@
 // The admin server (127.0.0.1 by default): /live, /ready (503 while draining or without a needed
 // identity), /metrics (Prometheus text), /config_dump (the runtime snapshot, keys redacted) and
-// /certs (SPIFFE ID, validity). Read-only; never prints secrets.
+// /certs (SPIFFE ID, validity), /memory (what the process holds). Read-only; never prints secrets.
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../../telemetry/metrics.ts';
 import type { WeftProxy } from '../proxy.ts';
 import { AWAITING_CONTROL_PLANE_VERSION } from '../runtime/spec.ts';
+import { youngGenerationBytes, youngGenerationLimited } from '../runtime/heap.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
   close(): Promise<void>;
+}
+
+/** npm packages this process has loaded through the CommonJS loader (how grpc-js, protobufjs, yaml, pino, commander load). */
+function loadedCommonJsPackages(): string[] {
+  const names = new Set<string>();
+  for (const file of Object.keys(createRequire(import.meta.url).cache)) {
+    const parts = file.split(/[\\/]/);
+    const at = parts.lastIndexOf('node_modules');
+    if (at < 0 || at + 1 >= parts.length) continue;
+    const scopeOrName = parts[at + 1]!;
+    names.add(scopeOrName.startsWith('@') ? `${scopeOrName}/${parts[at + 2]}` : scopeOrName);
+  }
+  return [...names].sort();
+}
+
+/** /memory: resident memory and its V8 breakdown, the young-generation limit, and the loaded packages. */
+function memoryReport(): Record<string, unknown> {
+  const u = process.memoryUsage();
+  return {
+    rssBytes: u.rss,
+    heapUsedBytes: u.heapUsed,
+    heapTotalBytes: u.heapTotal,
+    externalBytes: u.external,
+    arrayBuffersBytes: u.arrayBuffers,
+    youngGenerationBytes: youngGenerationBytes(),
+    youngGenerationLimited: youngGenerationLimited(),
+    commonJsPackages: loadedCommonJsPackages(),
+  };
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -76,8 +106,10 @@ export function startAdminServer(proxy: WeftProxy, address: string, port: number
           },
         });
       }
+      case '/memory':
+        return json(res, 200, memoryReport());
       default:
-        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/live', '/ready', '/metrics', '/config_dump', '/certs'] });
+        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/live', '/ready', '/metrics', '/config_dump', '/certs', '/memory'] });
     }
   });
   return new Promise((resolve, reject) => {
