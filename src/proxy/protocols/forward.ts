@@ -84,6 +84,13 @@ export function forwardH2(
     ex.body.pipe(stream);
   }
 
+  // node emits 'response' and 'trailers' on the next tick but 'data' at once: a DATA frame read
+  // together with the HEADERS would reach a 'data' listener before the head. So the body listeners
+  // are attached only once the head went downstream (data read meanwhile waits in the stream).
+  const onData = (chunk: Buffer) => {
+    if (!ex.responseBody.write(chunk)) stream.pause();
+  };
+  const onDownstreamDrain = () => stream.resume();
   stream.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
     // Already answered (a timeout or an error path won the race): drop the late response.
     if (finished || ex.headersSent || ex.closed) {
@@ -105,16 +112,18 @@ export function forwardH2(
       finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
       return;
     }
-    if (endStream) finish({ status, completed: true });
+    if (endStream) {
+      finish({ status, completed: true });
+      stream.resume(); // let the (empty) readable side end, so the stream closes
+      return;
+    }
+    stream.on('data', onData);
+    ex.responseBody.on('drain', onDownstreamDrain);
   });
   let trailers: HeaderMap | undefined;
   stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
     trailers = endToEnd(t);
   });
-  stream.on('data', (chunk: Buffer) => {
-    if (!ex.responseBody.write(chunk)) stream.pause();
-  });
-  ex.responseBody.on('drain', () => stream.resume());
   stream.on('end', () => {
     if (!responded || finished) return;
     if (trailers !== undefined) ex.endWithTrailers(trailers);
