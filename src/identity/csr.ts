@@ -2,7 +2,7 @@
 // @peculiar/asn1-csr schema and signed by node:crypto (the key stays with the caller), and read by the
 // CA in one schema pass that keeps the signed bytes and the public key's DER as they arrived.
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
 import * as asn1js from 'asn1js';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
@@ -108,7 +108,7 @@ export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: re
   try {
     const der = typeof pemOrDer === 'string' ? pemBody(pemOrDer, 'CERTIFICATE REQUEST') : pemOrDer;
     if (der === undefined) throw new Error('no CERTIFICATE REQUEST block');
-    req = AsnConvert.parse(der, CsrForIssuance);
+    req = parseFlat(der, CsrForIssuance);
     if (req.infoRaw === undefined || req.info.subjectPKInfoRaw === undefined) throw new Error('the signed part of the request is missing');
   } catch (cause) {
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
@@ -151,6 +151,14 @@ function ecJwkOf(spki: asn1X509.SubjectPublicKeyInfo, derLength: number): JsonWe
   return { kty: 'EC', crv: curve.crv, x, y };
 }
 
+/**
+ * Schema parse without asn1js's guess at what an OCTET STRING or BIT STRING might contain (it tries to
+ * decode every one as nested ASN.1): the schema says which ones hold DER, and those are parsed on their own.
+ */
+function parseFlat<T>(der: ArrayBuffer | ArrayBufferView, target: new () => T): T {
+  return AsnParser.parse(der, target, { berOptions: { parseEmbedded: false } });
+}
+
 /** The URI SANs of the extension request attribute(s). */
 function requestedUris(attributes: Attributes): string[] {
   const uris: string[] = [];
@@ -158,9 +166,9 @@ function requestedUris(attributes: Attributes): string[] {
     for (const attr of attributes) {
       if (attr.type !== EXTENSION_REQUEST_OID) continue;
       for (const value of attr.values) {
-        for (const ext of AsnConvert.parse(value, asn1X509.Extensions)) {
+        for (const ext of parseFlat<asn1X509.Extensions>(value, asn1X509.Extensions)) {
           if (ext.extnID !== SAN_OID) continue;
-          for (const name of AsnConvert.parse(ext.extnValue, asn1X509.SubjectAlternativeName)) {
+          for (const name of parseFlat<asn1X509.SubjectAlternativeName>(ext.extnValue.buffer, asn1X509.SubjectAlternativeName)) {
             if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
           }
         }

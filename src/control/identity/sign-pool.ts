@@ -11,6 +11,8 @@ interface Pending {
   resolve(leaf: IssuedLeaf): void;
   reject(error: Error): void;
   spiffeId: string;
+  /** The issuer's chain, appended here: the worker sends back only the leaf. */
+  issuerChainPem: string;
 }
 
 export class SignPool {
@@ -50,7 +52,7 @@ export class SignPool {
     // Idle workers must not keep the process alive; busy ones must (their reply is awaited).
     if (this.#pending.size === 0) for (const w of this.#workers) w.ref();
     return new Promise<IssuedLeaf>((resolve, reject) => {
-      this.#pending.set(seq, { resolve, reject, spiffeId: req.expectedId });
+      this.#pending.set(seq, { resolve, reject, spiffeId: req.expectedId, issuerChainPem: issuer.chainPem });
       worker.postMessage({ type: 'sign', seq, issuerId: issuer.id, ...req } satisfies WorkerMessage);
     });
   }
@@ -61,7 +63,7 @@ export class SignPool {
     this.#pending.delete(reply.seq);
     if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
     if (reply.ok) {
-      p.resolve({ certPem: reply.certPem, chainPem: reply.chainPem, serial: reply.serial, spiffeId: p.spiffeId, notBefore: new Date(reply.notBefore), notAfter: new Date(reply.notAfter) });
+      p.resolve({ certPem: reply.certPem, chainPem: reply.certPem + p.issuerChainPem, serial: reply.serial, spiffeId: p.spiffeId, notBefore: new Date(reply.notBefore), notAfter: new Date(reply.notAfter) });
     } else {
       p.reject(new IdentityError(reply.code as IdentityErrorCode, reply.message));
     }

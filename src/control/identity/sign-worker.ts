@@ -9,7 +9,7 @@ export type WorkerMessage =
   | ({ type: 'sign'; seq: number; issuerId: string } & SignRequest);
 
 export type WorkerReply =
-  | { seq: number; ok: true; certPem: string; chainPem: string; serial: string; notBefore: number; notAfter: number }
+  | { seq: number; ok: true; certPem: string; serial: string; notBefore: number; notAfter: number }
   | { seq: number; ok: false; code: string; message: string };
 
 const issuers = new Map<string, Promise<IssuerCa>>();
@@ -29,7 +29,7 @@ parentPort?.on('message', (msg: WorkerMessage) => {
   issuer
     .then((ca) => checkCsrAndIssue(ca, msg))
     .then(
-      (leaf) => parentPort!.postMessage({ seq: msg.seq, ok: true, certPem: leaf.certPem, chainPem: leaf.chainPem, serial: leaf.serial, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } satisfies WorkerReply),
+      (leaf) => parentPort!.postMessage({ seq: msg.seq, ok: true, certPem: leaf.certPem, serial: leaf.serial, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } satisfies WorkerReply),
       (error: { code?: string; message?: string }) =>
         parentPort!.postMessage({ seq: msg.seq, ok: false, code: typeof error.code === 'string' ? error.code : 'IDENTITY_CA_UNAVAILABLE', message: error.message ?? 'signing failed' } satisfies WorkerReply),
     );
