@@ -11,6 +11,9 @@ import { ALPN_H2, DST_PORT_HEADER, connectPeer, connectTcp } from '../protocols/
 import { forwardH2, forwardHttp1, type ResponseHook, type UpstreamCall } from '../protocols/forward.ts';
 import { openMeshTunnel } from '../protocols/tunnel.ts';
 
+/** The `weft-dst-port` header of each endpoint, built once per endpoint config. */
+const dstPortHeaders = new WeakMap<EndpointConfig, Record<string, string>>();
+
 /** Wraps a session acquisition so connect errors are ProxyErrors tagged as connect failures. */
 export class ConnectFailure extends Error {
   constructor(readonly error: ProxyError) {
@@ -46,12 +49,12 @@ export function callEndpoint(
     const session = ctx.meshPool.acquire(key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, () =>
       connectPeer({ host: ep.address, port: ep.proxyPort!, material, expectedPeer: ep.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
     );
-    const extra = { [DST_PORT_HEADER]: String(ep.port) };
-    return settleSession(session, (s) => {
-      const call = forwardH2(s, ex, target, extra, onResponseHead);
-      ctx.meshPool.track(key, s, call.stream);
-      return call;
-    });
+    let extra = dstPortHeaders.get(ep);
+    if (extra === undefined) {
+      extra = { [DST_PORT_HEADER]: String(ep.port) };
+      dstPortHeaders.set(ep, extra);
+    }
+    return settleSession(session, (s) => forwardH2(s, ex, target, extra, onResponseHead, ctx.meshPool.track(s)));
   }
   return callPlain(ctx, ep.address, ep.port, cluster.protocol, cluster, ex, onResponseHead);
 }
@@ -72,11 +75,7 @@ export function callPlain(
     const session = ctx.plainH2Pool.acquire(target, { maxStreams: limits.maxStreamsPerConnection, idleTimeoutMs: limits.idleTimeoutMs }, () =>
       connectTcp(address, port, limits.connectTimeoutMs),
     );
-    return settleSession(session, (s) => {
-      const call = forwardH2(s, ex, target, undefined, onResponseHead);
-      ctx.plainH2Pool.track(target, s, call.stream);
-      return call;
-    });
+    return settleSession(session, (s) => forwardH2(s, ex, target, undefined, onResponseHead, ctx.plainH2Pool.track(s)));
   }
   const pool = ctx.h1Pools.plain(address, port, {
     maxConnections: limits.maxConnections,

@@ -4,7 +4,7 @@
 // methods, so the layers and upstream forwarders are written once.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { rescue } from '../errors.ts';
 
 export type HeaderMap = Record<string, string | string[]>;
@@ -52,8 +52,13 @@ export interface Exchange {
   readonly headersSent: boolean;
   /** Sends the response head; `endStream` when there is no body and no trailers. */
   respond(status: number, headers: HeaderMap, endStream: boolean): void;
-  /** The response body sink (write chunks, then `end` or `endWithTrailers`). */
-  readonly responseBody: Writable;
+  /**
+   * Writes a chunk of the response body (after `respond`). False = the downstream is full: wait for
+   * `onBodyDrain` before writing more. Then `end` or `endWithTrailers`.
+   */
+  writeBody(chunk: Buffer): boolean;
+  /** Calls `cb` once when the downstream can take more body after `writeBody` returned false. */
+  onBodyDrain(cb: () => void): void;
   end(): void;
   endWithTrailers(trailers: HeaderMap): void;
   /** Generates the error response (or resets if the head already went out). */
@@ -66,6 +71,8 @@ export interface Exchange {
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
+const ignore = (): void => {};
+
 /** HTTP/2 downstream stream (h2c from the app, or h2 from a peer proxy). */
 export class H2Exchange implements Exchange {
   readonly method: string;
@@ -77,12 +84,12 @@ export class H2Exchange implements Exchange {
   readonly bodyless: boolean;
   readonly isGrpc: boolean;
   readonly downstreamProtocol = 'h2' as const;
-  readonly responseBody: Writable;
   #stream: http2.ServerHttp2Stream;
   #trailers: HeaderMap | undefined;
   #pendingTrailers: HeaderMap | undefined;
   #abortCbs: Array<() => void> | undefined;
   #completed = false;
+  #trailerCapable = false;
 
   constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) {
     this.#stream = stream;
@@ -92,31 +99,27 @@ export class H2Exchange implements Exchange {
     this.path = (headers[':path'] as string) ?? '/';
     this.headers = endToEnd(headers);
     this.body = stream;
-    this.responseBody = stream;
     this.bodyless = (flags & 1) !== 0;
     const ct = headers['content-type'];
     this.isGrpc = typeof ct === 'string' && ct.startsWith('application/grpc');
-    stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
-      this.#trailers = endToEnd(t);
-    });
-    stream.on('wantTrailers', () => {
-      const t = this.#pendingTrailers;
-      this.#pendingTrailers = undefined;
-      stream.sendTrailers(t ?? {});
-    });
+    // Few listeners per stream (each one is work per request): request trailers only when a body
+    // follows, the trailer hook only when the response may carry trailers (see respond).
+    if (!this.bodyless) {
+      stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
+        this.#trailers = endToEnd(t);
+      });
+    }
     stream.once('close', () => {
-      if (!this.#completed) {
+      // Closed before our response was handed over completely: the client went away (RST).
+      if (!this.#completed && !stream.writableFinished) {
         this.#completed = true;
         const cbs = this.#abortCbs;
         this.#abortCbs = undefined;
         if (cbs) for (const cb of cbs) cb();
       }
     });
-    stream.once('finish', () => {
-      this.#completed = true;
-    });
     // Errors on a downstream stream (client RST) surface as 'close'; never let them crash the proxy.
-    stream.on('error', () => {});
+    stream.on('error', ignore);
   }
 
   /** Read lazily: `session.socket` is a Proxy, and only ring hash without a header needs this. */
@@ -138,18 +141,45 @@ export class H2Exchange implements Exchange {
 
   respond(status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.closed) return;
-    const h: OutgoingHttpHeaders = { ...headers, [HTTP2_HEADER_STATUS]: status };
-    this.#stream.respond(h, { endStream, waitForTrailers: !endStream });
+    const h: OutgoingHttpHeaders = headers;
+    h[HTTP2_HEADER_STATUS] = status;
+    // Trailers are possible only on a body of unknown length (gRPC, chunked HTTP/1, streamed h2).
+    // A response that declares its length ends with its last DATA frame: no trailer HEADERS frame
+    // to encode, send and decode per request.
+    const mayHaveTrailers = !endStream && (this.isGrpc || headers['content-length'] === undefined);
+    this.#stream.respond(h, { endStream, waitForTrailers: mayHaveTrailers });
+    if (mayHaveTrailers) {
+      this.#stream.once('wantTrailers', () => {
+        const t = this.#pendingTrailers;
+        this.#pendingTrailers = undefined;
+        this.#stream.sendTrailers(t ?? {});
+      });
+      this.#trailerCapable = true;
+    }
     if (endStream) this.#completed = true;
   }
 
+  writeBody(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    return this.#stream.write(chunk);
+  }
+
+  onBodyDrain(cb: () => void): void {
+    this.#stream.once('drain', cb);
+  }
+
   end(): void {
-    if (!this.closed) this.#stream.end();
+    if (this.closed) return;
+    this.#completed = true;
+    this.#stream.end();
   }
 
   endWithTrailers(trailers: HeaderMap): void {
-    this.#pendingTrailers = trailers;
-    if (!this.closed) this.#stream.end();
+    if (this.closed) return;
+    // Dropped when the head declared a length (see respond): HTTP/1 drops them the same way.
+    if (this.#trailerCapable) this.#pendingTrailers = trailers;
+    this.#completed = true;
+    this.#stream.end();
   }
 
   fail(error: unknown, where: string): void {

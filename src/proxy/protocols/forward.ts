@@ -8,7 +8,7 @@ import { http1Request, type Http1ClientRequest } from './http1/client.ts';
 import type { Http1Pool } from './http1/pool.ts';
 import { HOP_BY_HOP, endToEnd, type Exchange, type HeaderMap } from './exchange.ts';
 
-const { NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } = http2.constants;
+const { NGHTTP2_CANCEL, HTTP2_HEADER_STATUS, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_SCHEME } = http2.constants;
 
 /** How an upstream call ended. `reachedUpstream` = the endpoint answered (feeds passive health). */
 export interface Outcome {
@@ -27,22 +27,24 @@ export interface UpstreamCall {
 /** Response header edits applied just before the head goes downstream. */
 export type ResponseHook = ((headers: HeaderMap) => void) | undefined;
 
-/** Sends `ex` as a stream on `session`. `extraHeaders` are added (e.g. weft-dst-port to a peer). */
+/**
+ * Sends `ex` as a stream on `session`. `extraHeaders` are added (e.g. weft-dst-port to a peer);
+ * `onClose` runs once when the stream is gone (the pool's stream count).
+ */
 export function forwardH2(
   session: http2.ClientHttp2Session,
   ex: Exchange,
   target: string,
   extraHeaders: HeaderMap | undefined,
   onResponseHead: ResponseHook,
-): UpstreamCall & { stream: http2.ClientHttp2Stream } {
-  const headers: http2.OutgoingHttpHeaders = {
-    ...ex.headers,
-    ...extraHeaders,
-    ':method': ex.method,
-    ':path': ex.path,
-    ':authority': ex.authority,
-    ':scheme': ex.scheme === 'https' ? 'https' : 'http',
-  };
+  onClose?: () => void,
+): UpstreamCall {
+  const headers: http2.OutgoingHttpHeaders = ex.headers;
+  if (extraHeaders !== undefined) for (const name in extraHeaders) headers[name] = extraHeaders[name];
+  headers[HTTP2_HEADER_METHOD] = ex.method;
+  headers[HTTP2_HEADER_PATH] = ex.path;
+  headers[HTTP2_HEADER_AUTHORITY] = ex.authority;
+  headers[HTTP2_HEADER_SCHEME] = ex.scheme === 'https' ? 'https' : 'http';
   let responded = false;
   let settle!: (o: Outcome) => void;
   let fail!: (e: ProxyError) => void;
@@ -52,35 +54,31 @@ export function forwardH2(
   });
   let finished = false;
   let status = 0;
+  // Request trailers are possible only on a body of unknown length (gRPC, chunked HTTP/1); a body
+  // that declares its length ends with its last DATA frame.
+  const mayHaveTrailers = !ex.bodyless && (ex.isGrpc || ex.headers['content-length'] === undefined);
   let stream: http2.ClientHttp2Stream;
   try {
-    stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
+    stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: mayHaveTrailers });
   } catch (e) {
+    onClose?.();
     throw new ProxyError('BAD_REQUEST', `the request cannot be sent over HTTP/2: ${(e as Error).message}`, { cause: e });
   }
-  const onSessionClose = () => {
-    if (finished) return;
-    if (!responded) finish(new ProxyError('UPSTREAM_RESET', `${target} closed the connection before responding`));
-    else {
-      ex.fail(new ProxyError('UPSTREAM_RESET', `${target} closed the connection mid-response`), target);
-      finish({ status, completed: false });
-    }
-  };
-  session.once('close', onSessionClose);
   const finish = (o: Outcome | ProxyError) => {
     if (finished) return;
     finished = true;
-    session.removeListener('close', onSessionClose);
     if (o instanceof ProxyError) fail(o);
     else settle(o);
   };
 
   // request body → upstream (trailers after the body)
   if (!ex.bodyless) {
-    stream.on('wantTrailers', () => {
-      const t = ex.requestTrailers();
-      stream.sendTrailers(t ?? {});
-    });
+    if (mayHaveTrailers) {
+      stream.once('wantTrailers', () => {
+        const t = ex.requestTrailers();
+        stream.sendTrailers(t ?? {});
+      });
+    }
     ex.body.pipe(stream);
   }
 
@@ -88,7 +86,10 @@ export function forwardH2(
   // together with the HEADERS would reach a 'data' listener before the head. So the body listeners
   // are attached only once the head went downstream (data read meanwhile waits in the stream).
   const onData = (chunk: Buffer) => {
-    if (!ex.responseBody.write(chunk)) stream.pause();
+    if (!ex.writeBody(chunk)) {
+      stream.pause();
+      ex.onBodyDrain(onDownstreamDrain);
+    }
   };
   const onDownstreamDrain = () => stream.resume();
   stream.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
@@ -118,13 +119,12 @@ export function forwardH2(
       return;
     }
     stream.on('data', onData);
-    ex.responseBody.on('drain', onDownstreamDrain);
   });
   let trailers: HeaderMap | undefined;
-  stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+  stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
     trailers = endToEnd(t);
   });
-  stream.on('end', () => {
+  stream.once('end', () => {
     if (!responded || finished) return;
     if (trailers !== undefined) ex.endWithTrailers(trailers);
     else ex.end();
@@ -133,7 +133,9 @@ export function forwardH2(
   stream.on('error', (e: Error) => {
     if (!responded) finish(connectError(e, target));
   });
-  stream.on('close', () => {
+  // Also covers the session going away: node destroys its streams, each one closes.
+  stream.once('close', () => {
+    onClose?.();
     if (finished) return;
     if (!responded) {
       const code = stream.rstCode;
@@ -145,7 +147,6 @@ export function forwardH2(
   });
   return {
     done,
-    stream,
     get responded() {
       return responded;
     },
@@ -184,6 +185,7 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
   };
   const headers: Array<[string, string]> = [];
   for (const name in ex.headers) {
+    if (name.charCodeAt(0) === 58 /* ':' */) continue; // left by an earlier h2 attempt
     const v = ex.headers[name]!;
     if (Array.isArray(v)) for (const x of v) headers.push([name, x]);
     else headers.push([name, v]);
@@ -221,10 +223,10 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
       if (bodiless) finish({ status, completed: true });
     },
     onData(chunk) {
-      if (!ex.responseBody.write(chunk) && !drainWaiting) {
+      if (!ex.writeBody(chunk) && !drainWaiting) {
         drainWaiting = true;
         req.pauseResponse();
-        ex.responseBody.once('drain', onDownstreamDrain);
+        ex.onBodyDrain(onDownstreamDrain);
       }
     },
     onEnd(trailers) {

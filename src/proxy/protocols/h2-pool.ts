@@ -20,11 +20,15 @@ export interface H2PoolOptions {
   idleTimeoutMs: number;
 }
 
+const noop = (): void => {};
+
 /** HTTP/2 settings we send as a client. */
 const CLIENT_SETTINGS: http2.Settings = { enablePush: false, initialWindowSize: 1 << 20 };
 
 export class H2Pool {
   #entries = new Map<string, Entry[]>();
+  /** The pool entry of each live session, for O(1) stream accounting. */
+  #bySession = new WeakMap<http2.ClientHttp2Session, Entry>();
   #closed = false;
 
   /**
@@ -94,6 +98,7 @@ export class H2Pool {
             });
             entry.session = session;
             entry.connecting = undefined;
+            this.#bySession.set(session, entry);
             if (this.#closed) session.close();
             resolve(session);
           });
@@ -106,15 +111,17 @@ export class H2Pool {
     return entry.connecting;
   }
 
-  /** Counts an open stream on `session` (for the per-session stream limit). */
-  track(key: string, session: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream): void {
-    const list = this.#entries.get(key);
-    const entry = list?.find((e) => e.session === session);
-    if (entry === undefined) return;
+  /**
+   * Counts a stream opened on `session` (for the per-session stream limit). Returns the function to
+   * call once when that stream closed.
+   */
+  track(session: http2.ClientHttp2Session): () => void {
+    const entry = this.#bySession.get(session);
+    if (entry === undefined) return noop;
     entry.active++;
-    stream.once('close', () => {
+    return () => {
       entry.active--;
-    });
+    };
   }
 
   /** Sessions currently pooled (for /metrics and tests). */

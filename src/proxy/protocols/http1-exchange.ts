@@ -2,7 +2,7 @@
 // Exchange interface, so HTTP/1 clients can use the HTTP/2 paths (a multiplexed h2 stream to a peer
 // proxy, an h2c upstream). HTTP/1 → HTTP/1 traffic does not come here: it takes the engine's
 // byte-forwarding fast path (outbound/http1.ts).
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Http1ServerConn, ExchangeHooks } from './http1/server.ts';
 import type { Http1Head } from './http1/parser.ts';
 import { rescue } from '../errors.ts';
@@ -36,16 +36,14 @@ export class EngineExchange implements Exchange, ExchangeHooks {
   readonly authority: string;
   readonly path: string;
   readonly headers: HeaderMap;
-  readonly body: Readable;
   readonly bodyless: boolean;
   readonly isGrpc = false;
   readonly downstreamProtocol = 'http1' as const;
-  readonly remoteAddress: string;
-  readonly responseBody: Writable;
   readonly #conn: Http1ServerConn;
+  #body: Readable | undefined;
   #trailers: HeaderMap | undefined;
   #abortCbs: Array<() => void> | undefined;
-  #pendingWrite: (() => void) | undefined;
+  #drainCb: (() => void) | undefined;
   #done = false;
 
   constructor(conn: Http1ServerConn, head: Http1Head) {
@@ -66,23 +64,35 @@ export class EngineExchange implements Exchange, ExchangeHooks {
     }
     this.headers = headers;
     this.bodyless = !head.hasTransferEncoding && head.contentLength <= 0;
-    this.remoteAddress = conn.socket.remoteAddress ?? '';
-    this.body = new Readable({ read: () => conn.resumeBody() });
-    this.responseBody = new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        if (this.#conn.closed) return cb();
-        if (this.#conn.writeBody(chunk)) cb();
-        else this.#pendingWrite = cb;
-      },
-    });
+    // A request with a body gets its Readable now (the engine pushes into it); a bodyless one only
+    // if someone asks (nobody does on the usual paths): one stream object fewer per GET.
+    if (!this.bodyless) this.#body = this.#newBody();
     // Expect: 100-continue: in message mode the engine answers 100 itself when the body is first read
     // (the proxy takes the body and streams it on, as Envoy does).
     conn.attach(this);
   }
 
+  #newBody(): Readable {
+    const conn = this.#conn;
+    return new Readable({ read: () => conn.resumeBody() });
+  }
+
+  get body(): Readable {
+    if (this.#body === undefined) {
+      this.#body = this.#newBody();
+      this.#body.push(null);
+    }
+    return this.#body;
+  }
+
+  /** Read lazily: only ring hash without a header needs it. */
+  get remoteAddress(): string {
+    return this.#conn.socket.remoteAddress ?? '';
+  }
+
   // ---- ExchangeHooks (client side) ----
   onBodyData(buf: Buffer, start: number, end: number): void {
-    if (!this.body.push(buf.subarray(start, end))) this.#conn.pauseBody();
+    if (!this.#body!.push(buf.subarray(start, end))) this.#conn.pauseBody();
   }
   onTrailers(trailers: Array<[string, string]>): void {
     const t: HeaderMap = {};
@@ -91,17 +101,17 @@ export class EngineExchange implements Exchange, ExchangeHooks {
   }
   onRequestBytes(): void {}
   onRequestEnd(): void {
-    this.body.push(null);
+    this.#body?.push(null);
   }
   onClientGone(): void {
-    this.body.destroy();
+    this.#body?.destroy();
     const cbs = this.#abortCbs;
     this.#abortCbs = undefined;
     if (cbs && !this.#done) for (const cb of cbs) cb();
   }
   onClientDrain(): void {
-    const cb = this.#pendingWrite;
-    this.#pendingWrite = undefined;
+    const cb = this.#drainCb;
+    this.#drainCb = undefined;
     cb?.();
   }
   onTimeout(): void {}
@@ -126,6 +136,13 @@ export class EngineExchange implements Exchange, ExchangeHooks {
       this.#conn.endResponse(null);
     }
   }
+  writeBody(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    return this.#conn.writeBody(chunk);
+  }
+  onBodyDrain(cb: () => void): void {
+    this.#drainCb = cb;
+  }
   end(): void {
     this.#finish(null);
   }
@@ -134,19 +151,11 @@ export class EngineExchange implements Exchange, ExchangeHooks {
   }
   #finish(trailers: Array<[string, string]> | null): void {
     if (this.#done) return;
-    // Nothing buffered: end the response now, in this tick (a client that already has the whole body
-    // may send its next request at once; the engine must not still be waiting for this response).
-    if (this.#pendingWrite === undefined && this.responseBody.writableLength === 0) {
-      this.#done = true;
-      if (!this.#conn.closed) this.#conn.endResponse(trailers);
-      this.responseBody.end();
-      return;
-    }
-    this.responseBody.end(() => {
-      if (this.#done) return;
-      this.#done = true;
-      if (!this.#conn.closed) this.#conn.endResponse(trailers);
-    });
+    // Body bytes went straight to the socket (which keeps their order), so the response ends now, in
+    // this tick: a client that already has the whole body may send its next request at once.
+    this.#done = true;
+    this.#drainCb = undefined;
+    if (!this.#conn.closed) this.#conn.endResponse(trailers);
   }
   fail(error: unknown, where: string): void {
     if (this.closed) return;
