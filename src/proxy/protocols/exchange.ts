@@ -108,6 +108,10 @@ export class H2Exchange implements Exchange {
       stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
         this.#trailers = endToEnd(t);
       });
+    } else {
+      // Nothing to read. Without this, node closes a stream whose request side was never touched
+      // with an RST_STREAM(NO_ERROR) after the response (one more frame and one setImmediate per request).
+      stream.pause();
     }
     stream.once('close', () => {
       // Closed before our response was handed over completely: the client went away (RST).
