@@ -186,8 +186,11 @@ export async function startDemoMesh(o: DemoOptions): Promise<DemoMesh> {
   const apps: DemoApp[] = [];
   let control: ControlPlane | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let inFlight = 0;
   const close = async (): Promise<void> => {
     if (timer) clearInterval(timer);
+    // Let the requests already sent finish, so stopping the demo does not count as failures.
+    for (let waited = 0; inFlight > 0 && waited < 3_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     await Promise.all(children.map(stopChild));
     await Promise.all(apps.map((a) => a.close()));
     keepAlive.destroy();
@@ -232,7 +235,9 @@ export async function startDemoMesh(o: DemoOptions): Promise<DemoMesh> {
     const tick = (): void => {
       const canary = sent++ % 10 === 9;
       stats.requests++;
+      inFlight++;
       void requestOnce(frontendPort, canary).then((r) => {
+        inFlight--;
         if (r.status === 200 && r.version) {
           stats.ok++;
           const bucket = canary ? stats.canary : stats.split;
