@@ -1,7 +1,7 @@
 // The proxy's metrics (Prometheus, via src/telemetry): requests by direction and status, proxy
 // errors by code, connections by listener, request latency. Label sets are bound once and cached,
-// so recording a request is a Map lookup and two additions.
-import { MetricsRegistry, type BoundCounter, type Counter, type Gauge, type Histogram } from '../telemetry/metrics.ts';
+// so recording a request is a lookup by number and a few additions, with no string built.
+import { MetricsRegistry, type BoundCounter, type BoundHistogram, type Counter, type Gauge, type Histogram } from '../telemetry/metrics.ts';
 
 export type Direction = 'outbound' | 'inbound';
 
@@ -12,7 +12,10 @@ export class ProxyMetrics {
   readonly connections: Counter;
   readonly activeConnections: Gauge;
   readonly latency: Histogram;
-  readonly #bound = new Map<string, BoundCounter>();
+  /** Request counters bound per direction, by status code. */
+  readonly #requestsByStatus: Readonly<Record<Direction, Map<number, BoundCounter>>> = { outbound: new Map(), inbound: new Map() };
+  /** Latency histograms bound per direction on first use (so an unused direction exposes no series). */
+  readonly #latencyBound: Partial<Record<Direction, BoundHistogram>> = {};
 
   constructor(registry = new MetricsRegistry()) {
     this.registry = registry;
@@ -24,14 +27,14 @@ export class ProxyMetrics {
   }
 
   request(direction: Direction, status: number, seconds: number): void {
-    const key = `${direction}|${status}`;
-    let c = this.#bound.get(key);
+    const byStatus = this.#requestsByStatus[direction];
+    let c = byStatus.get(status);
     if (c === undefined) {
       c = this.requests.bind({ direction, status });
-      this.#bound.set(key, c);
+      byStatus.set(status, c);
     }
     c.inc();
-    this.latency.observe({ direction }, seconds);
+    (this.#latencyBound[direction] ??= this.latency.bind({ direction })).observe(seconds);
   }
 
   error(direction: Direction, code: string): void {

@@ -10,8 +10,21 @@ import { ProxyError, fromUpstreamError } from '../errors.ts';
 import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
 import { respondProxyError, type H1State } from '../outbound/http1.ts';
 import type { ProxyContext } from '../context.ts';
+import type { PoolLimits } from '../protocols/http1-pools.ts';
+import type { RuntimeSnapshot } from '../runtime/snapshot.ts';
 
 const plans = new WeakMap<ProxyContext, ForwardPlan>();
+const appPoolLimits = new WeakMap<RuntimeSnapshot['limits'], PoolLimits>();
+
+/** Limits of the pools towards the app: built once per snapshot, not per request. */
+function appLimits(limits: RuntimeSnapshot['limits']): PoolLimits {
+  let l = appPoolLimits.get(limits);
+  if (l === undefined) {
+    l = { maxConnections: 1024, maxPending: 1024, connectTimeoutMs: 1000, idleTimeoutMs: 60000, maxHeaderBytes: limits.maxHeaderBytes };
+    appPoolLimits.set(limits, l);
+  }
+  return l;
+}
 
 function inboundPlan(ctx: ProxyContext): ForwardPlan {
   let plan = plans.get(ctx);
@@ -49,6 +62,5 @@ export function inboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   }
   st.started = performance.now();
   ctx.inflight++;
-  const limits = { maxConnections: 1024, maxPending: 1024, connectTimeoutMs: 1000, idleTimeoutMs: 60000, maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes };
-  forward(conn, ctx.h1Pools.plain(inbound.appAddress, port.port, limits), inboundPlan(ctx));
+  forward(conn, ctx.h1Pools.plain(inbound.appAddress, port.port, appLimits(ctx.snapshot.limits)), inboundPlan(ctx));
 }

@@ -37,6 +37,21 @@ export class H1State {
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
+/** The routing view of an engine request: reads headers from the parsed head on demand. */
+class Http1RouteView implements RoutableRequest {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly authority: string,
+    readonly remoteAddress: string,
+    private readonly head: Http1Head,
+  ) {}
+
+  header(name: string): string | undefined {
+    return this.head.get(name);
+  }
+}
+
 /** Answers a proxy-generated failure on an engine connection (the one mapping in errors.ts). */
 export function respondProxyError(conn: Http1ServerConn, error: unknown, where: string): void {
   const r = rescue(error, { grpc: false, head: conn.head.method === 'HEAD', where });
@@ -150,7 +165,7 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   const st = conn.context as H1State;
   const ctx = st.ctx;
   const { authority, path } = targetOf(head);
-  const req: RoutableRequest = { method: head.method, path, authority, remoteAddress: conn.socket.remoteAddress ?? '', header: (n) => head.get(n) };
+  const req: RoutableRequest = new Http1RouteView(head.method, path, authority, conn.socket.remoteAddress ?? '', head);
   let decision;
   try {
     decision = routeRequest(ctx.snapshot, ctx.clusters, req, st.fixed);

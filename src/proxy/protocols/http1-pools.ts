@@ -17,8 +17,19 @@ export interface PoolLimits {
   readonly maxHeaderBytes: number;
 }
 
+/** What a pool was made for: its address, port and the peer identity it verifies ('' for plain pools). */
+interface PoolEntry {
+  readonly pool: Http1Pool;
+  readonly host: string;
+  readonly port: number;
+  readonly peer: string;
+}
+
 export class Http1Pools {
-  readonly #pools = new Map<string, Http1Pool>();
+  /** Every pool by its key (plainKey / meshKey), for `retain`. */
+  readonly #pools = new Map<string, PoolEntry>();
+  /** The same pools by host → port → peer identity: the per-request lookup, which builds no key string. */
+  readonly #byAddress = new Map<string, Map<number, Map<string, Http1Pool>>>();
   readonly #identity: () => IdentityMaterial | undefined;
 
   constructor(identity: () => IdentityMaterial | undefined) {
@@ -27,23 +38,21 @@ export class Http1Pools {
 
   /** Pool of plain TCP connections to host:port. */
   plain(host: string, port: number, limits: PoolLimits): Http1Pool {
-    const key = Http1Pools.plainKey(host, port);
-    let pool = this.#pools.get(key);
+    let pool = this.#byAddress.get(host)?.get(port)?.get('');
     if (pool === undefined) {
       pool = new Http1Pool({
         connect: () => net.connect({ host, port, noDelay: true }),
         name: `${host}:${port}`,
         ...limits,
       });
-      this.#pools.set(key, pool);
+      this.#add(Http1Pools.plainKey(host, port), { pool, host, port, peer: '' });
     }
     return pool;
   }
 
   /** Pool of mTLS (ALPN http/1.1) connections to a peer proxy at host:proxyPort presenting `spiffeId`. */
   mesh(host: string, proxyPort: number, spiffeId: string, limits: PoolLimits): Http1Pool {
-    const key = Http1Pools.meshKey(host, proxyPort, spiffeId);
-    let pool = this.#pools.get(key);
+    let pool = this.#byAddress.get(host)?.get(proxyPort)?.get(spiffeId);
     if (pool === undefined) {
       pool = new Http1Pool({
         connect: () => {
@@ -59,9 +68,18 @@ export class Http1Pools {
         name: `${host}:${proxyPort} (${spiffeId})`,
         ...limits,
       });
-      this.#pools.set(key, pool);
+      this.#add(Http1Pools.meshKey(host, proxyPort, spiffeId), { pool, host, port: proxyPort, peer: spiffeId });
     }
     return pool;
+  }
+
+  #add(key: string, entry: PoolEntry): void {
+    this.#pools.set(key, entry);
+    let byPort = this.#byAddress.get(entry.host);
+    if (byPort === undefined) this.#byAddress.set(entry.host, (byPort = new Map()));
+    let byPeer = byPort.get(entry.port);
+    if (byPeer === undefined) byPort.set(entry.port, (byPeer = new Map()));
+    byPeer.set(entry.peer, entry.pool);
   }
 
   /** Key of the plain pool for host:port (see `retain`). */
@@ -79,10 +97,15 @@ export class Http1Pools {
    * requests in flight on them finish, idle connections close.
    */
   retain(live: ReadonlySet<string>): void {
-    for (const [key, pool] of this.#pools) {
+    for (const [key, entry] of this.#pools) {
       if (live.has(key)) continue;
-      pool.close();
+      entry.pool.close();
       this.#pools.delete(key);
+      const byPort = this.#byAddress.get(entry.host);
+      const byPeer = byPort?.get(entry.port);
+      byPeer?.delete(entry.peer);
+      if (byPeer?.size === 0) byPort!.delete(entry.port);
+      if (byPort?.size === 0) this.#byAddress.delete(entry.host);
     }
   }
 
@@ -91,7 +114,8 @@ export class Http1Pools {
   }
 
   close(): void {
-    for (const pool of this.#pools.values()) pool.close();
+    for (const entry of this.#pools.values()) entry.pool.close();
     this.#pools.clear();
+    this.#byAddress.clear();
   }
 }

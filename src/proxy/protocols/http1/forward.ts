@@ -195,31 +195,28 @@ function serializeHead(head: Http1Head, startLine: string | null, edits: HeaderE
   size += editLen + extra.length + tail.length + 2;
   const out = Buffer.allocUnsafe(size + spare);
   let pos = 0;
+  // Kept bytes are copied in runs: the start line (when kept) and consecutive kept field lines are
+  // contiguous in the input, so a head with nothing dropped is one copy.
+  let runStart = -1;
+  let runEnd = -1;
   if (startLine === null) {
-    pos += buf.copy(out, 0, head.start, head.startLineEnd);
+    runStart = head.start;
+    runEnd = head.startLineEnd;
   } else {
     pos += latin1Write(out, startLine, 0);
   }
-  if (count > 0) {
-    if (dropped === 0) {
-      pos += buf.copy(out, pos, offsets[0]!, offsets[(count - 1) * 5 + 4]!);
+  for (let i = 0; i < count; i++) {
+    const o = i * 5;
+    if (dropped > 0 && dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) continue;
+    if (offsets[o] === runEnd) {
+      runEnd = offsets[o + 4]!;
     } else {
-      let runStart = -1;
-      let runEnd = -1;
-      for (let i = 0; i < count; i++) {
-        const o = i * 5;
-        if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) continue;
-        if (offsets[o] === runEnd) {
-          runEnd = offsets[o + 4]!;
-        } else {
-          if (runStart !== -1) pos += buf.copy(out, pos, runStart, runEnd);
-          runStart = offsets[o]!;
-          runEnd = offsets[o + 4]!;
-        }
-      }
       if (runStart !== -1) pos += buf.copy(out, pos, runStart, runEnd);
+      runStart = offsets[o]!;
+      runEnd = offsets[o + 4]!;
     }
   }
+  if (runStart !== -1) pos += buf.copy(out, pos, runStart, runEnd);
   if (editLen > 0) pos += edits!.block.copy(out, pos);
   if (extra.length > 0) pos += latin1Write(out, extra, pos);
   if (tail.length > 0) pos += latin1Write(out, tail, pos);
