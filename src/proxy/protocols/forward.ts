@@ -104,9 +104,13 @@ export function forwardH2(
     const out = endToEnd(h);
     onResponseHead?.(out);
     const endStream = (flags & 1) !== 0;
+    // The head and the body bytes that came with it (usually all of a small response: they were
+    // read together) leave in one write.
+    ex.holdWrites();
     try {
       ex.respond(status, out, endStream);
     } catch (e) {
+      ex.flushWrites();
       // A header HTTP/1 allows but HTTP/2 does not (or the reverse): answer 502, never crash.
       stream.close(NGHTTP2_CANCEL);
       responded = false;
@@ -114,10 +118,21 @@ export function forwardH2(
       return;
     }
     if (endStream) {
+      ex.flushWrites();
       finish({ status, completed: true });
       stream.resume(); // let the (empty) readable side end, so the stream closes
       return;
     }
+    let paused = false;
+    for (let chunk = stream.read() as Buffer | null; chunk !== null; chunk = stream.read() as Buffer | null) {
+      if (!ex.writeBody(chunk)) {
+        paused = true;
+        ex.onBodyDrain(onDownstreamDrain);
+        break;
+      }
+    }
+    ex.flushWrites();
+    if (paused) stream.pause();
     stream.on('data', onData);
   });
   let trailers: HeaderMap | undefined;

@@ -143,6 +143,12 @@ export class EngineExchange implements Exchange, ExchangeHooks {
   onBodyDrain(cb: () => void): void {
     this.#drainCb = cb;
   }
+  holdWrites(): void {
+    this.#conn.socket.cork();
+  }
+  flushWrites(): void {
+    this.#conn.socket.uncork();
+  }
   end(): void {
     this.#finish(null);
   }
