@@ -2,7 +2,9 @@
 // way it is deployed (compiled, `node file.js`) and not under tsx, whose loader thread and esbuild
 // service add ~35 MB of RSS and a loader worker to every process. Per-file transpilation (no type
 // check, ~1-3 s), `.ts` imports rewritten to `.js`, non-TS assets (e.g. .proto) copied along.
-// Output: bench/results/weft-js/ (gitignored; node_modules resolve from the repository root).
+// Output: bench/results/weft-js-<pid>/ (gitignored; node_modules resolve from the repository root),
+// one directory per benchmark process, removed when it exits: two benchmarks started at the same time
+// in a shared checkout must not delete each other's compiled proxies (it happened: ENOENT mid-run).
 // With WEFT_BENCH_REV=<git revision> the sources come from that commit instead of the working tree,
 // so other people's half-written files in a shared checkout cannot break or change a run.
 import { execFileSync } from 'node:child_process';
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-export const COMPILED_DIR = join(root, 'bench', 'results', 'weft-js');
+export const COMPILED_DIR = join(root, 'bench', 'results', `weft-js-${process.pid}`);
 
 const options: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -44,6 +46,7 @@ export function transpile(source: string, fileName: string): string {
  */
 export function compileWeft(extra: readonly string[] = ['bench/lib/weft-proxy-launcher.ts'], rev: string | undefined = process.env.WEFT_BENCH_REV || undefined): string {
   rmSync(COMPILED_DIR, { recursive: true, force: true });
+  process.once('exit', () => rmSync(COMPILED_DIR, { recursive: true, force: true }));
   const emit = (rel: string, read: () => Buffer): void => {
     if (rel.endsWith('.test.ts')) return;
     const target = join(COMPILED_DIR, rel);
