@@ -1,6 +1,6 @@
 // The signing pipeline shared by the authority's own thread and its signing workers: parse and verify
 // the CSR, check that it asks for exactly the credential's SPIFFE ID in this trust domain, issue the leaf.
-import { issueLeaf, parseAndVerifyCsr, type IssuedLeaf, type IssuerCa } from '../../identity/ca.ts';
+import { issueLeaf, parseAndVerifyCsrSync, type IssuedLeaf, type IssuerCa } from '../../identity/ca.ts';
 import { IdentityError } from '../../identity/errors.ts';
 import type { KeyType } from '../../identity/keys.ts';
 import { trustDomainOf } from '../../identity/spiffe.ts';
@@ -17,7 +17,7 @@ export interface SignRequest {
 
 /** Throws IdentityError (CSR invalid, bad signature, key policy, trust domain or ID mismatch) or returns the leaf. */
 export async function checkCsrAndIssue(issuer: IssuerCa, req: SignRequest): Promise<IssuedLeaf> {
-  const csr = await parseAndVerifyCsr(req.csrPem, req.keyPolicy);
+  const csr = parseAndVerifyCsrSync(req.csrPem, req.keyPolicy);
   if (csr.uris.length !== 1) throw new IdentityError('IDENTITY_CSR_INVALID', `the CSR must request exactly one URI SAN (the SPIFFE ID), found ${csr.uris.length}`);
   const requested = csr.uris[0]!;
   if (trustDomainOf(requested) !== req.trustDomain) {
