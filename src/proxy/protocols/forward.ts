@@ -27,6 +27,17 @@ export interface UpstreamCall {
 /** Response header edits applied just before the head goes downstream. */
 export type ResponseHook = ((headers: HeaderMap) => void) | undefined;
 
+/** Exchanges whose held writes go out at the end of this event-loop turn (one setImmediate for all). */
+let turnEndFlushes: Exchange[] = [];
+const flushHeldWrites = (): void => {
+  const list = turnEndFlushes;
+  turnEndFlushes = [];
+  for (const ex of list) ex.flushWrites();
+};
+function flushAtTurnEnd(ex: Exchange): void {
+  if (turnEndFlushes.push(ex) === 1) setImmediate(flushHeldWrites);
+}
+
 /**
  * Sends `ex` as a stream on `session`. `extraHeaders` are added (e.g. weft-dst-port to a peer);
  * `onClose` runs once when the stream is gone (the pool's stream count).
@@ -124,14 +135,19 @@ export function forwardH2(
       return;
     }
     let paused = false;
+    let wrote = false;
     for (let chunk = stream.read() as Buffer | null; chunk !== null; chunk = stream.read() as Buffer | null) {
+      wrote = true;
       if (!ex.writeBody(chunk)) {
         paused = true;
         ex.onBodyDrain(onDownstreamDrain);
         break;
       }
     }
-    ex.flushWrites();
+    // Nothing of the body yet: it is usually in the same socket read, delivered after this event.
+    // Keep the head until the end of this event-loop turn so it leaves with those bytes.
+    if (wrote) ex.flushWrites();
+    else flushAtTurnEnd(ex);
     if (paused) stream.pause();
     stream.on('data', onData);
   });
