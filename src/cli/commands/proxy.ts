@@ -8,7 +8,7 @@ import { logger } from '../../core/logger.ts';
 import { loadBootstrapFile } from '../../proxy/runtime/bootstrap.ts';
 import { WeftProxy } from '../../proxy/proxy.ts';
 import type { RuntimeSnapshot } from '../../proxy/runtime/snapshot.ts';
-import { limitYoungGeneration } from '../../proxy/runtime/heap.ts';
+import { limitProxyHeap } from '../../proxy/runtime/heap.ts';
 import type { ControlModeOptions } from './proxy-control.ts';
 
 interface ProxyCommandOptions extends Partial<Omit<ControlModeOptions, 'bootstrap'>> {
@@ -32,8 +32,8 @@ export function registerProxy(program: Command): void {
     .option('--address <ip>', 'with --control: IP address peers reach this proxy at (default 127.0.0.1)')
     .option('--node-id <id>', 'with --control: xDS node id (default <workload>-<pid>)')
     .action(async (options: ProxyCommandOptions) => {
-      // Before any traffic: a proxy's peak RSS is mostly V8's young generation growing under load.
-      limitYoungGeneration();
+      // Before any traffic: a proxy's peak RSS was mostly V8 growing its heap under load (runtime/heap.ts).
+      limitProxyHeap();
       if (options.control) {
         // Loaded only here: the xDS client, the identity client and the gRPC stack they need.
         const { runControlledProxyCommand } = await import('./proxy-control.ts');

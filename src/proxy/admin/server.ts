@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../../telemetry/metrics.ts';
 import type { WeftProxy } from '../proxy.ts';
 import { AWAITING_CONTROL_PLANE_VERSION } from '../runtime/spec.ts';
-import { youngGenerationBytes, youngGenerationLimited } from '../runtime/heap.ts';
+import { heapSpaceBytes, proxyHeapLimits } from '../runtime/heap.ts';
 
 export interface AdminServer {
   readonly address: AddressInfo;
@@ -27,7 +27,7 @@ function loadedCommonJsPackages(): string[] {
   return [...names].sort();
 }
 
-/** /memory: resident memory and its V8 breakdown, the young-generation limit, and the loaded packages. */
+/** /memory: resident memory and its V8 breakdown, the heap limits in effect, and the loaded packages. */
 function memoryReport(): Record<string, unknown> {
   const u = process.memoryUsage();
   return {
@@ -36,8 +36,9 @@ function memoryReport(): Record<string, unknown> {
     heapTotalBytes: u.heapTotal,
     externalBytes: u.external,
     arrayBuffersBytes: u.arrayBuffers,
-    youngGenerationBytes: youngGenerationBytes(),
-    youngGenerationLimited: youngGenerationLimited(),
+    youngGenerationBytes: heapSpaceBytes('new_space'),
+    oldSpaceBytes: heapSpaceBytes('old_space'),
+    heapLimits: proxyHeapLimits(),
     commonJsPackages: loadedCommonJsPackages(),
   };
 }

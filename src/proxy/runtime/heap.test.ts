@@ -1,4 +1,4 @@
-// Tests for heap.ts: the young generation stops growing under allocation pressure once limited.
+// Tests for heap.ts: under allocation pressure the limited heap stays small where V8's default grows.
 // Each case runs in its own node process (a V8 flag cannot be unset), with the same allocation load.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,30 +7,53 @@ import { fileURLToPath } from 'node:url';
 
 const heapModule = fileURLToPath(new URL('./heap.ts', import.meta.url));
 
-/** Runs an allocation load with many short-lived survivors (what makes V8 grow the young generation) and returns the young generation's size. */
-function youngGenerationAfterLoad(limit: boolean, nodeFlags: string[] = []): { bytes: number; changed: boolean } {
-  const script = `
-    const { limitYoungGeneration, youngGenerationBytes } = await import(${JSON.stringify(heapModule)});
-    const changed = ${limit} ? limitYoungGeneration() : false;
-    let keep = [];
-    for (let i = 0; i < 3e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 20000) keep = []; }
-    process.stdout.write(JSON.stringify({ bytes: youngGenerationBytes(), changed }));
-  `;
-  const out = execFileSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
-  return JSON.parse(out) as { bytes: number; changed: boolean };
+interface LoadResult {
+  youngBytes: number;
+  oldPeakBytes: number;
+  limits: { youngGenerationFrozen: boolean; oldGenerationGrowthPercent: number | null };
 }
 
-test('without the limit the same load grows the young generation past 4 MB (the load is strong enough)', () => {
-  assert.ok(youngGenerationAfterLoad(false).bytes > 4 * 2 ** 20);
+/**
+ * Runs an allocation load in a fresh process and reports the young generation's size and old space's
+ * largest size: short-lived objects with many survivors (what grows the young generation), then
+ * objects that live long enough to be promoted and then die (what fills old space with garbage).
+ */
+function heapAfterLoad(limit: boolean, nodeFlags: string[] = []): LoadResult {
+  const script = `
+    const { limitProxyHeap, proxyHeapLimits, heapSpaceBytes } = await import(${JSON.stringify(heapModule)});
+    if (${limit}) limitProxyHeap();
+    let keep = [];
+    for (let i = 0; i < 2e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 20000) keep = []; }
+    const youngBytes = heapSpaceBytes('new_space');
+    let oldPeakBytes = 0;
+    const ring = new Array(100000);
+    for (let i = 0; i < 3e6; i++) {
+      ring[i % ring.length] = { i, payload: [i, i + 1, i + 2, i + 3] };
+      if (i % 10000 === 0) oldPeakBytes = Math.max(oldPeakBytes, heapSpaceBytes('old_space'));
+    }
+    process.stdout.write(JSON.stringify({ youngBytes, oldPeakBytes, limits: proxyHeapLimits() }));
+  `;
+  const out = execFileSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  return JSON.parse(out) as LoadResult;
+}
+
+const unlimited = heapAfterLoad(false);
+const limited = heapAfterLoad(true);
+
+test('without the limits the load grows the young generation past 4 MB (the load is strong enough)', () => {
+  assert.ok(unlimited.youngBytes > 4 * 2 ** 20, `young generation ${unlimited.youngBytes}`);
 });
 
-test('limitYoungGeneration keeps the young generation at its start-up size (≤ 4 MB for both semi-spaces) under load', () => {
-  const r = youngGenerationAfterLoad(true);
-  assert.equal(r.changed, true);
-  assert.ok(r.bytes <= 4 * 2 ** 20, `young generation grew to ${r.bytes} bytes`);
+test('limitProxyHeap keeps the young generation at its start-up size (≤ 4 MB for both semi-spaces)', () => {
+  assert.deepEqual(limited.limits, { youngGenerationFrozen: true, oldGenerationGrowthPercent: 10 });
+  assert.ok(limited.youngBytes <= 4 * 2 ** 20, `young generation grew to ${limited.youngBytes} bytes`);
 });
 
-test('an operator-chosen --max-semi-space-size is left alone', () => {
-  const r = youngGenerationAfterLoad(true, ['--max-semi-space-size=8']);
-  assert.equal(r.changed, false);
+test('limitProxyHeap keeps old space well below what V8 lets promoted garbage fill by default', () => {
+  assert.ok(limited.oldPeakBytes < unlimited.oldPeakBytes * 0.75, `old space peak ${limited.oldPeakBytes} limited vs ${unlimited.oldPeakBytes} default`);
+});
+
+test('sizes the operator chose with node flags are left alone', () => {
+  const r = heapAfterLoad(true, ['--max-semi-space-size=8', '--max-old-space-size=512']);
+  assert.deepEqual(r.limits, { youngGenerationFrozen: false, oldGenerationGrowthPercent: null });
 });
