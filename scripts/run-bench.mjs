@@ -15,8 +15,12 @@ function walk(dir, out) {
   return out;
 }
 const all = walk(join(root, 'bench'), []).sort();
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const extra = process.argv.slice(2).filter((a) => a.startsWith('--'));
+// Names come first; from the first `--option` on, everything goes to the benchmark unchanged, so
+// options with values (`--only a,b`, `--seconds 3`) keep their values.
+const args = process.argv.slice(2);
+const firstOption = args.findIndex((a) => a.startsWith('--'));
+const wanted = firstOption === -1 ? args : args.slice(0, firstOption);
+const extra = firstOption === -1 ? [] : args.slice(firstOption);
 if (wanted.length === 0) {
   console.log('benchmarks (run with: npm run bench -- <name>):');
   for (const f of all) console.log('  ' + f);
