@@ -2,6 +2,8 @@
 // see docs/PROXY.md). Prints one JSON line with the bound addresses; SIGHUP reloads the file (routes,
 // clusters and endpoints apply live; listener addresses need a restart); SIGTERM/SIGINT drain
 // gracefully (stop accepting, GOAWAY / Connection: close, finish in-flight requests) and exit 0.
+// Before anything else it limits V8's heap growth (src/proxy/runtime/heap.ts); with --control it
+// loads the xDS and identity clients, and only then (docs/PROXY.md "Memory").
 import type { Command } from 'commander';
 import { Watch } from '../../core/watch.ts';
 import { logger } from '../../core/logger.ts';
