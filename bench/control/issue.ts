@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     checkServerIdentity: (_h, cert) => ((cert.subjectaltname ?? '').includes(controlPlaneSpiffeId(TD)) ? undefined : new Error('wrong control plane')),
   });
   // 50 clients = 50 separate channels (own TCP+TLS connection each), like 50 proxies.
-  const clients = Array.from({ length: CLIENTS }, (_, i) => new Ctor(info.target, creds, { 'grpc.use_local_subchannel_pool': 1, 'weft.bench.client': i }) as unknown as CertifyClient);
+  const clients = Array.from({ length: CLIENTS }, (_, i) => new Ctor(info.target, creds, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'weft-identity', 'weft.bench.client': i }) as unknown as CertifyClient);
   await Promise.all(clients.map((c) => certify(c, workloads[0]!)));
   // Warm-up (JIT in the server and its signing workers): 1.5 s of traffic, not measured.
   const warmEnd = performance.now() + 1500;
@@ -228,7 +228,7 @@ async function sustained(stateDir: string, flags: string[], workloads: Request[]
     checkServerIdentity: (_h, cert) => ((cert.subjectaltname ?? '').includes(controlPlaneSpiffeId(TD)) ? undefined : new Error('wrong control plane')),
   });
   const Ctor = identityServiceClient();
-  const clients = Array.from({ length: clientsN }, (_, i) => new Ctor(info.target, creds, { 'grpc.use_local_subchannel_pool': 1, 'weft.bench.client': i }) as unknown as CertifyClient);
+  const clients = Array.from({ length: clientsN }, (_, i) => new Ctor(info.target, creds, { 'grpc.use_local_subchannel_pool': 1, 'grpc.ssl_target_name_override': 'weft-identity', 'weft.bench.client': i }) as unknown as CertifyClient);
   await Promise.all(clients.map((c) => certify(c, workloads[0]!)));
   // The same 1.5 s warm-up as the signing phase, so both are measured with a warm JIT.
   const warmEnd = performance.now() + 1500;

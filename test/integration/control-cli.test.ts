@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { namedApp, viaProxy } from '../support/mesh.ts';
@@ -57,6 +57,10 @@ test('weft control + two weft proxy --control processes: mTLS traffic with xDS-o
   const control = `127.0.0.1:${cp.first.xds}`;
   const admin: string = cp.first.admin;
   assert.match(admin, /^http:\/\/127\.0\.0\.1:\d+$/, 'the CLI prints the bound admin URL');
+  // With a second core, signing runs on a worker thread by default (the proxies below get their
+  // certificates through it).
+  const identityStatus = (await (await fetch(`${admin}/identity/status`)).json()) as { signWorkers: number };
+  assert.equal(identityStatus.signWorkers, availableParallelism() >= 2 ? 1 : 0);
 
   const bundle = await weft('identity', 'bundle', '--state', state);
   assert.equal(bundle.code, 0, bundle.stderr);

@@ -1,6 +1,7 @@
 // `weft control --config DIR --state DIR`: runs the control plane (xDS + identity on one TLS port,
 // admin API on 127.0.0.1). Prints one JSON line with the bound ports; SIGTERM/SIGINT close it.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { logger } from '../../core/logger.ts';
@@ -39,7 +40,7 @@ export function registerControl(program: Command): void {
     .option('--ca-cert <file>', 'plug-in CA: intermediate certificate chain (PEM) to issue workload certificates with')
     .option('--ca-key <file>', 'plug-in CA: its private key (PEM; with --ca-cert)')
     .option('--ca-bundle <file>', 'plug-in CA: trusted roots (PEM)')
-    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread)', parseNonNegativeInt)
+    .option('--sign-workers <n>', 'worker threads that check CSRs and sign (0 = main thread; default 1 on a machine with 2 or more cores, so signing never delays xDS)', parseNonNegativeInt)
     .option('--sign-rate <n>', 'certificate signatures per second', parsePositiveNumber)
     .action(async (o: ControlOptions) => {
       if (Boolean(o.caCert) !== Boolean(o.caKey)) throw usageError('--ca-cert and --ca-key go together');
@@ -56,7 +57,7 @@ export function registerControl(program: Command): void {
         insecure: o.insecure,
         identity: {
           ...(o.caCert && o.caKey ? { pluginCa: { certFile: o.caCert, keyFile: o.caKey, bundleFile: o.caBundle } } : {}),
-          ...(o.signWorkers !== undefined ? { signWorkers: o.signWorkers } : {}),
+          signWorkers: o.signWorkers ?? defaultSignWorkers(),
           ...(o.signRate !== undefined ? { signRatePerSec: o.signRate } : {}),
         },
       });
@@ -81,4 +82,9 @@ export function registerControl(program: Command): void {
  */
 export function defaultWarmupMs(stateDir: string | undefined, graceMs: number): number {
   return stateDir !== undefined && existsSync(join(stateDir, CA_STATE_FILE)) ? graceMs : 0;
+}
+
+/** One signing thread where there is a second core: a fleet restart's CSRs then never wait behind xDS, nor xDS behind them. */
+function defaultSignWorkers(): number {
+  return availableParallelism() >= 2 ? 1 : 0;
 }

@@ -630,6 +630,7 @@ export class IdentityAuthority {
       connectedWorkloads: this.#sessions.size,
       signQueue: this.#limiter.queued,
       signRatePerSec: this.#limiter.ratePerSec,
+      signWorkers: this.#pool?.size ?? 0,
       history: this.#state.history.slice(-10).map((h) => ({ at: new Date(h.at).toISOString(), event: h.event })),
     };
   }
@@ -701,6 +702,8 @@ export interface IdentityStatus {
   connectedWorkloads: number;
   signQueue: number;
   signRatePerSec: number;
+  /** Worker threads that check CSRs and sign (0: the main thread does). */
+  signWorkers: number;
   history: Array<{ at: string; event: string }>;
 }
 
