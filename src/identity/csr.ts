@@ -1,13 +1,13 @@
 // PKCS#10 certificate requests for workload identities: built by the workload with the
 // @peculiar/asn1-csr schema and signed by node:crypto (the key stays with the caller), and read by the
 // CA in one schema pass that keeps the signed bytes and the public key's DER as they arrived.
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign as nodeSign, verify as nodeVerify, type JsonWebKey } from 'node:crypto';
 import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
 import * as asn1js from 'asn1js';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { IdentityError } from './errors.ts';
-import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, describeKey, keyTypeOf, nodeSignatureFor, VERIFY_DIGEST_BY_OID, type KeyType } from './keys.ts';
+import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, nodeSignatureFor, readPrivateKey, VERIFY_DIGEST_BY_OID, type KeyType } from './keys.ts';
 import { derToPem, pemBody } from './pem.ts';
 import { PreEncoded } from './pre-encoded.ts';
 
@@ -31,14 +31,7 @@ export function signatureAlgorithmOf(type: KeyType): asn1X509.AlgorithmIdentifie
 
 /** Makes a CSR for `spiffeId` signed by the workload's own key (the key stays with the caller). */
 export async function createCsr(privateKeyPem: string, spiffeId: string): Promise<string> {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(privateKeyPem);
-  } catch (cause) {
-    throw new IdentityError('IDENTITY_CA_STATE_INVALID', 'private key cannot be parsed (expected PEM, PKCS#8, SEC1 or PKCS#1)', { cause });
-  }
-  const type = keyTypeOf(key);
-  if (type === undefined) throw new IdentityError('IDENTITY_KEY_POLICY', `unsupported private key type ${describeKey(key)}`);
+  const { key, type } = readPrivateKey(privateKeyPem);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const info = new CertificationRequestInfo({
     version: 0,

@@ -120,16 +120,22 @@ export interface SigningKey {
   readonly signAlg: EcdsaParams | Algorithm;
 }
 
-/** Imports a PKCS#8 PEM private key for signing certificates (CA keys, or a workload's own key for its CSR). */
-export async function importSigningKey(privateKeyPem: string): Promise<SigningKey> {
-  let priv: KeyObject;
+/** Reads a PEM private key into node:crypto and names its type; refuses unreadable or unsupported keys. */
+export function readPrivateKey(privateKeyPem: string): { key: KeyObject; type: KeyType } {
+  let key: KeyObject;
   try {
-    priv = createPrivateKey(privateKeyPem);
+    key = createPrivateKey(privateKeyPem);
   } catch (cause) {
     throw new IdentityError('IDENTITY_CA_STATE_INVALID', 'private key cannot be parsed (expected PEM, PKCS#8, SEC1 or PKCS#1)', { cause });
   }
-  const type = keyTypeOf(priv);
-  if (type === undefined) throw new IdentityError('IDENTITY_KEY_POLICY', `unsupported private key type ${describeKey(priv)}`);
+  const type = keyTypeOf(key);
+  if (type === undefined) throw new IdentityError('IDENTITY_KEY_POLICY', `unsupported private key type ${describeKey(key)}`);
+  return { key, type };
+}
+
+/** Imports a PKCS#8 PEM private key for signing certificates (CA keys, or a workload's own key for its CSR). */
+export async function importSigningKey(privateKeyPem: string): Promise<SigningKey> {
+  const { key: priv, type } = readPrivateKey(privateKeyPem);
   const { importAlg, signAlg } = algorithmsFor(type);
   const pkcs8 = priv.export({ type: 'pkcs8', format: 'der' });
   const spki = createPublicKey(priv).export({ type: 'spki', format: 'der' });
