@@ -22,6 +22,7 @@ import { makeTestPki } from '../support/pki.ts';
 import { collect, startH2cServer } from '../support/servers.ts';
 import { startGrpcEcho, EchoClient, type EchoClientInstance } from '../support/grpc-echo.ts';
 import { expectedBody, type LoadResult } from '../support/http1-load-client.ts';
+import { waitFor } from '../support/wait.ts';
 
 const loadClient = fileURLToPath(new URL('../support/http1-load-client.ts', import.meta.url));
 const weftBin = fileURLToPath(new URL('../../bin/weft.js', import.meta.url));
@@ -192,3 +193,34 @@ test('gRPC: concurrent unary calls and bidi streams share one h2 mTLS connection
   }
 });
 
+
+test('a keep-alive connection keeps working after a large request body on both peer protocols (backpressure on the last body chunk)', async () => {
+  const app = http.createServer((req, res) => {
+    void collect(req).then((b) => {
+      const text = `got ${req.method} ${b.length}`;
+      res.writeHead(200, { 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  after(() => app.close());
+  for (const peerProtocol of ['h2', 'http1'] as const) {
+    const pair = await startProxyPair({ appPort: (app.address() as net.AddressInfo).port, peerProtocol });
+    const s = net.connect(pair.outboundPort, '127.0.0.1');
+    let seen = '';
+    s.on('data', (d: Buffer) => (seen += d.toString('latin1')));
+    try {
+      for (const size of [20_000, 300_000]) {
+        s.write(`POST /up HTTP/1.1\r\nhost: catalog\r\ncontent-length: ${size}\r\n\r\n` + 'x'.repeat(size));
+        await waitFor(() => seen.includes(`got POST ${size}`), `${peerProtocol}: the ${size}-byte upload answered`, 20_000);
+        // The next request on the same connection must be read: before the fix the socket stayed
+        // paused for the upload's backpressure, and this GET was never answered.
+        s.write('GET /next HTTP/1.1\r\nhost: catalog\r\n\r\n');
+        await waitFor(() => seen.split('got GET 0').length - 1 === (size === 20_000 ? 1 : 2), `${peerProtocol}: the GET after the ${size}-byte upload answered`, 20_000);
+      }
+    } finally {
+      s.destroy();
+      await pair.close();
+    }
+  }
+});

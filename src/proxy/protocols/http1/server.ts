@@ -437,10 +437,14 @@ export class Http1ServerConn {
     this.state = ST_HEAD;
     this.parser.reset();
     this.idleSince = this.server.now;
+    // The request is complete (keep-alive needs it), so body backpressure no longer applies: a
+    // pause for it set on the last body chunk has nobody left to lift it (the body's consumer
+    // reads nothing after the end), and would leave the connection unread for good.
+    const done = PAUSE_WAIT | PAUSE_BACKPRESSURE;
     const pending = this.#pending;
     if (pending !== null) {
       this.#pending = null;
-      this.#paused &= ~PAUSE_WAIT;
+      this.#paused &= ~done;
       this.#onHeadBytes(pending, this.#pendingOff);
       // The socket is still paused from the stash. Resume it whenever no pause reason is left — also
       // when the stashed bytes were a whole request now waiting for an asynchronous response
@@ -449,7 +453,7 @@ export class Http1ServerConn {
       if (this.#paused === 0 && !this.closed) this.socket.resume();
       return;
     }
-    this.#unpause(PAUSE_WAIT);
+    this.#unpause(done);
   }
 
   /** Hands the raw socket over (Upgrade after 101, CONNECT); `rest` holds bytes already read after the head. */
