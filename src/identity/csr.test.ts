@@ -1,14 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from './x509.ts';
-import { createCsr, parseAndVerifyCsr, parseAndVerifyCsrSync } from './csr.ts';
+import { createCsr, parseAndVerifyCsr, parseAndVerifyCsrSync, signatureAlgorithmOf, uriSanExtension } from './csr.ts';
+import { PreEncoded } from './pre-encoded.ts';
+import { derToPem, pemBody } from './pem.ts';
 import { generateKeyPair, type KeyType } from './keys.ts';
-import { pemBody } from './pem.ts';
 import { hasCode } from '../core/errors.ts';
 
 const ID = 'spiffe://td.local/ns/shop/sa/cart';
@@ -92,4 +96,29 @@ test('key policy: Ed25519 and RSA-2048 accepted by default and refused outside a
   const r = spawnSync('openssl', ['req', '-new', '-key', keyFile, '-subj', '/', '-addext', `subjectAltName=URI:${ID}`], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.throws(() => parseAndVerifyCsrSync(r.stdout), (e: unknown) => hasCode(e, 'IDENTITY_KEY_POLICY') && /rsa 1024 bits/.test((e as Error).message));
+});
+
+test('a CSR whose P-256 key is not in canonical DER (BIT STRING with unused bits) is refused, not signed into a leaf', () => {
+  const id = 'spiffe://test.local/ns/a/sa/b';
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const csrWith = (spki: Buffer): string => {
+    const info = new CertificationRequestInfo({
+      version: 0,
+      subject: new asn1X509.Name(),
+      subjectPKInfo: new PreEncoded(spki).as<asn1X509.SubjectPublicKeyInfo>(),
+      attributes: new Attributes([new asn1X509.Attribute({ type: '1.2.840.113549.1.9.14', values: [AsnConvert.serialize(new asn1X509.Extensions([uriSanExtension(id)]))] })]),
+    });
+    const infoDer = AsnConvert.serialize(info);
+    const sig = nodeSign('sha256', new Uint8Array(infoDer), privateKey);
+    const csr = new CertificationRequest({ certificationRequestInfo: new PreEncoded(infoDer).as<CertificationRequestInfo>(), signatureAlgorithm: signatureAlgorithmOf('ec-p256'), signature: new Uint8Array(sig).buffer });
+    return derToPem(AsnConvert.serialize(csr), 'CERTIFICATE REQUEST');
+  };
+  const canonical = Buffer.from(publicKey.export({ type: 'spki', format: 'der' }));
+  const ok = parseAndVerifyCsrSync(csrWith(canonical));
+  assert.deepEqual(Buffer.from(ok.spkiDer), canonical, 'the canonical key is accepted as it came');
+  for (const unusedBits of [1, 7]) {
+    const odd = Buffer.from(canonical);
+    odd[odd.length - 66] = unusedBits; // the BIT STRING's unused-bits byte, just before the 65-byte point
+    assert.throws(() => parseAndVerifyCsrSync(csrWith(odd)), (e: unknown) => hasCode(e, 'IDENTITY_KEY_POLICY') || hasCode(e, 'IDENTITY_CSR_INVALID') || hasCode(e, 'IDENTITY_CSR_SIGNATURE_INVALID'), `unused bits ${unusedBits}`);
+  }
 });

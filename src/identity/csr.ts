@@ -3,7 +3,6 @@
 // CA in one schema pass that keeps the signed bytes and the public key's DER as they arrived.
 import { createPublicKey, sign as nodeSign, verify as nodeVerify, type JsonWebKey } from 'node:crypto';
 import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString } from '@peculiar/asn1-schema';
-import * as asn1js from 'asn1js';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { IdentityError } from './errors.ts';
@@ -107,7 +106,7 @@ export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: re
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
   }
   const spkiDer = new Uint8Array(req.info.subjectPKInfoRaw);
-  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed, ecJwkOf(req.info.subjectPKInfo, spkiDer.byteLength));
+  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed, ecJwkOf(spkiDer));
   const digest = VERIFY_DIGEST_BY_OID[req.signatureAlgorithm.algorithm];
   if (digest === undefined) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
   let valid: boolean;
@@ -120,28 +119,31 @@ export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: re
   return { spkiDer, uris: requestedUris(req.info.attributes), keyType };
 }
 
-const EC_PUBLIC_KEY_OID = '1.2.840.10045.2.1';
-// Named curves as the DER of their OID (the SPKI's algorithm parameters), with the length of a DER SPKI
-// carrying an uncompressed point on that curve.
+// The canonical DER of a P-256 / P-384 SubjectPublicKeyInfo up to its uncompressed point: SEQUENCE,
+// AlgorithmIdentifier (id-ecPublicKey, the named curve), BIT STRING with 0 unused bits, 0x04.
 const EC_CURVES = [
-  { crv: 'P-256', parameters: Buffer.from(new asn1js.ObjectIdentifier({ value: '1.2.840.10045.3.1.7' }).toBER(false)), coordinate: 32, spkiLength: 91 },
-  { crv: 'P-384', parameters: Buffer.from(new asn1js.ObjectIdentifier({ value: '1.3.132.0.34' }).toBER(false)), coordinate: 48, spkiLength: 120 },
+  { crv: 'P-256', prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex'), coordinate: 32 },
+  { crv: 'P-384', prefix: Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex'), coordinate: 48 },
 ];
 
 /**
- * The JWK of an uncompressed P-256/P-384 public key in DER form, or undefined for any other key. node:crypto
- * imports a JWK in about half the time of SPKI DER (OpenSSL 3's decoder is the slow part), and the issuance
- * path imports one key per request. Only canonical encodings qualify (the certificate repeats these bytes).
+ * The JWK of an uncompressed P-256/P-384 public key in canonical DER, or undefined for any other
+ * encoding or key (those go through node's DER import, which refuses what it cannot read). node:crypto
+ * imports a JWK in about half the time of SPKI DER (OpenSSL 3's decoder is the slow part), and the
+ * issuance path imports one key per request. The certificate repeats these bytes, so every byte before
+ * the point must be the canonical one: a BIT STRING with unused bits set, say, would otherwise be
+ * verified through the JWK and then signed into a certificate no one can read.
  */
-function ecJwkOf(spki: asn1X509.SubjectPublicKeyInfo, derLength: number): JsonWebKey | undefined {
-  if (spki.algorithm.algorithm !== EC_PUBLIC_KEY_OID || !spki.algorithm.parameters) return undefined;
-  const parameters = Buffer.from(spki.algorithm.parameters);
-  const curve = EC_CURVES.find((c) => c.parameters.equals(parameters));
-  const point = new Uint8Array(spki.subjectPublicKey);
-  if (curve === undefined || derLength !== curve.spkiLength || point.length !== 1 + 2 * curve.coordinate || point[0] !== 0x04) return undefined;
-  const x = Buffer.from(point.buffer, point.byteOffset + 1, curve.coordinate).toString('base64url');
-  const y = Buffer.from(point.buffer, point.byteOffset + 1 + curve.coordinate, curve.coordinate).toString('base64url');
-  return { kty: 'EC', crv: curve.crv, x, y };
+function ecJwkOf(spkiDer: Uint8Array): JsonWebKey | undefined {
+  for (const curve of EC_CURVES) {
+    if (spkiDer.byteLength !== curve.prefix.length + 2 * curve.coordinate) continue;
+    if (!curve.prefix.equals(spkiDer.subarray(0, curve.prefix.length))) continue;
+    const at = spkiDer.byteOffset + curve.prefix.length;
+    const x = Buffer.from(spkiDer.buffer, at, curve.coordinate).toString('base64url');
+    const y = Buffer.from(spkiDer.buffer, at + curve.coordinate, curve.coordinate).toString('base64url');
+    return { kty: 'EC', crv: curve.crv, x, y };
+  }
+  return undefined;
 }
 
 /**
