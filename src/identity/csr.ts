@@ -106,7 +106,14 @@ export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: re
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR cannot be parsed (expected a PEM or DER PKCS#10 request)', { cause });
   }
   const spkiDer = new Uint8Array(req.info.subjectPKInfoRaw);
-  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed, ecJwkOf(spkiDer));
+  const jwk = ecJwkOf(spkiDer);
+  const { type: keyType, key } = checkKeyPolicyObject(spkiDer, allowed, jwk);
+  // The certificate repeats the CSR's key bytes, so they must be exactly the DER of the key that was
+  // checked: a canonical P-256/P-384 prefix is pinned by ecJwkOf; any other key must re-encode to the
+  // same bytes (a lenient decoder would otherwise let odd encodings through into the leaf).
+  if (jwk === undefined && !Buffer.from(spkiDer).equals(key.export({ type: 'spki', format: 'der' }))) {
+    throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR public key is not in canonical DER');
+  }
   const digest = VERIFY_DIGEST_BY_OID[req.signatureAlgorithm.algorithm];
   if (digest === undefined) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
   let valid: boolean;
