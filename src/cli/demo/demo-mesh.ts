@@ -101,7 +101,9 @@ interface Started {
 }
 
 /** Starts `weft proxy --control …` for one workload and waits for its "listening" line. */
-function startProxy(o: DemoOptions, workDir: string, control: string, workload: string, appPort: number | undefined, upstreams: string | undefined): Promise<Started> {
+const START_TIMEOUT_MS = 60_000;
+
+function startProxy(o: DemoOptions, children: ChildProcess[], workDir: string, control: string, workload: string, appPort: number | undefined, upstreams: string | undefined): Promise<Started> {
   const bootstrap = join(workDir, `${workload}.yaml`);
   const inbound = appPort === undefined ? 'null' : '{address: 127.0.0.1, port: 0}';
   const ports = appPort === undefined ? '' : `, inbound: {ports: [{port: ${appPort}, protocol: http1}]}`;
@@ -110,9 +112,13 @@ function startProxy(o: DemoOptions, workDir: string, control: string, workload: 
   const args = [o.weftEntry, 'proxy', '--bootstrap', bootstrap, '--control', control, '--token', join(workDir, `${workload}.token`), '--ca', join(workDir, 'ca.pem'), '--node-id', nodeId];
   if (upstreams) args.push('--upstreams', upstreams);
   const child = spawn(process.execPath, args, { env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tracked before anything can fail, so the demo's shutdown stops it whatever happens next.
+  children.push(child);
   createInterface({ input: child.stderr! }).on('line', (line) => o.onProxyLog?.(workload, line));
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DemoError(`the ${workload} proxy did not start listening within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
     createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
       try {
         const first = JSON.parse(line) as { inbound?: number; outbound?: number };
         resolve({ child, proxy: { workload, nodeId, inboundPort: first.inbound, outboundPort: first.outbound } });
@@ -120,7 +126,10 @@ function startProxy(o: DemoOptions, workDir: string, control: string, workload: 
         reject(new DemoError(`the ${workload} proxy printed ${JSON.stringify(line)} instead of its listening line`, error));
       }
     });
-    child.once('exit', (code) => reject(new DemoError(`the ${workload} proxy exited with code ${code} before listening (its log is above)`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new DemoError(`the ${workload} proxy exited with code ${code} before listening (its log is above)`));
+    });
   });
 }
 
@@ -213,16 +222,13 @@ export async function startDemoMesh(o: DemoOptions): Promise<DemoMesh> {
     const v1 = await startDemoApp({ kind: 'reviews', version: 'v1' });
     const v2 = await startDemoApp({ kind: 'reviews', version: 'v2' });
     apps.push(v1, v2);
-    const reviewsV1 = await startProxy(o, workDir, control.xdsTarget, 'reviews-v1', v1.port, undefined);
-    children.push(reviewsV1.child);
-    const reviewsV2 = await startProxy(o, workDir, control.xdsTarget, 'reviews-v2', v2.port, undefined);
-    children.push(reviewsV2.child);
+    const reviewsV1 = await startProxy(o, children, workDir, control.xdsTarget, 'reviews-v1', v1.port, undefined);
+    const reviewsV2 = await startProxy(o, children, workDir, control.xdsTarget, 'reviews-v2', v2.port, undefined);
     // The frontend needs its own proxy's outbound port to call reviews, and the proxy needs the
     // app's port: the app starts first and learns the outbound port once the proxy is up.
     const frontendApp = await startDemoApp({ kind: 'frontend' });
     apps.push(frontendApp);
-    const frontend = await startProxy(o, workDir, control.xdsTarget, 'frontend', frontendApp.port, 'reviews');
-    children.push(frontend.child);
+    const frontend = await startProxy(o, children, workDir, control.xdsTarget, 'frontend', frontendApp.port, 'reviews');
     frontendApp.setReviewsProxyPort(frontend.proxy.outboundPort!);
 
     // The proxies are listening; their routes arrive over xDS a moment later. Start the load once a
