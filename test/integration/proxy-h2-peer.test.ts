@@ -224,3 +224,34 @@ test('a keep-alive connection keeps working after a large request body on both p
     }
   }
 });
+
+test('a 304 bridged over the h2 peer hop reaches an HTTP/1 client without an invented Content-Length, and the connection stays usable', async () => {
+  const app = http.createServer((req, res) => {
+    req.resume();
+    if (req.headers['if-none-match'] === '"v1"') {
+      res.writeHead(304, { etag: '"v1"' });
+      res.end();
+    } else {
+      res.writeHead(200, { etag: '"v1"', 'content-length': 5 });
+      res.end('hello');
+    }
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  after(() => app.close());
+  const pair = await startProxyPair({ appPort: (app.address() as net.AddressInfo).port, peerProtocol: 'h2' });
+  const s = net.connect(pair.outboundPort, '127.0.0.1');
+  let seen = '';
+  s.on('data', (d: Buffer) => (seen += d.toString('latin1')));
+  try {
+    s.write('GET /doc HTTP/1.1\r\nhost: catalog\r\nif-none-match: "v1"\r\n\r\n');
+    await waitFor(() => seen.includes('\r\n\r\n'), 'the 304 head arrived', 20_000);
+    const head304 = seen.slice(0, seen.indexOf('\r\n\r\n')).toLowerCase();
+    assert.match(head304, /^http\/1\.1 304/);
+    assert.doesNotMatch(head304, /content-length/, head304);
+    s.write('GET /doc HTTP/1.1\r\nhost: catalog\r\n\r\n');
+    await waitFor(() => seen.endsWith('hello'), 'the next request on the same connection answered with its body', 20_000);
+  } finally {
+    s.destroy();
+    await pair.close();
+  }
+});

@@ -345,7 +345,10 @@ export class Http1ServerConn {
     if (bodyLength < 0 && declaredLength >= 0) bodyLength = declaredLength;
     if (bodiless) {
       this.#resMode = RES_NONE;
-      if (bodyLength >= 0 && status !== 204) s += `content-length: ${bodyLength}\r\n`;
+      // A 304 may carry Content-Length only as the upstream declared it (RFC 9110 §8.6: it then
+      // describes the 200 it stands for); never one inferred from its empty body.
+      const length = status === 304 ? declaredLength : bodyLength;
+      if (length >= 0 && status !== 204) s += `content-length: ${length}\r\n`;
     } else if (bodyLength >= 0) {
       this.#resMode = RES_LENGTH;
       this.#resRemaining = bodyLength;
