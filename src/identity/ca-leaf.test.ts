@@ -111,3 +111,19 @@ test('PreEncoded: a schema object holding DER serializes to the same bytes as th
   assert.equal(AsnConvert.parse(reused, asn1X509.TBSCertificate).issuer[0]![0]!.value.utf8String, 'weft');
   assert.throws(() => new PreEncoded(spkiDer).fromASN(), /encoding only/);
 });
+
+test('leaf validity: notBefore backdated 5 minutes for clock skew, notAfter never past the issuer', async () => {
+  const now = Date.now();
+  const root = await createRootCa({ trustDomain: TD, ttlMs: 7200_000, now: now - 600_000 });
+  const inter = await createIntermediate(root, { trustDomain: TD, ttlMs: 3600_000, now: now - 600_000 }); // valid until now + 50 min
+  const csr = await parseAndVerifyCsr(await createCsr(generateKeyPair().privateKeyPem, ID));
+  const seconds = (t: number) => Math.floor(t / 1000) * 1000;
+
+  const short = new X509Certificate((await issueLeaf(inter, { spiffeId: ID, publicKey: csr.spkiDer, keyType: csr.keyType, ttlMs: 600_000, now })).certPem);
+  assert.equal(Date.parse(short.validFrom), seconds(now - 5 * 60_000), 'notBefore = now - 5 min');
+  assert.ok(Math.abs(Date.parse(short.validTo) - (now + 600_000)) < 1000, `notAfter ${short.validTo} = now + ttl`);
+
+  const long = new X509Certificate((await issueLeaf(inter, { spiffeId: ID, publicKey: csr.spkiDer, keyType: csr.keyType, ttlMs: 24 * 3600_000, now })).certPem);
+  assert.equal(Date.parse(long.validTo), seconds(inter.notAfter.getTime()), 'a 24 h leaf is cut at the issuer\'s notAfter');
+  assert.ok(Date.parse(long.validTo) < now + 3600_000);
+});
