@@ -122,3 +122,20 @@ test('a CSR whose P-256 key is not in canonical DER (BIT STRING with unused bits
     assert.throws(() => parseAndVerifyCsrSync(csrWith(odd)), (e: unknown) => hasCode(e, 'IDENTITY_KEY_POLICY') || hasCode(e, 'IDENTITY_CSR_INVALID') || hasCode(e, 'IDENTITY_CSR_SIGNATURE_INVALID'), `unused bits ${unusedBits}`);
   }
 });
+
+test('a CSR whose signature algorithm does not fit its key (RSA key, ECDSA algorithm) is refused', () => {
+  const id = 'spiffe://test.local/ns/a/sa/b';
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: new asn1X509.Name(),
+    subjectPKInfo: new PreEncoded(publicKey.export({ type: 'spki', format: 'der' })).as<asn1X509.SubjectPublicKeyInfo>(),
+    attributes: new Attributes([new asn1X509.Attribute({ type: '1.2.840.113549.1.9.14', values: [AsnConvert.serialize(new asn1X509.Extensions([uriSanExtension(id)]))] })]),
+  });
+  const infoDer = AsnConvert.serialize(info);
+  const signature = new Uint8Array(nodeSign('sha256', new Uint8Array(infoDer), privateKey)).buffer;
+  const withAlgorithm = (type: 'ec-p256' | 'rsa-2048') =>
+    derToPem(AsnConvert.serialize(new CertificationRequest({ certificationRequestInfo: new PreEncoded(infoDer).as<CertificationRequestInfo>(), signatureAlgorithm: signatureAlgorithmOf(type), signature })), 'CERTIFICATE REQUEST');
+  assert.equal(parseAndVerifyCsrSync(withAlgorithm('rsa-2048')).keyType, 'rsa-2048', 'the honest CSR passes');
+  assert.throws(() => parseAndVerifyCsrSync(withAlgorithm('ec-p256')), (e: unknown) => hasCode(e, 'IDENTITY_CSR_SIGNATURE_INVALID'));
+});

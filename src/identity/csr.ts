@@ -6,7 +6,7 @@ import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString } from '@pecu
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { IdentityError } from './errors.ts';
-import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, nodeSignatureFor, readPrivateKey, VERIFY_DIGEST_BY_OID, type KeyType } from './keys.ts';
+import { checkKeyPolicyObject, DEFAULT_LEAF_KEY_POLICY, nodeSignatureFor, readPrivateKey, signatureAlgorithmFits, VERIFY_DIGEST_BY_OID, type KeyType } from './keys.ts';
 import { derToPem, pemBody } from './pem.ts';
 import { PreEncoded } from './pre-encoded.ts';
 
@@ -115,7 +115,9 @@ export function parseAndVerifyCsrSync(pemOrDer: string | Uint8Array, allowed: re
     throw new IdentityError('IDENTITY_CSR_INVALID', 'the CSR public key is not in canonical DER');
   }
   const digest = VERIFY_DIGEST_BY_OID[req.signatureAlgorithm.algorithm];
-  if (digest === undefined) throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `unsupported CSR signature algorithm ${req.signatureAlgorithm.algorithm}`);
+  if (digest === undefined || !signatureAlgorithmFits(req.signatureAlgorithm.algorithm, keyType)) {
+    throw new IdentityError('IDENTITY_CSR_SIGNATURE_INVALID', `CSR signature algorithm ${req.signatureAlgorithm.algorithm} is unsupported or does not fit its ${keyType} key`);
+  }
   let valid: boolean;
   try {
     valid = nodeVerify(digest, new Uint8Array(req.infoRaw), key, new Uint8Array(req.signature));

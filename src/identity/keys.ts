@@ -179,3 +179,10 @@ export const VERIFY_DIGEST_BY_OID: Readonly<Record<string, string | null>> = {
   '1.2.840.113549.1.1.13': 'sha512',
   '1.3.101.112': null,
 };
+
+/** Whether a signature algorithm OID (of VERIFY_DIGEST_BY_OID) belongs to a key of this type. */
+export function signatureAlgorithmFits(oid: string, type: KeyType): boolean {
+  if (type.startsWith('ec-')) return oid.startsWith('1.2.840.10045.4.3.');
+  if (type.startsWith('rsa-')) return oid.startsWith('1.2.840.113549.1.1.');
+  return oid === '1.3.101.112';
+}
