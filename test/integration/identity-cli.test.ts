@@ -76,6 +76,7 @@ test('weft identity: serve, token, bundle, issue, status, rotate-root, recover',
     assert.match(status, /trust domain\s+cli\.test \(built-in CA\)/);
     assert.match(status, /rotation\s+none in progress/);
     assert.match(status, /certificates\s+1 issued/);
+    assert.match(status, /signing [\d.]+\/s, 0 queued, 1 worker thread$/m, 'serve --sign-workers 1 signs on one worker thread');
     const json = JSON.parse((await weft('identity', 'status', '--admin', adminUrl!, '--output', 'json')).stdout) as { roots: unknown[] };
     assert.equal(json.roots.length, 1);
 

@@ -102,7 +102,7 @@ export function formatStatus(s: IdentityStatus): string {
   }
   const refusals = Object.entries(s.refusals);
   lines.push(`certificates   ${s.certificatesIssued} issued; refusals: ${refusals.length ? refusals.map(([k, v]) => `${k}=${v}`).join(', ') : 'none'}`);
-  lines.push(`workloads      ${s.connectedWorkloads} connected; signing ${s.signRatePerSec}/s, ${s.signQueue} queued`);
+  lines.push(`workloads      ${s.connectedWorkloads} connected; signing ${s.signRatePerSec}/s, ${s.signQueue} queued, ${s.signWorkers ? `${s.signWorkers} worker thread${s.signWorkers === 1 ? '' : 's'}` : 'on the main thread'}`);
   lines.push(`lifetimes      leaf ${s.lifetimes.leafSeconds}s, intermediate ${s.lifetimes.intermediateSeconds}s, root ${s.lifetimes.rootSeconds}s`);
   if (s.history.length) {
     lines.push('recent events');
