@@ -216,6 +216,17 @@ export function resolveAuthority(
   return { service, port: sp };
 }
 
+/**
+ * The first value of query parameter `name` in a request target, decoded, or undefined. Only routes
+ * with a query match call it, so requests of other routes never parse their query string.
+ */
+export function queryParam(target: string, name: string): string | undefined {
+  const q = target.indexOf('?');
+  if (q < 0) return undefined;
+  const value = new URLSearchParams(target.slice(q + 1)).get(name);
+  return value === null ? undefined : value;
+}
+
 /** First matching route of a service port, or undefined. */
 export function selectRoute(port: ServicePortConfig, req: RequestView): RouteConfig | undefined {
   const routes = port.routes;
@@ -626,7 +637,7 @@ function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string,
   const m = c.obj(o.match, [...path, 'match'], false);
   if (m) {
     const mp: Path = [...path, 'match'];
-    c.known(m, mp, ['pathExact', 'pathPrefix', 'pathRegex', 'method', 'headers']);
+    c.known(m, mp, ['pathExact', 'pathPrefix', 'pathRegex', 'method', 'headers', 'query']);
     const kinds = ['pathExact', 'pathPrefix', 'pathRegex'].filter((k) => m[k] !== undefined);
     if (kinds.length > 1) c.fail(mp, `only one of pathExact, pathPrefix, pathRegex may be set (got ${kinds.join(', ')})`);
     const onlyPath = (p: string) => {
@@ -670,6 +681,29 @@ function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string,
         const want = ho.present === true;
         if (typeof ho.present !== 'boolean') c.fail([...hp, 'present'], 'expected true or false');
         conditions.push((r) => (r.header(name) !== undefined) === want);
+      }
+    });
+  }
+  if (m) {
+    c.arr(m.query, [...path, 'match', 'query']).forEach((q, i) => {
+      const qp: Path = [...path, 'match', 'query', i];
+      const qo = c.obj(q, qp);
+      if (!qo) return;
+      c.known(qo, qp, ['name', 'exact', 'regex', 'present']);
+      const name = c.str(qo.name, [...qp, 'name'], true) ?? '';
+      if (name === '') c.fail([...qp, 'name'], 'must not be empty');
+      const set = ['exact', 'regex', 'present'].filter((k) => qo[k] !== undefined);
+      if (set.length !== 1) c.fail(qp, 'exactly one of exact, regex, present must be set');
+      if (qo.exact !== undefined) {
+        const v = c.str(qo.exact, [...qp, 'exact']) ?? '';
+        conditions.push((r) => queryParam(r.path, name) === v);
+      } else if (qo.regex !== undefined) {
+        const re = c.regex(c.str(qo.regex, [...qp, 'regex']) ?? '', [...qp, 'regex']);
+        if (re) conditions.push((r) => { const v = queryParam(r.path, name); return v !== undefined && re.test(v); });
+      } else if (qo.present !== undefined) {
+        const want = qo.present === true;
+        if (typeof qo.present !== 'boolean') c.fail([...qp, 'present'], 'expected true or false');
+        conditions.push((r) => (queryParam(r.path, name) !== undefined) === want);
       }
     });
   }

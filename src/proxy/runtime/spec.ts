@@ -166,6 +166,16 @@ export interface RouteMatchSpec {
   method?: string;
   /** All must match. Header names are case-insensitive. */
   headers?: HeaderMatchSpec[];
+  /** All must match, on the first value of each query parameter. Names are case-sensitive. */
+  query?: QueryMatchSpec[];
+}
+
+export interface QueryMatchSpec {
+  name: string;
+  /** Exactly one of exact / regex / present. */
+  exact?: string;
+  regex?: string;
+  present?: boolean;
 }
 
 export interface HeaderMatchSpec {

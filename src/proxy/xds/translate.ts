@@ -4,13 +4,13 @@
 // the endpoint's `weft` metadata), the `inbound` listener gives the mTLS mode and allowed peers.
 // Local facts (listener addresses, identity, app ports) come from the proxy's own base spec.
 // What the proxy cannot do is never silently mis-applied: a route whose match it cannot express
-// (query parameters, redirects, direct responses) is left out and reported, and a reference to a
+// (redirects, URL rewrites, direct responses) is left out and reported, and a reference to a
 // missing cluster throws (the ADS client NACKs the response and keeps the last good config).
 import { WeftError } from '../../core/errors.ts';
 import type { XdsResourceSet } from '../../xds/client.ts';
 import { structToJson } from '../../xds/node.ts';
 import { unpackAny } from '../../xds/resources.ts';
-import type { ClusterSpec, EndpointSpec, HeaderEditSpec, HeaderMatchSpec, LbPolicy, PortProtocol, ProxyConfigSpec, RouteSpec, ServiceSpec, InboundSpec } from '../runtime/spec.ts';
+import type { ClusterSpec, EndpointSpec, HeaderEditSpec, HeaderMatchSpec, LbPolicy, PortProtocol, ProxyConfigSpec, QueryMatchSpec, RouteSpec, ServiceSpec, InboundSpec } from '../runtime/spec.ts';
 
 export class XdsTranslateError extends WeftError {
   constructor(message: string, details?: Record<string, unknown>) {
@@ -46,6 +46,11 @@ function headerEdits(add: any[] | undefined, remove: string[] | undefined): Head
   return { ...(Object.keys(set).length ? { set } : {}), ...(Object.keys(append).length ? { add: append } : {}), ...(remove?.length ? { remove: [...remove] } : {}) };
 }
 
+/** Whether a route action rewrites the path or the host (not supported by the weft proxy yet). */
+function actionRewrites(action: any): boolean {
+  return Boolean(action && (action.prefix_rewrite || action.regex_rewrite || action.host_rewrite_literal || action.path_rewrite_policy));
+}
+
 function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warnings: string[]): RouteSpec | undefined {
   const m = r.match ?? {};
   const name = r.name || where;
@@ -53,8 +58,9 @@ function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warning
     warnings.push(`${name}: ${r.redirect ? 'redirect' : 'direct response'} routes are not supported by the weft proxy yet; route left out`);
     return undefined;
   }
-  if (m.query_parameters?.length) {
-    warnings.push(`${name}: query parameter matches are not supported by the weft proxy yet; route left out`);
+  if (actionRewrites(r.route)) {
+    // Sending the request on with its original path or host would reach the wrong resource.
+    warnings.push(`${name}: URL rewrites are not supported by the weft proxy yet; route left out`);
     return undefined;
   }
   const match: NonNullable<RouteSpec['match']> = {};
@@ -83,6 +89,22 @@ function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warning
     }
   }
   if (headers.length) match.headers = headers;
+  const query: QueryMatchSpec[] = [];
+  for (const q of m.query_parameters ?? []) {
+    const sm = q.string_match;
+    if (sm?.ignore_case) {
+      warnings.push(`${name}: case-insensitive query parameter matches are not supported; route left out`);
+      return undefined;
+    }
+    if (sm?.exact !== undefined) query.push({ name: q.name, exact: sm.exact });
+    else if (sm?.safe_regex?.regex) query.push({ name: q.name, regex: `^(?:${sm.safe_regex.regex})$` });
+    else if (q.present_match) query.push({ name: q.name, present: true });
+    else {
+      warnings.push(`${name}: query parameter matcher on ${q.name} not supported; route left out`);
+      return undefined;
+    }
+  }
+  if (query.length) match.query = query;
   const action = r.route;
   if (!action) {
     warnings.push(`${name}: no route action; left out`);
@@ -101,7 +123,6 @@ function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warning
     return undefined;
   }
   if (action.request_mirror_policies?.length) warnings.push(`${name}: request mirroring is not supported by the weft proxy yet; mirror ignored`);
-  if (action.prefix_rewrite || action.regex_rewrite || action.host_rewrite_literal) warnings.push(`${name}: URL rewrites are not supported by the weft proxy yet; ignored`);
   const spec: RouteSpec = { name, ...(Object.keys(match).length ? { match } : {}), backends: live };
   const timeout = ms(action.timeout);
   if (timeout !== undefined) spec.timeoutMs = timeout;
