@@ -1,9 +1,11 @@
 // HTTPRoute matches that travel the whole way — files store, compiler, xDS, the proxy's translation,
 // its route table — checked with real traffic between weft proxies over mTLS: query parameter
 // matches (exact and regular expression) pick the backend, and a route the weft proxy cannot apply
-// (a URL rewrite) is left out rather than sent on with the original path.
+// (a URL rewrite) is left out rather than sent on with the original path; a RequestRedirect is
+// answered by the client's proxy itself, with the Location the filter describes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { configDir, servicesYaml, controlPlane, workloadIdentity } from '../support/control-plane.ts';
 import { meshProxy, namedApp, viaProxy, type MeshProxy } from '../support/mesh.ts';
 import { waitFor } from '../support/wait.ts';
@@ -23,6 +25,14 @@ spec:
         - type: URLRewrite
           urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}
       backendRefs: [{name: catalog-v2, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /legacy}}]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}, statusCode: 301}
+    - matches: [{path: {type: PathPrefix, value: /secure}}]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: {scheme: https, hostname: shop.example, statusCode: 302}
     - backendRefs: [{name: catalog, port: 80}]
 `;
 
@@ -62,4 +72,32 @@ test('a route with a URL rewrite is left out by the weft proxy, so its requests 
   await waitFor(async () => (await answer('/items?version=v2')) === 'v2', 'converged', 20_000);
   // /old/x would reach v2 as /old/x if the rewrite were ignored; left out, it falls to the default rule.
   assert.equal(await answer('/old/x'), 'v1');
+});
+
+test('RequestRedirect routes are answered by the proxy with the status and Location the filter describes', async () => {
+  await waitFor(async () => (await answer('/items?version=v2')) === 'v2', 'converged', 20_000);
+  const hitsBefore = v1.hits + v2.hits;
+  const prefix = await viaProxy(out, 'catalog', '/legacy/items/7?full=1');
+  assert.equal(prefix.status, 301);
+  assert.equal(prefix.headers.location, 'http://catalog/v2/items/7?full=1', 'the matched prefix replaced, the query kept');
+  const scheme = await viaProxy(out, 'catalog:80', '/secure/login');
+  assert.equal(scheme.status, 302);
+  assert.equal(scheme.headers.location, 'https://shop.example/secure/login', 'scheme and host replaced; the port dropped with the scheme');
+  assert.equal(scheme.headers['weft-error'], undefined, 'a redirect is an answer, not a proxy failure');
+  // The same from an HTTP/2 (h2c) client, which takes the proxy's Exchange path instead of the
+  // HTTP/1 fast path.
+  const session = http2.connect(`http://127.0.0.1:${out}`);
+  try {
+    const h2 = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      const stream = session.request({ ':path': '/legacy/a?b=c', ':authority': 'catalog' }, { endStream: true });
+      stream.on('response', (headers) => resolve(headers));
+      stream.on('error', reject);
+      stream.resume();
+    });
+    assert.equal(h2[':status'], 301);
+    assert.equal(h2.location, 'http://catalog/v2/a?b=c');
+  } finally {
+    session.close();
+  }
+  assert.equal(v1.hits + v2.hits, hitsBefore, 'no backend saw the redirected requests');
 });

@@ -16,7 +16,7 @@ import type { EndpointState } from '../balancer/endpoint-state.ts';
 import type { ClusterConfig, EndpointConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
 import type { PoolLimits } from '../protocols/http1-pools.ts';
 import { requestTimeoutFor } from '../runtime/snapshot.ts';
-import { routeRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
+import { isRedirect, routeHttpRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
 import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
 import { outboundHttp } from './stack.ts';
@@ -166,14 +166,21 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   const ctx = st.ctx;
   const { authority, path } = targetOf(head);
   const req: RoutableRequest = new Http1RouteView(head.method, path, authority, conn.socket.remoteAddress ?? '', head);
-  let decision;
+  let routed;
   try {
-    decision = routeRequest(ctx.snapshot, ctx.clusters, req, st.fixed);
+    routed = routeHttpRequest(ctx.snapshot, ctx.clusters, req, st.fixed);
   } catch (e) {
     ctx.metrics.error('outbound', (e as ProxyError).code);
     ctx.metrics.request('outbound', ERROR_MAP[(e as ProxyError).code]?.http ?? 502, 0);
     return respondProxyError(conn, e, 'outbound');
   }
+  if (isRedirect(routed)) {
+    // The route answers itself (HTTPRoute RequestRedirect): no backend, no body.
+    ctx.metrics.request('outbound', routed.status, 0);
+    conn.respond(routed.status, [['location', routed.location]]);
+    return;
+  }
+  const decision = routed;
   const cluster = decision.cluster.config;
   const fast = cluster.peerProtocol === 'http1' || (cluster.peerProtocol === 'plain' && (cluster.protocol === 'http1' || cluster.protocol === 'auto'));
   if (!fast) {

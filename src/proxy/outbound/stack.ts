@@ -9,7 +9,7 @@ import type { Exchange } from '../protocols/exchange.ts';
 import type { ServicePortConfig } from '../runtime/snapshot.ts';
 import type { EndpointState } from '../balancer/endpoint-state.ts';
 import type { UpstreamCall } from '../protocols/forward.ts';
-import { routable, routeRequest } from '../layers/route.ts';
+import { isRedirect, routable, routeHttpRequest } from '../layers/route.ts';
 import { applyHeaderEdit } from '../layers/header-edit.ts';
 import { armDeadline, requestDeadlineMs } from '../layers/timeout.ts';
 import { pickEndpoint } from '../layers/balance.ts';
@@ -26,7 +26,14 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
   try {
     // 1. route: host/port → service port → first matching route → weighted backend cluster
     const req = routable(ex);
-    const decision = routeRequest(ctx.snapshot, ctx.clusters, req, fixed);
+    const routed = routeHttpRequest(ctx.snapshot, ctx.clusters, req, fixed);
+    if (isRedirect(routed)) {
+      // The route answers itself (HTTPRoute RequestRedirect): no backend, no body.
+      status = routed.status;
+      ex.respond(routed.status, { location: routed.location, 'content-length': '0' }, true);
+      return;
+    }
+    const decision = routed;
     const { route, cluster } = decision;
     // 2. request header edits of the route
     applyHeaderEdit(ex.headers, route.requestHeaders);

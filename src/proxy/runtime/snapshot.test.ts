@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileSnapshot, resolveAuthority, selectRoute, pickBackend, requestTimeoutFor, type RequestView } from './snapshot.ts';
+import { compileSnapshot, redirectLocation, resolveAuthority, selectRoute, pickBackend, requestTimeoutFor, type RequestView } from './snapshot.ts';
 import { loadBootstrapText } from './bootstrap.ts';
 
 const base = {
@@ -111,4 +111,39 @@ test('bootstrap JSON: valid files compile without the YAML parser; errors still 
   assert.ok(!r.ok);
   assert.equal(r.error.located[0]!.line, 4);
   assert.match(r.error.message, /workload\.inbound\.mtlsMode: expected one of STRICT \| PERMISSIVE \| DISABLED/);
+});
+
+test('redirect routes: Location per Gateway API (prefix, full path, scheme, host, port), and what is refused', () => {
+  const withRoutes = (routes: unknown[]) => ({ ...base, services: [{ name: 'catalog', ports: [{ port: 80, protocol: 'http1', routes }] }] });
+  const r = compileSnapshot(withRoutes([
+    { name: 'prefix', match: { pathPrefix: '/old/' }, backends: [], redirect: { prefix: '/new' } },
+    { name: 'full', match: { pathExact: '/a' }, backends: [], redirect: { path: '/b', statusCode: 308 } },
+    { name: 'https', match: { pathPrefix: '/s' }, backends: [], redirect: { scheme: 'https', host: 'shop.example', statusCode: 302 } },
+    { name: 'port', match: { pathPrefix: '/p' }, backends: [], redirect: { port: 8443, scheme: 'https' } },
+    { name: 'root', match: { pathPrefix: '/r' }, backends: [], redirect: { prefix: '/' } },
+    { backends: [{ cluster: 'a' }] },
+  ]));
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  const port = r.value.services.find((s) => s.name === 'catalog')!.ports.get(80)!;
+  const location = (path: string, authority = 'catalog:80') => {
+    const route = selectRoute(port, view('GET', path))!;
+    return route.redirect ? `${route.redirect.status} ${redirectLocation(route.redirect, authority, path)}` : 'forward';
+  };
+  assert.equal(location('/old/x/y?z=1'), '301 http://catalog/new/x/y?z=1', 'prefix replaced at a segment boundary, default port dropped, query kept');
+  assert.equal(location('/old'), '301 http://catalog/new');
+  assert.equal(location('/a?q'), '308 http://catalog/b?q');
+  assert.equal(location('/s/1', 'catalog:8080'), '302 https://shop.example/s/1', 'a new scheme drops the request port');
+  assert.equal(location('/p', 'catalog:8080'), '301 https://catalog:8443/p');
+  assert.equal(location('/r/x'), '301 http://catalog/x', 'a / replacement leaves one slash');
+  assert.equal(location('/x', 'catalog:8080'), 'forward');
+  assert.equal(location('/a', 'catalog:8080').endsWith('http://catalog:8080/b'), true, 'the request port is kept when nothing changes the scheme');
+
+  const refused = (route: unknown, pattern: RegExp) => {
+    const bad = compileSnapshot(withRoutes([route, { backends: [{ cluster: 'a' }] }]));
+    assert.ok(!bad.ok && pattern.test(bad.error.message), bad.ok ? 'accepted' : bad.error.message);
+  };
+  refused({ match: { pathPrefix: '/x' }, backends: [{ cluster: 'a' }], redirect: { path: '/y' } }, /redirect route has no backends/);
+  refused({ match: { pathExact: '/x' }, backends: [], redirect: { prefix: '/y' } }, /needs match.pathPrefix/);
+  refused({ backends: [], redirect: { statusCode: 304 } }, /301, 302, 303, 307 or 308/);
+  refused({ backends: [], redirect: { scheme: 'ftp' } }, /http or https/);
 });

@@ -114,7 +114,47 @@ export interface RouteConfig {
   readonly timeoutMs: number;
   readonly requestHeaders: HeaderEditConfig | undefined;
   readonly responseHeaders: HeaderEditConfig | undefined;
+  /** Set on a route that answers with a redirect (it has no backends). */
+  readonly redirect: RedirectConfig | undefined;
 }
+
+export interface RedirectConfig {
+  readonly scheme: 'http' | 'https' | undefined;
+  readonly host: string | undefined;
+  readonly port: number | undefined;
+  readonly path: string | undefined;
+  /** [the prefix the route matched, its replacement] */
+  readonly prefix: readonly [string, string] | undefined;
+  readonly status: number;
+}
+
+/**
+ * The Location of a redirect for a request (`authority` as received, `target` with its query).
+ * The port follows Gateway API: given → kept unless it is the scheme's default; else dropped when
+ * the scheme changes, else the request's own.
+ */
+export function redirectLocation(r: RedirectConfig, authority: string, target: string): string {
+  const colon = authority.lastIndexOf(':');
+  const hasPort = colon > 0 && !authority.endsWith(']');
+  const requestHost = hasPort ? authority.slice(0, colon) : authority;
+  const requestPort = hasPort ? authority.slice(colon + 1) : '';
+  const scheme = r.scheme ?? 'http';
+  let port = r.port !== undefined ? String(r.port) : r.scheme !== undefined ? '' : requestPort;
+  if ((scheme === 'http' && port === '80') || (scheme === 'https' && port === '443')) port = '';
+  const q = target.indexOf('?');
+  const query = q < 0 ? '' : target.slice(q);
+  let path = q < 0 ? target : target.slice(0, q);
+  if (r.path !== undefined) path = r.path;
+  else if (r.prefix !== undefined) {
+    const [matched, replacement] = r.prefix;
+    const rest = matched === '/' ? path : path.slice(matched.length);
+    path = replacement.endsWith('/') && rest.startsWith('/') ? replacement + rest.slice(1) : replacement + rest;
+    if (path === '') path = '/';
+  }
+  return `${scheme}://${r.host ?? requestHost}${port ? `:${port}` : ''}${path}${query}`;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export interface ServicePortConfig {
   /** `catalog.shop:8080` — for errors and metrics. */
@@ -619,9 +659,10 @@ export function compileSnapshot(input: unknown, options: CompileOptions = {}): R
 function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string, clusters: Map<string, ClusterConfig>): RouteConfig {
   const o = c.obj(raw, path) ?? { backends: [] };
   const isDefault = path[path.length - 2] !== 'routes';
-  if (!isDefault) c.known(o, path, ['name', 'match', 'backends', 'timeoutMs', 'requestHeaders', 'responseHeaders']);
+  if (!isDefault) c.known(o, path, ['name', 'match', 'backends', 'timeoutMs', 'requestHeaders', 'responseHeaders', 'redirect']);
+  const redirectRaw = isDefault ? undefined : c.obj(o.redirect, [...path, 'redirect'], false);
   const backends: WeightedClusterConfig[] = [];
-  c.arr(o.backends, [...path, 'backends'], true).forEach((b, i) => {
+  c.arr(o.backends, [...path, 'backends'], redirectRaw === undefined).forEach((b, i) => {
     const bp: Path = [...path, 'backends', i];
     const bo = c.obj(b, bp);
     if (!bo) return;
@@ -629,7 +670,8 @@ function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string,
     if (!isDefault && cluster && !clusters.has(cluster)) c.fail([...bp, 'cluster'], `cluster ${JSON.stringify(cluster)} is not defined in clusters`);
     backends.push(Object.freeze({ cluster, weight: c.int(bo.weight, [...bp, 'weight'], 1, 0, 1_000_000) }));
   });
-  if (!isDefault && backends.length === 0) c.fail([...path, 'backends'], 'needs at least one backend');
+  if (redirectRaw !== undefined && backends.length > 0) c.fail([...path, 'backends'], 'a redirect route has no backends');
+  if (!isDefault && redirectRaw === undefined && backends.length === 0) c.fail([...path, 'backends'], 'needs at least one backend');
   const totalWeight = backends.reduce((s, b) => s + b.weight, 0);
   if (backends.length > 0 && totalWeight === 0) c.fail([...path, 'backends'], 'weights sum to 0');
 
@@ -707,6 +749,29 @@ function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string,
       }
     });
   }
+  let redirect: RedirectConfig | undefined;
+  if (redirectRaw !== undefined) {
+    const rp: Path = [...path, 'redirect'];
+    c.known(redirectRaw, rp, ['scheme', 'host', 'port', 'path', 'prefix', 'statusCode']);
+    const scheme = c.str(redirectRaw.scheme, [...rp, 'scheme']);
+    if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') c.fail([...rp, 'scheme'], 'expected http or https');
+    const status = c.int(redirectRaw.statusCode, [...rp, 'statusCode'], 301, 300, 399);
+    if (!REDIRECT_STATUSES.has(status)) c.fail([...rp, 'statusCode'], 'expected 301, 302, 303, 307 or 308');
+    const fullPath = c.str(redirectRaw.path, [...rp, 'path']);
+    const prefix = c.str(redirectRaw.prefix, [...rp, 'prefix']);
+    if (fullPath !== undefined && prefix !== undefined) c.fail(rp, 'only one of path, prefix may be set');
+    for (const [k, v] of [['path', fullPath], ['prefix', prefix]] as const) if (v !== undefined && !v.startsWith('/')) c.fail([...rp, k], 'must start with /');
+    const matchedPrefix = typeof m?.pathPrefix === 'string' ? (m.pathPrefix.endsWith('/') && m.pathPrefix.length > 1 ? m.pathPrefix.slice(0, -1) : m.pathPrefix) : undefined;
+    if (prefix !== undefined && matchedPrefix === undefined) c.fail([...rp, 'prefix'], 'needs match.pathPrefix (the prefix it replaces)');
+    redirect = Object.freeze({
+      scheme: scheme as 'http' | 'https' | undefined,
+      host: c.str(redirectRaw.host, [...rp, 'host']),
+      port: redirectRaw.port === undefined ? undefined : c.int(redirectRaw.port, [...rp, 'port'], 0, 1, 65535),
+      path: fullPath,
+      prefix: prefix !== undefined && matchedPrefix !== undefined ? Object.freeze([matchedPrefix, prefix] as const) : undefined,
+      status,
+    });
+  }
   const matches = conditions.length === 0 ? () => true : conditions.length === 1 ? conditions[0]! : (r: RequestView) => conditions.every((f) => f(r));
   return Object.freeze({
     name: c.str(o.name, [...path, 'name']) ?? defaultName,
@@ -716,6 +781,7 @@ function compileRoute(c: Checker, raw: unknown, path: Path, defaultName: string,
     timeoutMs: o.timeoutMs === undefined ? -1 : c.int(o.timeoutMs, [...path, 'timeoutMs'], 0, 0),
     requestHeaders: headerEdit(c, o.requestHeaders, [...path, 'requestHeaders']),
     responseHeaders: headerEdit(c, o.responseHeaders, [...path, 'responseHeaders']),
+    redirect,
   });
 }
 

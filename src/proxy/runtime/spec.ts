@@ -155,6 +155,21 @@ export interface RouteSpec {
   timeoutMs?: number;
   requestHeaders?: HeaderEditSpec;
   responseHeaders?: HeaderEditSpec;
+  /** Answer with a redirect instead of forwarding (then `backends` must be empty). */
+  redirect?: RedirectSpec;
+}
+
+/** HTTPRoute RequestRedirect: each part not given keeps the request's own. */
+export interface RedirectSpec {
+  scheme?: 'http' | 'https';
+  host?: string;
+  port?: number;
+  /** Replace the whole path. */
+  path?: string;
+  /** Replace the prefix the route matched (`match.pathPrefix` required). */
+  prefix?: string;
+  /** 301 (default), 302, 303, 307 or 308. */
+  statusCode?: number;
 }
 
 export interface RouteMatchSpec {

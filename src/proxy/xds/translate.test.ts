@@ -49,17 +49,20 @@ test('translate: services, routes and meshed clusters from xDS compile into a va
   assert.deepEqual(routes.map((x) => x.name), [
     'HTTPRoute/shop/reviews/rule2(exact)/match0',
     'HTTPRoute/shop/reviews/rule1(split)/match0',
+    'HTTPRoute/shop/reviews/rule3(old)/match0',
     'HTTPRoute/shop/reviews/rule0(canary-header)/match0',
   ]);
+  // RequestRedirect (ReplacePrefixMatch /new, 301) becomes a redirect route without backends
+  assert.deepEqual(routes[2], { name: 'HTTPRoute/shop/reviews/rule3(old)/match0', match: { pathPrefix: '/old' }, backends: [], redirect: { statusCode: 301, prefix: '/new' } });
   const split = routes[1]!;
   assert.deepEqual(split.match, { pathPrefix: '/api' });
   assert.deepEqual(split.backends, [{ cluster: 'outbound|80||reviews-v1.shop', weight: 90 }, { cluster: 'outbound|80||reviews-v2.shop', weight: 10 }]);
   assert.equal(split.timeoutMs, 2000);
   assert.deepEqual(split.requestHeaders, { set: { 'x-route': 'split' }, add: { 'x-trace': '1' }, remove: ['x-internal'] });
   assert.deepEqual(routes[0]!.match, { pathExact: '/health', method: 'GET' });
-  assert.deepEqual(routes[2]!.match, { headers: [{ name: 'x-canary', exact: 'true' }] });
+  assert.deepEqual(routes[3]!.match, { headers: [{ name: 'x-canary', exact: 'true' }] });
   // what the proxy cannot do is left out, and said so
-  assert.ok(warnings.some((w) => /redirect routes are not supported/.test(w)));
+  assert.ok(!warnings.some((w) => /redirect/.test(w)), 'redirects translate');
   assert.ok(warnings.some((w) => /rule4\(rewrite\).*URL rewrites are not supported by the weft proxy yet; route left out/.test(w)), warnings.join('\n'));
   assert.ok(!warnings.some((w) => /query/.test(w)), 'query matches translate');
   assert.ok(warnings.some((w) => /mirroring/.test(w)));

@@ -4,13 +4,13 @@
 // the endpoint's `weft` metadata), the `inbound` listener gives the mTLS mode and allowed peers.
 // Local facts (listener addresses, identity, app ports) come from the proxy's own base spec.
 // What the proxy cannot do is never silently mis-applied: a route whose match it cannot express
-// (redirects, URL rewrites, direct responses) is left out and reported, and a reference to a
+// (URL rewrites, direct responses) is left out and reported, and a reference to a
 // missing cluster throws (the ADS client NACKs the response and keeps the last good config).
 import { WeftError } from '../../core/errors.ts';
 import type { XdsResourceSet } from '../../xds/client.ts';
 import { structToJson } from '../../xds/node.ts';
 import { unpackAny } from '../../xds/resources.ts';
-import type { ClusterSpec, EndpointSpec, HeaderEditSpec, HeaderMatchSpec, LbPolicy, PortProtocol, ProxyConfigSpec, QueryMatchSpec, RouteSpec, ServiceSpec, InboundSpec } from '../runtime/spec.ts';
+import type { ClusterSpec, EndpointSpec, HeaderEditSpec, HeaderMatchSpec, LbPolicy, PortProtocol, ProxyConfigSpec, QueryMatchSpec, RedirectSpec, RouteSpec, ServiceSpec, InboundSpec } from '../runtime/spec.ts';
 
 export class XdsTranslateError extends WeftError {
   constructor(message: string, details?: Record<string, unknown>) {
@@ -35,6 +35,9 @@ function meta(m: { filter_metadata?: Record<string, unknown> } | null | undefine
 const PROTOCOL: Record<string, PortProtocol> = { http: 'auto', http2: 'http2', grpc: 'grpc', tcp: 'tcp' };
 const LB: Record<string, LbPolicy> = { LEAST_REQUEST: 'p2c-ewma', ROUND_ROBIN: 'round-robin', RING_HASH: 'ring-hash' };
 
+/** Envoy's RedirectResponseCode names → HTTP statuses. */
+const REDIRECT_STATUS: Record<string, number> = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 };
+
 function headerEdits(add: any[] | undefined, remove: string[] | undefined): HeaderEditSpec | undefined {
   if (!add?.length && !remove?.length) return undefined;
   const set: Record<string, string> = {};
@@ -54,8 +57,12 @@ function actionRewrites(action: any): boolean {
 function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warnings: string[]): RouteSpec | undefined {
   const m = r.match ?? {};
   const name = r.name || where;
-  if (r.redirect || r.direct_response) {
-    warnings.push(`${name}: ${r.redirect ? 'redirect' : 'direct response'} routes are not supported by the weft proxy yet; route left out`);
+  if (r.direct_response) {
+    warnings.push(`${name}: direct response routes are not supported by the weft proxy yet; route left out`);
+    return undefined;
+  }
+  if (r.redirect && (r.redirect.regex_rewrite || r.redirect.strip_query)) {
+    warnings.push(`${name}: redirects with a regex rewrite or strip_query are not supported by the weft proxy yet; route left out`);
     return undefined;
   }
   if (actionRewrites(r.route)) {
@@ -105,6 +112,17 @@ function routeSpec(r: any, clusters: ReadonlySet<string>, where: string, warning
     }
   }
   if (query.length) match.query = query;
+  if (r.redirect) {
+    const rd = r.redirect;
+    const redirect: RedirectSpec = { statusCode: REDIRECT_STATUS[rd.response_code ?? 'MOVED_PERMANENTLY'] ?? 301 };
+    const scheme = rd.scheme_redirect || (rd.https_redirect ? 'https' : undefined);
+    if (scheme !== undefined) redirect.scheme = scheme;
+    if (rd.host_redirect) redirect.host = rd.host_redirect;
+    if (rd.port_redirect) redirect.port = rd.port_redirect;
+    if (rd.path_redirect) redirect.path = rd.path_redirect;
+    if (rd.prefix_rewrite) redirect.prefix = rd.prefix_rewrite;
+    return { name, ...(Object.keys(match).length ? { match } : {}), backends: [], redirect };
+  }
   const action = r.route;
   if (!action) {
     warnings.push(`${name}: no route action; left out`);
