@@ -6,8 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { configDir, servicesYaml, controlPlane, workloadIdentity } from '../support/control-plane.ts';
-import { meshProxy, namedApp, viaProxy, type MeshProxy } from '../support/mesh.ts';
+import { configDir, servicesYaml, controlPlane } from '../support/control-plane.ts';
+import { catalogMesh, viaProxy } from '../support/mesh.ts';
 import { waitFor } from '../support/wait.ts';
 
 const ROUTE = `apiVersion: gateway.networking.k8s.io/v1
@@ -38,22 +38,12 @@ spec:
 
 const dir = await configDir({ 'services.yaml': servicesYaml('web', 'catalog', 'catalog-v2'), 'route.yaml': ROUTE });
 const cp = await controlPlane({ configDir: dir.dir });
-const v1 = await namedApp('v1');
-const v2 = await namedApp('v2');
-const proxies: MeshProxy[] = [];
+const { v1, v2, web, close } = await catalogMesh(cp);
 after(async () => {
-  for (const p of proxies) await p.close();
+  await close();
   await cp.close();
-  await v1.close();
-  await v2.close();
   await dir.remove();
 });
-
-const td = cp.trustDomain;
-proxies.push(await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: await workloadIdentity(cp, 'default', 'catalog'), nodeId: 'catalog-1', service: 'catalog', serviceAccount: 'catalog', appPort: v1.port }));
-proxies.push(await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: await workloadIdentity(cp, 'default', 'catalog'), nodeId: 'catalog-v2-1', service: 'catalog-v2', serviceAccount: 'catalog', appPort: v2.port }));
-const web = await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: await workloadIdentity(cp, 'default', 'web'), nodeId: 'web-1', service: 'web', serviceAccount: 'web', upstreams: ['catalog'] });
-proxies.push(web);
 const out = web.outboundPort!;
 const answer = async (path: string) => (await viaProxy(out, 'catalog', path)).body;
 

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configDir, servicesYaml, controlPlane, workloadIdentity, eventually, getJson } from '../support/control-plane.ts';
-import { meshProxy, namedApp, viaProxy, type MeshProxy } from '../support/mesh.ts';
+import { configDir, servicesYaml, controlPlane, eventually, getJson } from '../support/control-plane.ts';
+import { catalogMesh, viaProxy } from '../support/mesh.ts';
 import type { ControlPlane } from '../../src/control/server.ts';
 import { hasCode } from '../../src/core/errors.ts';
 import { sleep, waitFor } from '../support/wait.ts';
@@ -31,29 +31,13 @@ spec:
 const dir = await configDir({ 'services.yaml': SERVICES, 'route.yaml': route(1, 0) });
 const stateDir = await mkdtemp(join(tmpdir(), 'weft-cp-state-'));
 let cp: ControlPlane = await controlPlane({ configDir: dir.dir, stateDir });
-const v1 = await namedApp('v1');
-const v2 = await namedApp('v2');
-const proxies: MeshProxy[] = [];
+const { catalog, web, close: closeMesh } = await catalogMesh(cp, { catalogV2Mode: 'sotw' });
 after(async () => {
-  for (const p of proxies) await p.close();
+  await closeMesh();
   await cp.close();
-  await v1.close();
-  await v2.close();
   await dir.remove();
   await rm(stateDir, { recursive: true, force: true });
 });
-
-async function mesh(): Promise<{ web: MeshProxy }> {
-  const td = cp.trustDomain;
-  const [catalogId, catalog2Id, webId] = await Promise.all([workloadIdentity(cp, 'default', 'catalog'), workloadIdentity(cp, 'default', 'catalog'), workloadIdentity(cp, 'default', 'web')]);
-  proxies.push(await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: catalogId, nodeId: 'catalog-1', service: 'catalog', serviceAccount: 'catalog', appPort: v1.port }));
-  proxies.push(await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: catalog2Id, nodeId: 'catalog-v2-1', service: 'catalog-v2', serviceAccount: 'catalog', appPort: v2.port, mode: 'sotw' }));
-  const web = await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: webId, nodeId: 'web-1', service: 'web', serviceAccount: 'web', upstreams: ['catalog'] });
-  proxies.push(web);
-  return { web };
-}
-
-const { web } = await mesh();
 const out = web.outboundPort!;
 
 /**
@@ -96,7 +80,7 @@ test('two proxies talk over mTLS with config that arrived only through xDS', asy
   const v2res = await viaProxy(out, 'catalog.default', '/', { 'x-version': 'v2' });
   assert.equal(v2res.body, 'v2', 'header-based routing');
   // the hop between the proxies is mTLS: the catalog proxy's inbound refuses plaintext
-  const plain = await fetch(`http://127.0.0.1:${proxies[0]!.inboundPort}/`).then(() => 'answered', () => 'refused');
+  const plain = await fetch(`http://127.0.0.1:${catalog.inboundPort}/`).then(() => 'answered', () => 'refused');
   assert.equal(plain, 'refused');
   const statuses = await eventually(async () => {
     const st = await getJson(`${cp.adminUrl}/api/proxies`);

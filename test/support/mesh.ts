@@ -1,6 +1,6 @@
 // Builders for mesh end-to-end tests: a weft proxy configured only through xDS from a control plane
 // (its workload certificate from the control plane's CA; listeners bound before the inbound port is
-// announced), and a tiny HTTP app that answers its name.
+// announced), a tiny HTTP app that answers its name, and the two-version catalog mesh routing tests use.
 import net from 'node:net';
 import http from 'node:http';
 import { WeftProxy } from '../../src/proxy/proxy.ts';
@@ -9,6 +9,8 @@ import type { ProxyConfigSpec } from '../../src/proxy/runtime/spec.ts';
 import type { IdentityMaterial } from '../../src/identity/material.ts';
 import { Watch } from '../../src/core/watch.ts';
 import { compileSnapshot, type RuntimeSnapshot } from '../../src/proxy/runtime/snapshot.ts';
+import type { ControlPlane } from '../../src/control/server.ts';
+import { workloadIdentity } from './control-plane.ts';
 import { DEFAULT_WAIT_MS } from './wait.ts';
 
 export interface MeshProxy {
@@ -143,4 +145,42 @@ export function viaProxy(outboundPort: number, host: string, path = '/', headers
     req.on('error', reject);
     req.end();
   });
+}
+
+export interface CatalogMesh {
+  /** The apps answering `v1` and `v2`. */
+  readonly v1: Awaited<ReturnType<typeof namedApp>>;
+  readonly v2: Awaited<ReturnType<typeof namedApp>>;
+  /** The proxies of `catalog` (v1), `catalog-v2` (v2) and `web` (calls catalog only). */
+  readonly catalog: MeshProxy;
+  readonly catalogV2: MeshProxy;
+  readonly web: MeshProxy;
+  close(): Promise<void>;
+}
+
+/**
+ * The mesh most routing tests need, configured only through `cp`: services `catalog` and `catalog-v2`
+ * (their apps answer `v1` and `v2`, both with service account `catalog`) and `web`, whose proxy calls
+ * catalog. The config (Services, routes) is the caller's.
+ */
+export async function catalogMesh(cp: ControlPlane, o: { catalogV2Mode?: 'sotw' | 'delta' } = {}): Promise<CatalogMesh> {
+  const v1 = await namedApp('v1');
+  const v2 = await namedApp('v2');
+  const td = cp.trustDomain;
+  const [catalogId, catalog2Id, webId] = await Promise.all([workloadIdentity(cp, 'default', 'catalog'), workloadIdentity(cp, 'default', 'catalog'), workloadIdentity(cp, 'default', 'web')]);
+  const catalog = await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: catalogId, nodeId: 'catalog-1', service: 'catalog', serviceAccount: 'catalog', appPort: v1.port });
+  const catalogV2 = await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: catalog2Id, nodeId: 'catalog-v2-1', service: 'catalog-v2', serviceAccount: 'catalog', appPort: v2.port, ...(o.catalogV2Mode ? { mode: o.catalogV2Mode } : {}) });
+  const web = await meshProxy({ xdsTarget: cp.xdsTarget, trustDomain: td, identity: webId, nodeId: 'web-1', service: 'web', serviceAccount: 'web', upstreams: ['catalog'] });
+  return {
+    v1,
+    v2,
+    catalog,
+    catalogV2,
+    web,
+    close: async () => {
+      for (const p of [catalog, catalogV2, web]) await p.close();
+      await v1.close();
+      await v2.close();
+    },
+  };
 }
