@@ -10,9 +10,9 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startControlPlane } from '../../src/control/server.ts';
+import { runWeft, WEFT_BIN, WEFT_ENV } from '../support/cli.ts';
 
-const WEFT = join(import.meta.dirname, '..', '..', 'bin', 'weft.js');
-const env = { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'warn' };
+const env = WEFT_ENV;
 const work = mkdtempSync(join(tmpdir(), 'weft-cli-usage-'));
 const config = join(work, 'config');
 mkdirSync(config);
@@ -25,13 +25,7 @@ after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function weft(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [WEFT, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+const weft = (...args: string[]) => runWeft(args, { env });
 
 const usage: Array<[string[], RegExp]> = [
   [['control', '--config', config, '--grace', 'abc'], /--grace.*invalid.*whole number/],
@@ -111,7 +105,7 @@ test('weft control issues from a plug-in CA given with --ca-cert/--ca-key/--ca-b
   await run('req', '-new', '-key', p('inter.key'), '-subj', '/O=Corp/CN=Corp Mesh CA', '-out', p('inter.csr'));
   writeFileSync(p('ext.cnf'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n');
   await run('x509', '-req', '-in', p('inter.csr'), '-CA', p('root.pem'), '-CAkey', p('root.key'), '-CAcreateserial', '-days', '10', '-extfile', p('ext.cnf'), '-out', p('inter.pem'));
-  const child = spawn(process.execPath, [WEFT, 'control', '--config', config, '--host', '127.0.0.1', '--xds-port', '0', '--admin-port', '0', '--ca-cert', p('inter.pem'), '--ca-key', p('inter.key'), '--ca-bundle', p('root.pem'), '--sign-workers', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WEFT_BIN, 'control', '--config', config, '--host', '127.0.0.1', '--xds-port', '0', '--admin-port', '0', '--ca-cert', p('inter.pem'), '--ca-key', p('inter.key'), '--ca-bundle', p('root.pem'), '--sign-workers', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

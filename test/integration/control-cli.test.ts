@@ -4,7 +4,7 @@
 // xDS), a request from one workload to the other over mTLS, then `weft status` and `weft config`.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,9 @@ import { createInterface } from 'node:readline';
 import { namedApp, viaProxy } from '../support/mesh.ts';
 import { eventually } from '../support/wait.ts';
 import { servicesYaml } from '../support/control-plane.ts';
+import { runWeft, WEFT_BIN, WEFT_ENV } from '../support/cli.ts';
 
-const WEFT = join(import.meta.dirname, '..', '..', 'bin', 'weft.js');
-const env = { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'warn' };
+const env = WEFT_ENV;
 const work = mkdtempSync(join(tmpdir(), 'weft-cli-cp-'));
 const children: ChildProcess[] = [];
 after(() => {
@@ -22,19 +22,11 @@ after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs `weft …` to completion without blocking the test runner's event loop. */
-function weft(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [WEFT, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const weft = (...args: string[]) => runWeft(args, { env });
 
 /** Starts `weft …` and resolves with its first stdout line (parsed JSON). */
 function start(...args: string[]): Promise<{ child: ChildProcess; first: any }> {
-  const child = spawn(process.execPath, [WEFT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WEFT_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

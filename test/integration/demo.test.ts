@@ -4,20 +4,10 @@
 // every x-canary request on v2, all proxies in sync, and nothing on the proxies' stderr.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-
-const WEFT = join(import.meta.dirname, '..', '..', 'bin', 'weft.js');
+import { runWeft } from '../support/cli.ts';
 
 test('weft demo runs a working mesh and reports it', { timeout: 120_000 }, async () => {
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [WEFT, 'demo', '--duration', '6', '--rps', '30', '--json', '--xds-port', '0', '--admin-port', '0'],
-      { env: { ...process.env, WEFT_FROM_SOURCE: '1' }, encoding: 'utf8', timeout: 110_000 },
-      (error, out, err) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout: out, stderr: err }),
-    );
-  });
+  const { code, stdout, stderr } = await runWeft(['demo', '--duration', '6', '--rps', '30', '--json', '--xds-port', '0', '--admin-port', '0'], { env: { ...process.env, WEFT_FROM_SOURCE: '1' }, timeoutMs: 110_000 });
   assert.equal(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
   console.log(`demo: ${JSON.stringify({ ...summary, proxyLogs: summary.proxyLogs.length })}`);
@@ -33,6 +23,6 @@ test('weft demo runs a working mesh and reports it', { timeout: 120_000 }, async
 });
 
 test('weft demo --help names its options', async () => {
-  const out = await new Promise<string>((resolve) => execFile(process.execPath, [WEFT, 'demo', '--help'], { env: { ...process.env, WEFT_FROM_SOURCE: '1' }, encoding: 'utf8' }, (_e, o) => resolve(o)));
+  const out = (await runWeft(['demo', '--help'])).stdout;
   for (const flag of ['--rps', '--duration', '--json', '--xds-port', '--admin-port']) assert.ok(out.includes(flag), `${flag} in --help`);
 });
