@@ -1,9 +1,10 @@
 // Exchange: one HTTP request/response as the proxy layers see it, whatever the downstream protocol.
-// Two adapters — HTTP/2 streams (node http2 core API, here) and HTTP/1 engine requests
-// (http1-exchange.ts) — expose the same request fields, body stream, trailers and response
-// methods, so the layers and upstream forwarders are written once.
+// Three adapters — HTTP/2 streams of node's http2 (h2c from apps, here), streams of weft's own HTTP/2
+// codec (h2 from peer proxies, h2-exchange.ts) and HTTP/1 engine requests (http1-exchange.ts) —
+// expose the same request fields, body stream, trailers and response methods, so the layers and
+// upstream forwarders are written once.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import { rescue } from '../errors.ts';
 
@@ -75,7 +76,11 @@ export interface Exchange {
   onAbort(cb: () => void): void;
 }
 
-const { HTTP2_HEADER_STATUS, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+// node:http2's constants, written out so that this module does not load node:http2 (a proxy without
+// h2c traffic never does: it costs resident memory).
+const HTTP2_HEADER_STATUS = ':status';
+const NGHTTP2_INTERNAL_ERROR = 0x2;
+const NGHTTP2_CANCEL = 0x8;
 
 const ignore = (): void => {};
 
