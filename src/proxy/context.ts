@@ -4,7 +4,7 @@
 import type { Watch } from '../core/watch.ts';
 import type { IdentityMaterial } from '../identity/material.ts';
 import { ClusterSet } from './balancer/clusters.ts';
-import { H2Pool } from './protocols/h2-pool.ts';
+import { H2SessionPool } from './protocols/h2-session-pool.ts';
 import { Http1Pools } from './protocols/http1-pools.ts';
 import type { RuntimeSnapshot } from './runtime/snapshot.ts';
 import { ProxyMetrics } from './metrics.ts';
@@ -26,10 +26,10 @@ export class ProxyContext {
   readonly snapshots: Watch<RuntimeSnapshot>;
   readonly identities: Watch<IdentityMaterial | undefined>;
   readonly clusters = new ClusterSet();
-  /** HTTP/2 sessions to peer proxies (mTLS, ALPN h2), keyed by endpoint + expected identity. */
-  readonly meshPool = new H2Pool();
-  /** h2c sessions to local apps / plain h2 upstreams, keyed by address:port. */
-  readonly plainH2Pool = new H2Pool();
+  /** HTTP/2 sessions (weft's own codec) to peer proxies (mTLS, ALPN h2), keyed by endpoint + expected identity. */
+  readonly meshPool = new H2SessionPool();
+  /** h2c sessions (weft's own codec) to local apps / plain h2 upstreams, keyed by address:port. */
+  readonly plainH2Pool = new H2SessionPool();
   /** HTTP/1 engine pools: plain (apps, non-mesh upstreams) and mTLS http/1.1 to peers. */
   readonly h1Pools: Http1Pools;
   readonly metrics: ProxyMetrics;

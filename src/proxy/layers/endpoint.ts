@@ -1,9 +1,9 @@
 // Endpoint layer: sends a request to the chosen endpoint the way its cluster says — an HTTP/2 stream
-// on the shared mTLS connection to the peer proxy (naming the app port in `weft-dst-port`), or
-// straight to a plain upstream as HTTP/1.1 (keep-alive pool) or h2c. Connect failures reject before
-// anything was sent, so the caller may mark the endpoint and try another.
-import type http2 from 'node:http2';
+// (weft's own codec) on the shared mTLS connection to the peer proxy (naming the app port in
+// `weft-dst-port`), or straight to a plain upstream as HTTP/1.1 (keep-alive pool) or h2c (own codec).
+// Connect failures reject before anything was sent, so the caller may mark the endpoint and try another.
 import type { ProxyContext } from '../context.ts';
+import type { H2ClientSession } from '../protocols/h2/api.ts';
 import { ProxyError } from '../errors.ts';
 import type { EndpointConfig, ClusterConfig } from '../runtime/snapshot.ts';
 import type { Exchange } from '../protocols/exchange.ts';
@@ -12,7 +12,7 @@ import { forwardH2, forwardHttp1, type ResponseHook, type UpstreamCall } from '.
 import { openMeshTunnel } from '../protocols/tunnel.ts';
 
 /** The `weft-dst-port` header of each endpoint, built once per endpoint config. */
-const dstPortHeaders = new WeakMap<EndpointConfig, Record<string, string>>();
+const dstPortHeaders = new WeakMap<EndpointConfig, readonly string[]>();
 
 /** Wraps a session acquisition so connect errors are ProxyErrors tagged as connect failures. */
 export class ConnectFailure extends Error {
@@ -22,8 +22,8 @@ export class ConnectFailure extends Error {
 }
 
 function settleSession(
-  s: http2.ClientHttp2Session | Promise<http2.ClientHttp2Session>,
-  go: (session: http2.ClientHttp2Session) => UpstreamCall,
+  s: H2ClientSession | Promise<H2ClientSession>,
+  go: (session: H2ClientSession) => UpstreamCall,
 ): UpstreamCall | Promise<UpstreamCall> {
   if (!(s instanceof Promise)) return go(s);
   return s.then(go, (e: unknown) => {
@@ -51,10 +51,10 @@ export function callEndpoint(
     );
     let extra = dstPortHeaders.get(ep);
     if (extra === undefined) {
-      extra = { [DST_PORT_HEADER]: String(ep.port) };
+      extra = [DST_PORT_HEADER, String(ep.port)];
       dstPortHeaders.set(ep, extra);
     }
-    return settleSession(session, (s) => forwardH2(s, ex, target, extra, onResponseHead, ctx.meshPool.track(s)));
+    return settleSession(session, (s) => forwardH2(s, ex, target, extra, onResponseHead));
   }
   return callPlain(ctx, ep.address, ep.port, cluster.protocol, cluster, ex, onResponseHead);
 }
@@ -75,7 +75,7 @@ export function callPlain(
     const session = ctx.plainH2Pool.acquire(target, { maxStreams: limits.maxStreamsPerConnection, idleTimeoutMs: limits.idleTimeoutMs }, () =>
       connectTcp(address, port, limits.connectTimeoutMs),
     );
-    return settleSession(session, (s) => forwardH2(s, ex, target, undefined, onResponseHead, ctx.plainH2Pool.track(s)));
+    return settleSession(session, (s) => forwardH2(s, ex, target, undefined, onResponseHead));
   }
   const pool = ctx.h1Pools.plain(address, port, {
     maxConnections: limits.maxConnections,

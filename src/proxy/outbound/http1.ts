@@ -1,9 +1,10 @@
 // Outbound HTTP/1.1 on the HTTP/1 engine. The policy is the same as outbound/stack.ts (route → header
-// edits → deadline → balance → endpoint → passive health + metrics), but an HTTP/1 → HTTP/1 hop
-// (peerProtocol `http1`: pooled HTTP/1.1 over mTLS to the peer; or a plain HTTP/1 upstream) takes the
-// engine's fast path: the head is re-serialised once and bodies pass through as bytes. Requests for
-// clusters reached over HTTP/2 (peerProtocol `h2`, h2c upstreams) are bridged to the Exchange stack;
-// Upgrade requests on those become byte tunnels (outbound/tcp.ts).
+// edits → deadline → balance → endpoint → passive health + metrics), on two fast paths: an HTTP/1 →
+// HTTP/1 hop (peerProtocol `http1`: pooled HTTP/1.1 over mTLS to the peer; or a plain HTTP/1 upstream)
+// re-serialises the head once and passes bodies through as bytes; an HTTP/1 → HTTP/2 hop to a peer
+// proxy (peerProtocol `h2`, the default) puts the request straight onto a stream of weft's own codec
+// (protocols/h2-bridge.ts) on the one pooled mTLS session to that peer. h2c upstreams go through the
+// Exchange stack; Upgrade requests to HTTP/2 peers become byte tunnels (outbound/tcp.ts).
 import { performance } from 'node:perf_hooks';
 import type { ProxyContext } from '../context.ts';
 import { ProxyError, fromUpstreamError, rescue, ERROR_MAP } from '../errors.ts';
@@ -18,7 +19,9 @@ import type { PoolLimits } from '../protocols/http1-pools.ts';
 import { requestTimeoutFor } from '../runtime/snapshot.ts';
 import { isRedirect, routeHttpRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
-import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
+import { ALPN_H2, DST_PORT_HEADER, connectPeer } from '../protocols/mesh-tls.ts';
+import { H2Bridge, compileFlatEdits, requestHeaderList, type H2BridgePlan, type BridgeOutcome } from '../protocols/h2-bridge.ts';
+import type { H2ClientSession } from '../protocols/h2/api.ts';
 import { outboundHttp } from './stack.ts';
 import { outboundTcp } from './tcp.ts';
 import type { Direction } from '../metrics.ts';
@@ -34,6 +37,8 @@ export class H1State {
   req: RoutableRequest | null = null;
   attempts = 0;
   lastEndpoint: EndpointConfig | null = null;
+  /** The HTTP/2 bridge of this connection (peerProtocol h2), made on its first such request. */
+  bridge: H2Bridge | null = null;
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
@@ -104,6 +109,109 @@ export function planFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterC
 
 const MAX_ATTEMPTS = 3;
 
+const h2Plans = new WeakMap<RouteConfig, Map<string, H2BridgePlan>>();
+
+/** The HTTP/2 bridge plan of (route, cluster): edits compiled for flat header lists, policy hooks. */
+function h2PlanFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterConfig): H2BridgePlan {
+  let byCluster = h2Plans.get(route);
+  if (byCluster === undefined) {
+    byCluster = new Map();
+    h2Plans.set(route, byCluster);
+  }
+  let plan = byCluster.get(cluster.name);
+  if (plan === undefined) {
+    plan = {
+      // weft-dst-port is mesh-internal: an app cannot choose the peer's port by sending it.
+      requestEdits: compileFlatEdits(route.requestHeaders, [DST_PORT_HEADER]),
+      responseEdits: route.responseHeaders ? compileFlatEdits(route.responseHeaders) : null,
+      requestTimeoutMs: requestTimeoutFor(route, cluster),
+      onDone: (conn, outcome: BridgeOutcome) => {
+        const st = conn.context as H1State;
+        const ep = st.endpoint;
+        st.endpoint = null;
+        const now = performance.now();
+        if (ep !== null) {
+          if (outcome.error !== null && CONNECT_CODES.has(outcome.error.code)) ep.connectFailed(cluster, now);
+          else if (outcome.status > 0) ep.succeed(now - st.started, now);
+          else ep.release();
+        }
+        ctx.inflight--;
+        // A failure before any response byte is counted by onError (after a possible retry).
+        if (outcome.status > 0 || outcome.error === null) st.ctx.metrics.request(st.direction, outcome.status, (now - st.started) / 1000);
+      },
+      onError: (conn, error, retryable) => {
+        const st = conn.context as H1State;
+        if (retryable && st.attempts < MAX_ATTEMPTS && retry(conn, st)) return;
+        st.bridge?.abandon();
+        st.ctx.metrics.error(st.direction, error.code);
+        st.ctx.metrics.request(st.direction, ERROR_MAP[error.code].http, (performance.now() - st.started) / 1000);
+        if (!conn.closed && !conn.responseStarted) respondProxyError(conn, error, st.direction);
+        else conn.destroy(error);
+      },
+    };
+    byCluster.set(cluster.name, plan);
+  }
+  return plan;
+}
+
+/** What the h2 path needs per meshed endpoint, built once per endpoint config. */
+interface MeshTarget {
+  readonly key: string;
+  readonly target: string;
+  readonly extra: readonly string[];
+  readonly connect: () => Promise<import('node:stream').Duplex>;
+}
+const meshTargets = new WeakMap<EndpointConfig, MeshTarget>();
+
+function meshTargetOf(ctx: ProxyContext, e: EndpointConfig, cluster: ClusterConfig): MeshTarget {
+  let t = meshTargets.get(e);
+  if (t === undefined) {
+    const material = (): NonNullable<ProxyContext['identity']> => {
+      const m = ctx.identity;
+      if (m === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
+      return m;
+    };
+    t = {
+      key: `${e.address}:${e.proxyPort}|${e.spiffeId}`,
+      target: `${e.address}:${e.proxyPort} (${e.spiffeId})`,
+      extra: [DST_PORT_HEADER, String(e.port)],
+      connect: () => connectPeer({ host: e.address, port: e.proxyPort!, material: material(), expectedPeer: e.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
+    };
+    meshTargets.set(e, t);
+  }
+  return t;
+}
+
+/** One attempt of an h2 request: a ready session to the peer (or the wait for one), then a stream. */
+function sendH2(conn: Http1ServerConn, st: H1State, cluster: ClusterConfig, e: EndpointConfig): void {
+  const bridge = st.bridge!;
+  const t = meshTargetOf(st.ctx, e, cluster);
+  const headers = bridge.headers!;
+  if (headers[headers.length - 1] !== t.extra[1]) {
+    // Another attempt, to an endpoint whose app port differs: a fresh list (the codec may still hold the old one).
+    const copy = headers.slice();
+    copy[copy.length - 1] = t.extra[1]!;
+    bridge.headers = copy;
+  }
+  let session: H2ClientSession | Promise<H2ClientSession>;
+  try {
+    if (st.ctx.identity === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
+    session = st.ctx.meshPool.acquire(t.key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, t.connect);
+  } catch (error) {
+    bridge.connectFailed(error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', String(error), { cause: error }), bridge.generation);
+    return;
+  }
+  if (!(session instanceof Promise)) {
+    bridge.open(session, t.target);
+    return;
+  }
+  const generation = bridge.generation;
+  session.then(
+    (s) => bridge.open(s, t.target, generation),
+    (error: unknown) => bridge.connectFailed(error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', String(error), { cause: error }), generation),
+  );
+}
+
 function onUpstreamError(conn: Http1ServerConn, error: UpstreamError, cluster: ClusterConfig): void {
   const st = conn.context as H1State;
   const code = fromUpstreamError(error);
@@ -148,7 +256,9 @@ function send(conn: Http1ServerConn, st: H1State, decision: RouteDecision, ep: E
     limitsCache.set(cluster, limits);
   }
   const e = ep.config;
-  if (cluster.peerProtocol === 'http1') {
+  if (cluster.peerProtocol === 'h2') {
+    sendH2(conn, st, cluster, e);
+  } else if (cluster.peerProtocol === 'http1') {
     let extra = dstHeaders.get(e);
     if (extra === undefined) {
       extra = `${DST_PORT_HEADER}: ${e.port}\r\n`;
@@ -182,7 +292,8 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   }
   const decision = routed;
   const cluster = decision.cluster.config;
-  const fast = cluster.peerProtocol === 'http1' || (cluster.peerProtocol === 'plain' && (cluster.protocol === 'http1' || cluster.protocol === 'auto'));
+  const h2 = cluster.peerProtocol === 'h2' && head.method !== 'CONNECT' && !(head.upgrade !== '' && head.connectionUpgrade);
+  const fast = h2 || cluster.peerProtocol === 'http1' || (cluster.peerProtocol === 'plain' && (cluster.protocol === 'http1' || cluster.protocol === 'auto'));
   if (!fast) {
     if (head.upgrade !== '' && head.connectionUpgrade) {
       const raw = Buffer.from(head.buf.subarray(head.start, head.end));
@@ -210,5 +321,10 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   st.decision = decision;
   st.req = req;
   st.attempts = 0;
+  if (h2) {
+    const bridge = (st.bridge ??= new H2Bridge(conn));
+    const plan = h2PlanFor(ctx, decision.route, cluster);
+    bridge.start(plan, requestHeaderList(head, authority, path, plan.requestEdits, meshTargetOf(ctx, ep.config, cluster).extra));
+  }
   send(conn, st, decision, ep);
 }

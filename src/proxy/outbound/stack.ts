@@ -8,7 +8,7 @@ import { ERROR_MAP, ProxyError } from '../errors.ts';
 import type { Exchange } from '../protocols/exchange.ts';
 import type { ServicePortConfig } from '../runtime/snapshot.ts';
 import type { EndpointState } from '../balancer/endpoint-state.ts';
-import type { UpstreamCall } from '../protocols/forward.ts';
+import { RefusedStreamError, type UpstreamCall } from '../protocols/forward.ts';
 import { isRedirect, routable, routeHttpRequest } from '../layers/route.ts';
 import { applyHeaderEdit } from '../layers/header-edit.ts';
 import { armDeadline, requestDeadlineMs } from '../layers/timeout.ts';
@@ -77,7 +77,8 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
           const isConnect = pe instanceof ProxyError && CONNECT_CODES.has(pe.code);
           if (isConnect) ep.connectFailed(cluster.config, performance.now());
           else ep.release();
-          const retryable = (e instanceof ConnectFailure || (isConnect && ex.bodyless)) && !ex.closed && call?.responded !== true;
+          // Retry when nothing reached the endpoint: no session, or a stream it refused unprocessed.
+          const retryable = (e instanceof ConnectFailure || pe instanceof RefusedStreamError || (isConnect && ex.bodyless)) && !ex.closed && call?.responded !== true;
           if (!retryable || attempt >= MAX_CONNECT_ATTEMPTS || timedOut) throw pe;
           previous = ep;
           lastError = pe as ProxyError;

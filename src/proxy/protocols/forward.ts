@@ -1,14 +1,14 @@
-// Upstream forwarders: send an Exchange's request on an HTTP/2 stream (peer proxy or h2c app) or as
-// an HTTP/1.1 request on the HTTP/1 engine's pooled client (plain app), stream both bodies with back-pressure, carry trailers both ways,
-// and report how it went. A failure before the response head rejects with a ProxyError (the caller
-// answers with the mapped error); after the head, the downstream is reset.
-import http2 from 'node:http2';
-import { ProxyError, connectError, fromUpstreamError } from '../errors.ts';
+// Upstream forwarders: send an Exchange's request on a stream of weft's own HTTP/2 codec (peer proxy
+// or h2c app) or as an HTTP/1.1 request on the HTTP/1 engine's pooled client (plain app), stream both
+// bodies with back-pressure, carry trailers both ways, and report how it went. A failure before the
+// response head rejects with a ProxyError (the caller answers with the mapped error; a stream the peer
+// refused unprocessed rejects with RefusedStreamError, which may be retried elsewhere); after the
+// head, the downstream is reset.
+import { ProxyError, fromUpstreamError } from '../errors.ts';
 import { http1Request, type Http1ClientRequest } from './http1/client.ts';
 import type { Http1Pool } from './http1/pool.ts';
-import { HOP_BY_HOP, endToEnd, type Exchange, type HeaderMap } from './exchange.ts';
-
-const { NGHTTP2_CANCEL, HTTP2_HEADER_STATUS, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_SCHEME } = http2.constants;
+import { HOP_BY_HOP, type Exchange, type HeaderMap } from './exchange.ts';
+import { H2_CANCEL, H2_REFUSED_STREAM, type H2ClientSession, type H2HeaderList, type H2Stream } from './h2/api.ts';
 
 /** How an upstream call ended. `reachedUpstream` = the endpoint answered (feeds passive health). */
 export interface Outcome {
@@ -27,170 +27,246 @@ export interface UpstreamCall {
 /** Response header edits applied just before the head goes downstream. */
 export type ResponseHook = ((headers: HeaderMap) => void) | undefined;
 
-/** Exchanges whose held writes go out at the end of this event-loop turn (one setImmediate for all). */
-let turnEndFlushes: Exchange[] = [];
+/**
+ * The upstream did not process the request (stream refused, above a GOAWAY's last stream, or the
+ * session took no new stream) and none of its body was consumed: safe to send it elsewhere.
+ */
+export class RefusedStreamError extends ProxyError {}
+
+/** Exchanges whose held writes go out once the codec finished the read that carried their head. */
+let heldWrites: Exchange[] = [];
 const flushHeldWrites = (): void => {
-  const list = turnEndFlushes;
-  turnEndFlushes = [];
+  const list = heldWrites;
+  heldWrites = [];
   for (const ex of list) ex.flushWrites();
 };
-function flushAtTurnEnd(ex: Exchange): void {
-  if (turnEndFlushes.push(ex) === 1) setImmediate(flushHeldWrites);
+function flushAfterRead(ex: Exchange): void {
+  if (heldWrites.push(ex) === 1) queueMicrotask(flushHeldWrites);
 }
 
-/**
- * Sends `ex` as a stream on `session`. `extraHeaders` are added (e.g. weft-dst-port to a peer);
- * `onClose` runs once when the stream is gone (the pool's stream count).
- */
-export function forwardH2(
-  session: http2.ClientHttp2Session,
-  ex: Exchange,
-  target: string,
-  extraHeaders: HeaderMap | undefined,
-  onResponseHead: ResponseHook,
-  onClose?: () => void,
-): UpstreamCall {
-  const headers: http2.OutgoingHttpHeaders = ex.headers;
-  if (extraHeaders !== undefined) for (const name in extraHeaders) headers[name] = extraHeaders[name];
-  headers[HTTP2_HEADER_METHOD] = ex.method;
-  headers[HTTP2_HEADER_PATH] = ex.path;
-  headers[HTTP2_HEADER_AUTHORITY] = ex.authority;
-  headers[HTTP2_HEADER_SCHEME] = ex.scheme === 'https' ? 'https' : 'http';
-  let responded = false;
-  let settle!: (o: Outcome) => void;
-  let fail!: (e: ProxyError) => void;
-  const done = new Promise<Outcome>((resolve, reject) => {
-    settle = resolve;
-    fail = reject;
-  });
-  let finished = false;
-  let status = 0;
-  // Request trailers are possible only on a body of unknown length (gRPC, chunked HTTP/1); a body
-  // that declares its length ends with its last DATA frame.
-  const mayHaveTrailers = !ex.bodyless && (ex.isGrpc || ex.headers['content-length'] === undefined);
-  let stream: http2.ClientHttp2Stream;
-  try {
-    stream = session.request(headers, { endStream: ex.bodyless, waitForTrailers: mayHaveTrailers });
-  } catch (e) {
-    onClose?.();
-    throw new ProxyError('BAD_REQUEST', `the request cannot be sent over HTTP/2: ${(e as Error).message}`, { cause: e });
+/** The flat HTTP/2 request head of an Exchange (pseudo-headers first), plus `extra` [name, value, ...]. */
+function requestHeadersOf(ex: Exchange, extra: readonly string[] | undefined): H2HeaderList {
+  const out: H2HeaderList = [':method', ex.method, ':scheme', ex.scheme === 'https' ? 'https' : 'http', ':authority', ex.authority, ':path', ex.path];
+  const h = ex.headers;
+  for (const name in h) {
+    if (name.charCodeAt(0) === 58 /* ':' */ || (HOP_BY_HOP.has(name) && name !== 'te')) continue;
+    if (extra !== undefined && extra[0] === name) continue;
+    const v = h[name]!;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const x of v) out.push(name, x);
   }
-  const finish = (o: Outcome | ProxyError) => {
-    if (finished) return;
-    finished = true;
-    if (o instanceof ProxyError) fail(o);
-    else settle(o);
-  };
+  if (extra !== undefined) for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
+  return out;
+}
+
+/** A flat list as a HeaderMap (pseudo-headers left out; repeated fields joined, set-cookie kept apart). */
+export function headerMapOf(list: H2HeaderList): HeaderMap {
+  const out: HeaderMap = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    if (name.charCodeAt(0) === 58 || HOP_BY_HOP.has(name)) continue;
+    const value = list[i + 1]!;
+    const cur = out[name];
+    out[name] = cur === undefined ? value : Array.isArray(cur) ? [...cur, value] : name === 'set-cookie' ? [cur, value] : `${cur}, ${value}`;
+  }
+  return out;
+}
+
+function flatOf(map: HeaderMap | undefined): H2HeaderList {
+  const out: H2HeaderList = [];
+  if (map === undefined) return out;
+  for (const name in map) {
+    if (name.charCodeAt(0) === 58 || HOP_BY_HOP.has(name) || name === 'content-length') continue;
+    const v = map[name]!;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const x of v) out.push(name, x);
+  }
+  return out;
+}
+
+/** One Exchange sent as a stream of weft's own codec. */
+class H2Call implements UpstreamCall {
+  readonly done: Promise<Outcome>;
+  responded = false;
+  #settle!: (o: Outcome) => void;
+  #fail!: (e: ProxyError) => void;
+  #finished = false;
+  #status = 0;
+  #stream: H2Stream;
+  /** Response bytes handed to a full downstream: re-opened on the stream when it drains. */
+  #unconsumed = 0;
+  #drainWaiting = false;
+  #bodyTouched = false;
+
+  constructor(
+    session: H2ClientSession,
+    readonly ex: Exchange,
+    readonly target: string,
+    extra: readonly string[] | undefined,
+    readonly onResponseHead: ResponseHook,
+  ) {
+    this.done = new Promise<Outcome>((resolve, reject) => {
+      this.#settle = resolve;
+      this.#fail = reject;
+    });
+    const headers = requestHeadersOf(ex, extra);
+    try {
+      this.#stream = session.request(headers, ex.bodyless);
+    } catch (e) {
+      // Draining, closed or out of streams: nothing was sent.
+      throw new RefusedStreamError('UPSTREAM_RESET', `${target} accepts no new streams: ${(e as Error).message}`, { cause: e });
+    }
+    const stream = this.#stream;
+    stream.onHeaders = this.#onHeaders;
+    stream.onData = this.#onData;
+    stream.onTrailers = this.#onTrailers;
+    stream.onWritable = this.#onWritable;
+    stream.onClose = this.#onClose;
+    if (!ex.bodyless) {
+      const body = ex.body;
+      body.on('data', this.#onRequestData);
+      body.once('end', this.#onRequestEnd);
+    }
+  }
 
   // request body → upstream (trailers after the body)
-  if (!ex.bodyless) {
-    if (mayHaveTrailers) {
-      stream.once('wantTrailers', () => {
-        const t = ex.requestTrailers();
-        stream.sendTrailers(t ?? {});
-      });
-    }
-    ex.body.pipe(stream);
-  }
-
-  // node emits 'response' and 'trailers' on the next tick but 'data' at once: a DATA frame read
-  // together with the HEADERS would reach a 'data' listener before the head. So the body listeners
-  // are attached only once the head went downstream (data read meanwhile waits in the stream).
-  const onData = (chunk: Buffer) => {
-    if (!ex.writeBody(chunk)) {
-      stream.pause();
-      ex.onBodyDrain(onDownstreamDrain);
-    }
+  readonly #onRequestData = (chunk: Buffer): void => {
+    this.#bodyTouched = true;
+    const stream = this.#stream;
+    if (stream.closed || stream.localEnded) return;
+    if (!stream.sendData(chunk, false)) this.ex.body.pause();
   };
-  const onDownstreamDrain = () => stream.resume();
-  stream.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
+
+  readonly #onRequestEnd = (): void => {
+    const stream = this.#stream;
+    if (stream.closed || stream.localEnded) return;
+    const t = flatOf(this.ex.requestTrailers());
+    if (t.length > 0) stream.sendTrailers(t);
+    else stream.end();
+  };
+
+  readonly #onWritable = (): void => {
+    if (!this.ex.bodyless) this.ex.body.resume();
+  };
+
+  readonly #onHeaders = (headers: H2HeaderList, endStream: boolean): void => {
+    const ex = this.ex;
     // Already answered (a timeout or an error path won the race): drop the late response.
-    if (finished || ex.headersSent || ex.closed) {
-      stream.close(NGHTTP2_CANCEL);
+    if (this.#finished || ex.headersSent || ex.closed) {
+      this.#stream.reset(H2_CANCEL);
       return;
     }
-    status = Number(h[HTTP2_HEADER_STATUS] ?? 502);
-    if (status >= 100 && status < 200) return; // informational responses are not forwarded yet
-    responded = true;
-    const out = endToEnd(h);
-    onResponseHead?.(out);
-    const endStream = (flags & 1) !== 0;
-    // The head and the body bytes that came with it (usually all of a small response: they were
-    // read together) leave in one write.
+    let status = 0;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === ':status') {
+        status = Number(headers[i + 1]);
+        break;
+      }
+    }
+    if (status < 200) return; // informational responses are not forwarded on this path
+    this.#status = status;
+    this.responded = true;
+    const out = headerMapOf(headers);
+    this.onResponseHead?.(out);
+    // The head and the body bytes that come with it (usually all of a small response: the codec
+    // delivers them in the same read) leave in one write.
     ex.holdWrites();
     try {
       ex.respond(status, out, endStream);
     } catch (e) {
       ex.flushWrites();
       // A header HTTP/1 allows but HTTP/2 does not (or the reverse): answer 502, never crash.
-      stream.close(NGHTTP2_CANCEL);
-      responded = false;
-      finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
+      this.#stream.reset(H2_CANCEL);
+      this.responded = false;
+      this.#finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${this.target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
       return;
     }
     if (endStream) {
       ex.flushWrites();
-      finish({ status, completed: true });
-      stream.resume(); // let the (empty) readable side end, so the stream closes
+      this.#finish({ status, completed: true });
       return;
     }
-    let paused = false;
-    let wrote = false;
-    for (let chunk = stream.read() as Buffer | null; chunk !== null; chunk = stream.read() as Buffer | null) {
-      wrote = true;
-      if (!ex.writeBody(chunk)) {
-        paused = true;
-        ex.onBodyDrain(onDownstreamDrain);
-        break;
-      }
-    }
-    // Nothing of the body yet: it is usually in the same socket read, delivered after this event.
-    // Keep the head until the end of this event-loop turn so it leaves with those bytes.
-    if (wrote) ex.flushWrites();
-    else flushAtTurnEnd(ex);
-    if (paused) stream.pause();
-    stream.on('data', onData);
-  });
-  let trailers: HeaderMap | undefined;
-  stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
-    trailers = endToEnd(t);
-  });
-  stream.once('end', () => {
-    if (!responded || finished) return;
-    if (trailers !== undefined) ex.endWithTrailers(trailers);
-    else ex.end();
-    finish({ status, completed: true });
-  });
-  stream.on('error', (e: Error) => {
-    if (!responded) finish(connectError(e, target));
-  });
-  // Also covers the session going away: node destroys its streams, each one closes.
-  stream.once('close', () => {
-    onClose?.();
-    if (finished) return;
-    if (!responded) {
-      const code = stream.rstCode;
-      finish(new ProxyError('UPSTREAM_RESET', `${target} reset the stream (code ${code}) before responding`));
-    } else {
-      ex.fail(new ProxyError('UPSTREAM_RESET', `${target} reset the stream mid-response`), target);
-      finish({ status, completed: false });
-    }
-  });
-  return {
-    done,
-    get responded() {
-      return responded;
-    },
-    abort(error: ProxyError) {
-      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
-      if (!finished) {
-        if (responded) {
-          ex.fail(error, target);
-          finish({ status, completed: false });
-        } else finish(error);
-      }
-    },
+    flushAfterRead(ex);
   };
+
+  readonly #onData = (chunk: Buffer, endStream: boolean): void => {
+    if (this.#finished || !this.responded) return;
+    const n = chunk.length;
+    if (n > 0) {
+      // The chunk is a view into a socket read the codec never reuses: the downstream may keep it.
+      if (this.ex.writeBody(chunk)) {
+        if (this.#unconsumed === 0) this.#stream.consume(n);
+        else this.#unconsumed += n;
+      } else {
+        this.#unconsumed += n;
+        if (!this.#drainWaiting) {
+          this.#drainWaiting = true;
+          this.ex.onBodyDrain(this.#onDownstreamDrain);
+        }
+      }
+    }
+    if (endStream) {
+      this.ex.end();
+      this.#finish({ status: this.#status, completed: true });
+    }
+  };
+
+  readonly #onDownstreamDrain = (): void => {
+    this.#drainWaiting = false;
+    const n = this.#unconsumed;
+    this.#unconsumed = 0;
+    if (n > 0 && !this.#stream.closed) this.#stream.consume(n);
+  };
+
+  readonly #onTrailers = (trailers: H2HeaderList): void => {
+    if (this.#finished || !this.responded) return;
+    this.ex.endWithTrailers(headerMapOf(trailers));
+    this.#finish({ status: this.#status, completed: true });
+  };
+
+  readonly #onClose = (code: number | null, error: Error | undefined): void => {
+    if (!this.ex.bodyless) {
+      this.ex.body.removeListener('data', this.#onRequestData);
+      this.ex.body.removeListener('end', this.#onRequestEnd);
+      // Unread request body after an early response or a reset: let it drain away.
+      this.ex.body.resume();
+    }
+    if (this.#finished) return;
+    if (!this.responded) {
+      const refused = (code === H2_REFUSED_STREAM || (error as { code?: string } | undefined)?.code === 'H2_GOAWAY') && (this.ex.bodyless || !this.#bodyTouched);
+      const reason = error !== undefined ? `${this.target}: ${error.message}` : `${this.target} reset the stream (code ${code ?? 0}) before responding`;
+      this.#finish(refused ? new RefusedStreamError('UPSTREAM_RESET', reason, { cause: error }) : new ProxyError('UPSTREAM_RESET', reason, { cause: error }));
+    } else {
+      this.ex.fail(new ProxyError('UPSTREAM_RESET', `${this.target} reset the stream mid-response`, { cause: error }), this.target);
+      this.#finish({ status: this.#status, completed: false });
+    }
+  };
+
+  #finish(o: Outcome | ProxyError): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (o instanceof ProxyError) this.#fail(o);
+    else this.#settle(o);
+  }
+
+  abort(error: ProxyError): void {
+    if (!this.#stream.closed) this.#stream.reset(H2_CANCEL);
+    if (!this.#finished) {
+      if (this.responded) {
+        this.ex.fail(error, this.target);
+        this.#finish({ status: this.#status, completed: false });
+      } else this.#finish(error);
+    }
+  }
+}
+
+/**
+ * Sends `ex` as a stream on `session` (weft's own codec). `extraHeaders` ([name, value, ...]) are
+ * added, replacing a field of the same name (e.g. weft-dst-port to a peer). Throws
+ * RefusedStreamError when the session takes no new stream.
+ */
+export function forwardH2(session: H2ClientSession, ex: Exchange, target: string, extraHeaders: readonly string[] | undefined, onResponseHead: ResponseHook): UpstreamCall {
+  return new H2Call(session, ex, target, extraHeaders, onResponseHead);
 }
 
 /**

@@ -504,7 +504,7 @@ export function compileSnapshot(input: unknown, options: CompileOptions = {}): R
       endpoints.push(Object.freeze({ key, address, port, proxyPort, spiffeId, weight: c.int(eo.weight, [...ep, 'weight'], 1, 1, 10000), labels: Object.freeze({ ...(labels as Record<string, string>) }) }));
     });
     const meshed = endpoints.some((e) => e.spiffeId !== undefined);
-    const peerProtocol = c.oneOf(o.peerProtocol, [...path, 'peerProtocol'], PEER_PROTOCOLS, meshed ? 'http1' : 'plain');
+    const peerProtocol = c.oneOf(o.peerProtocol, [...path, 'peerProtocol'], PEER_PROTOCOLS, meshed ? 'h2' : 'plain');
     if (peerProtocol !== 'plain') {
       endpoints.forEach((e, j) => {
         if (e.spiffeId === undefined) c.fail([...path, 'endpoints', j, 'spiffeId'], `is required when peerProtocol is ${peerProtocol} (the peer's identity is verified)`);

@@ -223,7 +223,7 @@ export interface ClusterSpec {
   lb?: LbPolicy;
   /** For `ring-hash`: the request header to hash (e.g. `x-session-id`); absent = client address. */
   hashHeader?: string;
-  /** Default `http1` when endpoints carry a `spiffeId`, else `plain`. */
+  /** Default `h2` (weft's own HTTP/2 codec, one multiplexed mTLS connection per peer) when endpoints carry a `spiffeId`, else `plain`. `http1`: pooled HTTP/1.1 over mTLS. */
   peerProtocol?: PeerProtocol;
   /** Protocol the upstream application speaks, used for `plain` peers. Default: the service port's. */
   protocol?: PortProtocol;

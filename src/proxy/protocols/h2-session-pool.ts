@@ -1,0 +1,205 @@
+// Client HTTP/2 sessions on weft's own codec (protocols/h2/), pooled per key — a peer proxy over mTLS
+// (endpoint + expected SPIFFE ID) or an h2c app (address:port): many downstream requests become
+// streams on one connection, so a busy pair of proxies pays for one handshake. A session is handed
+// out only once the peer's SETTINGS arrived (a peer that closes right after the TLS 1.3 handshake —
+// it refused our identity — is a connect failure, never a hung request); a second session opens only
+// when the first has no stream left (the peer's SETTINGS_MAX_CONCURRENT_STREAMS or our
+// maxStreamsPerConnection). GOAWAY or close takes a session out of the pool (its streams finish on
+// it); idle sessions are closed by one sweep on the shared coarse timer, never a timer per session.
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { sharedTimer, type Deadline } from '../../core/coarse-timer.ts';
+import { ProxyError } from '../errors.ts';
+import type { H2ClientSession, H2SessionOptions } from './h2/api.ts';
+
+// The codec is loaded with the first session (a proxy that never opens one does not load it).
+let codec: Promise<typeof import('./h2/session.ts')> | null = null;
+const loadCodec = (): Promise<typeof import('./h2/session.ts')> => (codec ??= import('./h2/session.ts'));
+
+export interface H2SessionPoolOptions {
+  /** Our limit of concurrent streams per session (cluster maxStreamsPerConnection); the peer's may be lower. */
+  maxStreams: number;
+  /** Close a session after this long without streams. */
+  idleTimeoutMs: number;
+}
+
+/** One pooled session and what the pool needs to know about it. */
+class PooledSession {
+  session: H2ClientSession | null = null;
+  connecting: Promise<H2ClientSession> | null = null;
+  /** Out of the pool (GOAWAY, closed, idle, pool closed): never handed out again. */
+  gone = false;
+  constructor(
+    readonly key: string,
+    readonly bucket: PooledSession[],
+    readonly maxStreams: number,
+    readonly idleTimeoutMs: number,
+  ) {}
+
+  /** True when one more stream may be opened on this (ready) session. */
+  get hasRoom(): boolean {
+    const s = this.session!;
+    if (s.draining || s.closed) return false;
+    const limit = s.peerMaxConcurrentStreams < this.maxStreams ? s.peerMaxConcurrentStreams : this.maxStreams;
+    return s.activeStreams < limit;
+  }
+}
+
+/** The settings we use as a client: streams are ours to open, so the peer's stream limit is what matters. */
+const CLIENT_SESSION_OPTIONS: H2SessionOptions = { initialWindowSize: 1 << 20, connectionWindowSize: 16 << 20 };
+
+export class H2SessionPool {
+  readonly #buckets = new Map<string, PooledSession[]>();
+  /** Every ready session, for the idle sweep. */
+  readonly #ready = new Set<PooledSession>();
+  #sweep: Deadline | null = null;
+  #sweepMs = 0;
+  #closed = false;
+  readonly #options: H2SessionOptions;
+
+  constructor(options: H2SessionOptions = CLIENT_SESSION_OPTIONS) {
+    this.#options = options;
+  }
+
+  /**
+   * A ready session for `key` with room for one more stream, opening one with `connect` (which
+   * resolves with a connected, handshaken socket) when none has room. Synchronous when a ready
+   * session has room (the common case); the promise rejects with a ProxyError (a connect failure).
+   */
+  acquire(key: string, options: H2SessionPoolOptions, connect: () => Promise<Duplex>): H2ClientSession | Promise<H2ClientSession> {
+    if (this.#closed) throw new ProxyError('DRAINING', 'the proxy is shutting down: no new connections to upstreams');
+    let bucket = this.#buckets.get(key);
+    if (bucket !== undefined) {
+      let pending: Promise<H2ClientSession> | null = null;
+      for (let i = 0; i < bucket.length; i++) {
+        const p = bucket[i]!;
+        if (p.session !== null) {
+          if (p.hasRoom) return p.session;
+        } else if (pending === null) pending = p.connecting;
+      }
+      // A session on its way: wait for it rather than open yet another (it may be full by then;
+      // the caller's request() then refuses and the caller asks again).
+      if (pending !== null) return pending;
+    } else {
+      bucket = [];
+      this.#buckets.set(key, bucket);
+    }
+    const pooled = new PooledSession(key, bucket, options.maxStreams, options.idleTimeoutMs);
+    bucket.push(pooled);
+    pooled.connecting = Promise.all([connect(), loadCodec()]).then(
+      ([socket, { connectH2 }]) => this.#handshake(pooled, socket, connectH2),
+      (error: unknown) => {
+        this.#remove(pooled);
+        throw error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', `cannot connect to ${key}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      },
+    );
+    return pooled.connecting;
+  }
+
+  /** Starts HTTP/2 on `socket`; resolves once the peer's SETTINGS arrived. */
+  #handshake(pooled: PooledSession, socket: Duplex, connectH2: (socket: Duplex, options?: H2SessionOptions) => H2ClientSession): Promise<H2ClientSession> {
+    return new Promise((resolve, reject) => {
+      let session: H2ClientSession;
+      try {
+        session = connectH2(socket, this.#options);
+      } catch (e) {
+        socket.destroy();
+        this.#remove(pooled);
+        reject(new ProxyError('CONNECT_FAILED', `cannot start HTTP/2 with ${pooled.key}: ${(e as Error).message}`, { cause: e }));
+        return;
+      }
+      session.onReady = () => {
+        pooled.session = session;
+        pooled.connecting = null;
+        if (this.#closed || pooled.gone) {
+          session.close();
+        } else {
+          this.#ready.add(pooled);
+          this.#armSweep(pooled.idleTimeoutMs);
+        }
+        resolve(session);
+      };
+      session.onGoaway = () => this.#remove(pooled);
+      session.onClose = (error) => {
+        this.#remove(pooled);
+        if (pooled.session === null) {
+          // Closed before the peer's SETTINGS: the peer refused us after the TLS handshake (our
+          // identity is not in its trust bundle or allowed peers), or it does not speak HTTP/2.
+          const detail = error === undefined ? '' : ` (${(error as { code?: string }).code ?? error.message})`;
+          reject(
+            new ProxyError('TLS_HANDSHAKE_FAILED', `${pooled.key} closed the connection right after the TLS handshake${detail}: it refused our identity (trust bundle or allowed peers) or does not speak HTTP/2`, {
+              cause: error,
+            }),
+          );
+        }
+      };
+    });
+  }
+
+  #remove(pooled: PooledSession): void {
+    if (pooled.gone) return;
+    pooled.gone = true;
+    this.#ready.delete(pooled);
+    const bucket = pooled.bucket;
+    const i = bucket.indexOf(pooled);
+    if (i >= 0) bucket.splice(i, 1);
+    if (bucket.length === 0 && this.#buckets.get(pooled.key) === bucket) this.#buckets.delete(pooled.key);
+  }
+
+  #armSweep(idleTimeoutMs: number): void {
+    // Sweep often enough for the shortest idle timeout in the pool (at most every 5 s, at least every 50 ms).
+    const period = Math.max(50, Math.min(5000, Math.floor(idleTimeoutMs / 2)));
+    if (this.#sweep !== null) {
+      if (period >= this.#sweepMs) return;
+      this.#sweep.cancel();
+    }
+    this.#sweepMs = period;
+    this.#sweep = sharedTimer.deadline(period, this.#sweepIdle);
+  }
+
+  readonly #sweepIdle = (): void => {
+    this.#sweep = null;
+    const now = performance.now();
+    let shortest = Infinity;
+    for (const pooled of this.#ready) {
+      const s = pooled.session!;
+      if (s.activeStreams === 0 && now - s.lastActive >= pooled.idleTimeoutMs) {
+        this.#remove(pooled);
+        s.close();
+      } else if (pooled.idleTimeoutMs < shortest) shortest = pooled.idleTimeoutMs;
+    }
+    if (this.#ready.size > 0 && !this.#closed) this.#armSweep(shortest);
+  };
+
+  /** Sessions currently pooled, ready or connecting (for /metrics and tests). */
+  get size(): number {
+    let n = 0;
+    for (const bucket of this.#buckets.values()) n += bucket.length;
+    return n;
+  }
+
+  /** GOAWAY every session (in-flight streams finish) and refuse new ones. */
+  close(): void {
+    this.#closed = true;
+    this.#sweep?.cancel();
+    this.#sweep = null;
+    for (const bucket of [...this.#buckets.values()]) {
+      for (const p of [...bucket]) {
+        this.#remove(p);
+        p.session?.close();
+      }
+    }
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    this.#sweep?.cancel();
+    this.#sweep = null;
+    for (const bucket of [...this.#buckets.values()]) {
+      for (const p of [...bucket]) {
+        this.#remove(p);
+        p.session?.destroy();
+      }
+    }
+  }
+}
