@@ -1,0 +1,568 @@
+// HPACK (RFC 7541): the header compression of weft's own HTTP/2 codec — a decoder with the static and
+// dynamic tables, every representation, Huffman strings and a header-list size limit (HPACK bomb
+// defence), and an encoder tuned for a proxy that sends the same names and values again and again.
+
+import { WeftError } from '../../../core/errors.ts';
+import type { H2HeaderList } from './api.ts';
+import { huffmanDecode, huffmanEncodedLength, huffmanEncodeInto, latin1Slice, latin1Write } from './huffman.ts';
+
+/** Malformed header block (→ COMPRESSION_ERROR on the connection). */
+export class HpackError extends WeftError {
+  constructor(message: string) {
+    super('HPACK_DECODE', `HPACK: ${message}`);
+  }
+}
+
+/** Size of a table entry or header field per RFC 7541 §4.1 / RFC 9113 §6.5.2. */
+const ENTRY_OVERHEAD = 32;
+/** Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
+export const DEFAULT_HEADER_TABLE_SIZE = 4096;
+/** Integers above this are refused (RFC 7541 §5.1 leaves the limit to the implementation). */
+const MAX_INTEGER = 0x7fffffff;
+
+/** RFC 7541 Appendix A: index i (1-based) is STATIC_TABLE[i - 1]. */
+const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
+];
+const STATIC_COUNT = STATIC_TABLE.length; // 61
+
+const STATIC_NAMES: readonly string[] = STATIC_TABLE.map((entry) => entry[0]);
+const STATIC_VALUES: readonly string[] = STATIC_TABLE.map((entry) => entry[1]);
+
+/** Encoder lookups: name → its first static index, and name → (value → index) for the entries with values. */
+const STATIC_NAME_INDEX = new Map<string, number>();
+const STATIC_PAIR_INDEX = new Map<string, Map<string, number>>();
+for (let i = 0; i < STATIC_COUNT; i++) {
+  const [name, value] = STATIC_TABLE[i]!;
+  if (!STATIC_NAME_INDEX.has(name)) STATIC_NAME_INDEX.set(name, i + 1);
+  let values = STATIC_PAIR_INDEX.get(name);
+  if (values === undefined) STATIC_PAIR_INDEX.set(name, (values = new Map()));
+  if (!values.has(value)) values.set(value, i + 1);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Decoder
+
+/**
+ * Decodes the header blocks of one direction of one connection. The dynamic table is a ring of
+ * parallel name/value arrays (slot `newest` holds HPACK index 62), evicted by size.
+ */
+export class HpackDecoder {
+  /** The largest table size the peer's encoder may choose (what we advertise in SETTINGS_HEADER_TABLE_SIZE). */
+  private maxTableSizeLimit: number;
+  /** The table size the peer's encoder chose last (dynamic table size update), at most the limit. */
+  private maxTableSize: number;
+  private tableSize = 0;
+  private names: string[] = new Array<string>(16).fill('');
+  private values: string[] = new Array<string>(16).fill('');
+  private mask = 15;
+  private newest = 0;
+  private count = 0;
+
+  constructor(maxTableSize = DEFAULT_HEADER_TABLE_SIZE) {
+    this.maxTableSizeLimit = maxTableSize;
+    this.maxTableSize = maxTableSize;
+  }
+
+  /** Entries in the dynamic table now (for tests and diagnostics). */
+  get dynamicTableLength(): number {
+    return this.count;
+  }
+
+  /** Bytes the dynamic table holds now, counted per RFC 7541 §4.1. */
+  get dynamicTableSize(): number {
+    return this.tableSize;
+  }
+
+  /**
+   * Changes the limit we advertise (after our SETTINGS with a new SETTINGS_HEADER_TABLE_SIZE was
+   * acknowledged). A lower limit shrinks the table at once: the peer must follow with a size update.
+   */
+  setMaxTableSizeLimit(limit: number): void {
+    this.maxTableSizeLimit = limit;
+    if (this.maxTableSize > limit) {
+      this.maxTableSize = limit;
+      this.evictTo(limit);
+    }
+  }
+
+  /**
+   * Decodes one complete header block, appending name, value pairs to `out`. Returns false when the
+   * list grew beyond `maxListBytes` (name + value + 32 per field, RFC 9113 §6.5.2): the fields past
+   * the limit are not appended, but the block is decoded to its end so the dynamic table stays in
+   * step with the peer's encoder. Throws HpackError for a malformed block (the connection is then
+   * unusable: COMPRESSION_ERROR).
+   */
+  decode(block: Buffer, out: H2HeaderList, maxListBytes: number): boolean {
+    const end = block.length;
+    let position = 0;
+    let listBytes = 0;
+    let withinLimit = true;
+    let fieldsSeen = false;
+    while (position < end) {
+      const first = block[position]!;
+      let name: string;
+      let value: string;
+      if (first >= 0x80) {
+        // Indexed header field (§6.1).
+        let index = first & 0x7f;
+        position++;
+        if (index === 0x7f) {
+          index = this.readIntegerContinuation(block, position, 0x7f);
+          position = this.integerEnd;
+        }
+        if (index === 0) throw new HpackError('indexed header field with index 0');
+        if (index <= STATIC_COUNT) {
+          name = STATIC_NAMES[index - 1]!;
+          value = STATIC_VALUES[index - 1]!;
+        } else {
+          const dynamicIndex = index - STATIC_COUNT - 1;
+          if (dynamicIndex >= this.count) throw new HpackError(`index ${index} is beyond the tables (${STATIC_COUNT + this.count} entries)`);
+          const slot = (this.newest - dynamicIndex) & this.mask;
+          name = this.names[slot]!;
+          value = this.values[slot]!;
+        }
+      } else if ((first & 0xe0) === 0x20) {
+        // Dynamic table size update (§6.3): only at the start of a block.
+        if (fieldsSeen) throw new HpackError('dynamic table size update after the first header field');
+        let size = first & 0x1f;
+        position++;
+        if (size === 0x1f) {
+          size = this.readIntegerContinuation(block, position, 0x1f);
+          position = this.integerEnd;
+        }
+        if (size > this.maxTableSizeLimit) throw new HpackError(`dynamic table size update to ${size} above the limit ${this.maxTableSizeLimit}`);
+        this.maxTableSize = size;
+        this.evictTo(size);
+        continue;
+      } else {
+        // Literal header field: with incremental indexing (01xxxxxx, 6-bit index), without indexing
+        // (0000xxxx) or never indexed (0001xxxx), 4-bit index.
+        const indexing = first >= 0x40;
+        const prefixMask = indexing ? 0x3f : 0x0f;
+        let index = first & prefixMask;
+        position++;
+        if (index === prefixMask) {
+          index = this.readIntegerContinuation(block, position, prefixMask);
+          position = this.integerEnd;
+        }
+        if (index === 0) {
+          name = this.readString(block, position);
+          position = this.stringEnd;
+        } else if (index <= STATIC_COUNT) {
+          name = STATIC_NAMES[index - 1]!;
+        } else {
+          const dynamicIndex = index - STATIC_COUNT - 1;
+          if (dynamicIndex >= this.count) throw new HpackError(`name index ${index} is beyond the tables (${STATIC_COUNT + this.count} entries)`);
+          name = this.names[(this.newest - dynamicIndex) & this.mask]!;
+        }
+        value = this.readString(block, position);
+        position = this.stringEnd;
+        if (indexing) this.insert(name, value);
+      }
+      fieldsSeen = true;
+      if (withinLimit) {
+        listBytes += name.length + value.length + ENTRY_OVERHEAD;
+        if (listBytes > maxListBytes) withinLimit = false;
+        else out.push(name, value);
+      }
+    }
+    return withinLimit;
+  }
+
+  /** Where the last integer read ended (a field instead of a returned pair: no allocation per integer). */
+  private integerEnd = 0;
+  /** Where the last string read ended. */
+  private stringEnd = 0;
+
+  /** Reads the continuation bytes of an integer whose prefix was all ones (`prefixMax`), from `position`. */
+  private readIntegerContinuation(block: Buffer, position: number, prefixMax: number): number {
+    let value = prefixMax;
+    let multiplier = 1;
+    for (;;) {
+      if (position >= block.length) throw new HpackError('header block ends inside an integer');
+      const byte = block[position++]!;
+      value += (byte & 0x7f) * multiplier;
+      if (value > MAX_INTEGER) throw new HpackError('integer above 2^31 - 1');
+      if (byte < 0x80) break;
+      multiplier *= 128;
+      // Leading zero groups could keep `value` small forever: bound the byte count instead.
+      if (multiplier > 2 ** 35) throw new HpackError('integer encoded with too many bytes');
+    }
+    this.integerEnd = position;
+    return value;
+  }
+
+  /** Reads a string literal (§5.2) at `position`; sets `stringEnd`. Bytes map 1:1 to latin1 characters. */
+  private readString(block: Buffer, position: number): string {
+    if (position >= block.length) throw new HpackError('header block ends before a string literal');
+    const first = block[position]!;
+    const huffman = first >= 0x80;
+    let length = first & 0x7f;
+    position++;
+    if (length === 0x7f) {
+      length = this.readIntegerContinuation(block, position, 0x7f);
+      position = this.integerEnd;
+    }
+    const end = position + length;
+    if (end > block.length) throw new HpackError('string literal runs past the end of the header block');
+    this.stringEnd = end;
+    if (length === 0) return '';
+    if (!huffman) return latin1Slice(block, position, end);
+    const decoded = huffmanDecode(block, position, end);
+    if (decoded === null) throw new HpackError('invalid Huffman string (EOS symbol, or padding that is not 1-7 one bits)');
+    return decoded;
+  }
+
+  private insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    if (size > this.maxTableSize) {
+      // §4.4: an entry larger than the table empties it and is not added.
+      this.evictTo(0);
+      return;
+    }
+    this.evictTo(this.maxTableSize - size);
+    if (this.count > this.mask) this.grow();
+    this.newest = (this.newest + 1) & this.mask;
+    this.names[this.newest] = name;
+    this.values[this.newest] = value;
+    this.count++;
+    this.tableSize += size;
+  }
+
+  /** Evicts the oldest entries until the table holds at most `size` bytes. */
+  private evictTo(size: number): void {
+    while (this.tableSize > size && this.count > 0) {
+      const oldest = (this.newest - this.count + 1) & this.mask;
+      this.tableSize -= this.names[oldest]!.length + this.values[oldest]!.length + ENTRY_OVERHEAD;
+      // Drop the references so evicted strings can be collected.
+      this.names[oldest] = '';
+      this.values[oldest] = '';
+      this.count--;
+    }
+  }
+
+  private grow(): void {
+    const capacity = (this.mask + 1) * 2;
+    const names = new Array<string>(capacity).fill('');
+    const values = new Array<string>(capacity).fill('');
+    // Copy oldest first so the newest ends at count - 1.
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.newest - this.count + 1 + i) & this.mask;
+      names[i] = this.names[slot]!;
+      values[i] = this.values[slot]!;
+    }
+    this.names = names;
+    this.values = values;
+    this.mask = capacity - 1;
+    this.newest = this.count - 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Encoder
+
+/** How the encoder represents a field it did not find in the tables: the pattern bits of the literal's first byte. */
+const INDEXING_INCREMENTAL = 0x40;
+const INDEXING_WITHOUT = 0x00;
+const INDEXING_NEVER = 0x10;
+
+/** Names whose values are (nearly) unique per message: indexing them would only churn the table. */
+const UNINDEXED_NAMES = new Set<string>([
+  'content-length',
+  'date',
+  'etag',
+  'last-modified',
+  'if-modified-since',
+  'if-none-match',
+  'location',
+  'age',
+  'expires',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'b3',
+  'grpc-timeout',
+]);
+
+/** Names whose short values are sent never-indexed (RFC 7541 §7.1.3: guessable secrets). */
+const SENSITIVE_NAMES = new Set<string>(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+/** Values of SENSITIVE_NAMES shorter than this are never indexed (§7.1.3); longer ones are merely not indexed. */
+const SENSITIVE_SHORT_VALUE = 20;
+/** Values longer than this are sent without indexing (they would evict many useful entries). */
+const MAX_INDEXED_VALUE_LENGTH = 256;
+/** :path values longer than this are sent without indexing (long paths are usually unique). */
+const MAX_INDEXED_PATH_LENGTH = 64;
+
+export interface HpackEncoderOptions {
+  /** Largest dynamic table this encoder uses, whatever the peer allows. Default 4096. */
+  maxTableSize?: number;
+  /** Huffman-encode string literals when that makes them shorter. Default false: raw is cheaper in CPU. */
+  huffman?: boolean;
+}
+
+/**
+ * Encodes the header blocks of one direction of one connection. Exact matches in the static or
+ * dynamic table become one-byte indexed fields; repeated fields are added to the dynamic table with
+ * incremental indexing; long, unique or secret values are sent as literals that are not indexed.
+ * The dynamic table lookup is a Map name → (value → insertion number), kept in step with eviction.
+ */
+export class HpackEncoder {
+  /** The peer decoder's limit (its SETTINGS_HEADER_TABLE_SIZE) capped by our own maximum. */
+  private maxTableSize: number;
+  private readonly ownMaxTableSize: number;
+  private readonly huffman: boolean;
+  /** Smallest size set since the last block (-1: none pending): §4.2 asks for it to be signalled first. */
+  private pendingMinSize = -1;
+  private pendingSizeUpdate = false;
+
+  private tableSize = 0;
+  /** Ring of entries by insertion number: slot = insertion & mask. */
+  private names: string[] = new Array<string>(16).fill('');
+  private values: string[] = new Array<string>(16).fill('');
+  private mask = 15;
+  /** Insertion number of the next entry; the newest has inserted - 1, the oldest inserted - count. */
+  private inserted = 0;
+  private count = 0;
+  private readonly dynamicIndex = new Map<string, Map<string, number>>();
+
+  private scratch: Buffer = Buffer.allocUnsafe(4096);
+
+  constructor(options: HpackEncoderOptions = {}) {
+    this.ownMaxTableSize = options.maxTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
+    this.maxTableSize = Math.min(this.ownMaxTableSize, DEFAULT_HEADER_TABLE_SIZE);
+    this.huffman = options.huffman ?? false;
+    if (this.maxTableSize !== DEFAULT_HEADER_TABLE_SIZE) {
+      this.pendingSizeUpdate = true;
+      this.pendingMinSize = this.maxTableSize;
+    }
+  }
+
+  /** Entries in the dynamic table now (for tests and diagnostics). */
+  get dynamicTableLength(): number {
+    return this.count;
+  }
+
+  /**
+   * The peer's SETTINGS_HEADER_TABLE_SIZE changed: the table we use becomes min(n, our maximum),
+   * signalled with a dynamic table size update at the start of the next block.
+   */
+  setMaxTableSize(n: number): void {
+    const size = Math.min(n, this.ownMaxTableSize);
+    if (size === this.maxTableSize) return;
+    this.maxTableSize = size;
+    this.pendingSizeUpdate = true;
+    if (this.pendingMinSize === -1 || size < this.pendingMinSize) this.pendingMinSize = size;
+    this.evictTo(size);
+  }
+
+  /** Encodes one header block (flat list: name, value, ...). The returned Buffer is the caller's. */
+  encode(headers: H2HeaderList): Buffer {
+    let buffer = this.scratch;
+    let position = 0;
+    if (this.pendingSizeUpdate) {
+      if (this.pendingMinSize < this.maxTableSize) position = writeInteger(buffer, position, 0x20, 0x1f, this.pendingMinSize);
+      position = writeInteger(buffer, position, 0x20, 0x1f, this.maxTableSize);
+      this.pendingSizeUpdate = false;
+      this.pendingMinSize = -1;
+    }
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i]!;
+      const value = headers[i + 1]!;
+      // Worst case for this field: 2 integers of ≤ 6 bytes each plus both strings raw.
+      const worst = position + name.length + value.length + 16;
+      if (worst > buffer.length) buffer = this.growScratch(worst, position);
+
+      const staticValues = STATIC_PAIR_INDEX.get(name);
+      if (staticValues !== undefined) {
+        const staticIndex = staticValues.get(value);
+        if (staticIndex !== undefined) {
+          position = writeInteger(buffer, position, 0x80, 0x7f, staticIndex);
+          continue;
+        }
+      }
+      const dynamicValues = this.dynamicIndex.get(name);
+      if (dynamicValues !== undefined) {
+        const insertion = dynamicValues.get(value);
+        if (insertion !== undefined) {
+          position = writeInteger(buffer, position, 0x80, 0x7f, STATIC_COUNT + this.inserted - insertion);
+          continue;
+        }
+      }
+      const indexing = this.indexingFor(name, value);
+      let nameIndex = STATIC_NAME_INDEX.get(name) ?? 0;
+      if (nameIndex === 0 && dynamicValues !== undefined) nameIndex = this.newestInsertionIndex(dynamicValues);
+      if (indexing === INDEXING_INCREMENTAL) position = writeInteger(buffer, position, 0x40, 0x3f, nameIndex);
+      else position = writeInteger(buffer, position, indexing, 0x0f, nameIndex);
+      if (nameIndex === 0) position = this.writeString(buffer, position, name);
+      position = this.writeString(buffer, position, value);
+      if (indexing === INDEXING_INCREMENTAL) this.insert(name, value);
+    }
+    const block = Buffer.allocUnsafe(position);
+    buffer.copy(block, 0, 0, position);
+    return block;
+  }
+
+  private indexingFor(name: string, value: string): number {
+    if (SENSITIVE_NAMES.has(name)) return value.length < SENSITIVE_SHORT_VALUE ? INDEXING_NEVER : INDEXING_WITHOUT;
+    if (value.length > MAX_INDEXED_VALUE_LENGTH) return INDEXING_WITHOUT;
+    if (name === ':path') return value.length > MAX_INDEXED_PATH_LENGTH ? INDEXING_WITHOUT : INDEXING_INCREMENTAL;
+    if (UNINDEXED_NAMES.has(name)) return INDEXING_WITHOUT;
+    // An entry larger than the table would only empty it.
+    if (name.length + value.length + ENTRY_OVERHEAD > this.maxTableSize) return INDEXING_WITHOUT;
+    return INDEXING_INCREMENTAL;
+  }
+
+  /** HPACK index of the newest dynamic entry among `values` (all share one name). */
+  private newestInsertionIndex(values: Map<string, number>): number {
+    let newest = -1;
+    for (const insertion of values.values()) if (insertion > newest) newest = insertion;
+    return newest === -1 ? 0 : STATIC_COUNT + this.inserted - newest;
+  }
+
+  private writeString(buffer: Buffer, position: number, value: string): number {
+    if (this.huffman && value.length > 0) {
+      const encodedLength = huffmanEncodedLength(value);
+      if (encodedLength < value.length) {
+        position = writeInteger(buffer, position, 0x80, 0x7f, encodedLength);
+        return huffmanEncodeInto(value, buffer, position);
+      }
+    }
+    position = writeInteger(buffer, position, 0x00, 0x7f, value.length);
+    if (value.length === 0) return position;
+    return position + latin1Write(buffer, value, position);
+  }
+
+  private growScratch(needed: number, used: number): Buffer {
+    const next = Buffer.allocUnsafe(Math.max(needed, this.scratch.length * 2));
+    this.scratch.copy(next, 0, 0, used);
+    // Keep a big scratch only while blocks are big: a one-off huge block should not pin memory.
+    if (next.length <= 65536) this.scratch = next;
+    return next;
+  }
+
+  private insert(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    this.evictTo(this.maxTableSize - size);
+    if (this.count > this.mask) this.grow();
+    const insertion = this.inserted++;
+    const slot = insertion & this.mask;
+    this.names[slot] = name;
+    this.values[slot] = value;
+    this.count++;
+    this.tableSize += size;
+    let values = this.dynamicIndex.get(name);
+    if (values === undefined) this.dynamicIndex.set(name, (values = new Map()));
+    values.set(value, insertion);
+  }
+
+  private evictTo(size: number): void {
+    while (this.tableSize > size && this.count > 0) {
+      const insertion = this.inserted - this.count;
+      const slot = insertion & this.mask;
+      const name = this.names[slot]!;
+      const value = this.values[slot]!;
+      this.tableSize -= name.length + value.length + ENTRY_OVERHEAD;
+      this.names[slot] = '';
+      this.values[slot] = '';
+      this.count--;
+      const values = this.dynamicIndex.get(name);
+      if (values !== undefined && values.get(value) === insertion) {
+        values.delete(value);
+        if (values.size === 0) this.dynamicIndex.delete(name);
+      }
+    }
+  }
+
+  private grow(): void {
+    const capacity = (this.mask + 1) * 2;
+    const names = new Array<string>(capacity).fill('');
+    const values = new Array<string>(capacity).fill('');
+    for (let insertion = this.inserted - this.count; insertion < this.inserted; insertion++) {
+      names[insertion & (capacity - 1)] = this.names[insertion & this.mask]!;
+      values[insertion & (capacity - 1)] = this.values[insertion & this.mask]!;
+    }
+    this.names = names;
+    this.values = values;
+    this.mask = capacity - 1;
+  }
+}
+
+/** Writes an HPACK integer (§5.1) with `pattern` in the bits above the `prefixMax` prefix; returns the new position. */
+function writeInteger(buffer: Buffer, position: number, pattern: number, prefixMax: number, value: number): number {
+  if (value < prefixMax) {
+    buffer[position] = pattern | value;
+    return position + 1;
+  }
+  buffer[position++] = pattern | prefixMax;
+  value -= prefixMax;
+  while (value >= 0x80) {
+    buffer[position++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  buffer[position] = value;
+  return position + 1;
+}
