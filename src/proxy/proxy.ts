@@ -1,8 +1,10 @@
 // The proxy process: binds the listeners of the runtime snapshot — outbound by Host (HTTP/1.1 and
 // h2c), one port per upstream (any protocol, detection only where undeclared), inbound (mTLS with
 // ALPN dispatch; plaintext detection in PERMISSIVE) and admin — and hands connections to the
-// protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown.
-import http2 from 'node:http2';
+// protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown. HTTP/2 from
+// peer proxies runs on weft's own codec (inbound/h2.ts); node's http2 serves h2c from apps only and
+// is loaded on the first h2c connection (a proxy without h2c traffic never pays its memory).
+import type http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +29,8 @@ import { Http1Server, type Http1ServerConn } from './protocols/http1/server.ts';
 import type { Http1Head } from './protocols/http1/parser.ts';
 import { outboundHttp1, H1State } from './outbound/http1.ts';
 import { inboundHttp1 } from './inbound/http1.ts';
+import { serveInboundH2 } from './inbound/h2.ts';
+import type { H2ServerSession } from './protocols/h2/api.ts';
 import { routeRequest, type RoutableRequest } from './layers/route.ts';
 import type { RuntimeSnapshot, ServicePortConfig, UpstreamListenerConfig } from './runtime/snapshot.ts';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
@@ -69,12 +73,59 @@ function h2ServerOptions(s: RuntimeSnapshot): http2.ServerOptions {
 
 type Handler = (ex: Exchange) => void;
 
+/** node:http2's NGHTTP2_ENHANCE_YOUR_CALM, written out so that loading this module does not load node:http2. */
+const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
+
+let http2Loading: Promise<typeof http2> | undefined;
+let http2Module: typeof http2 | undefined;
+
+/** node:http2, imported on first use and cached. */
+function loadHttp2(): Promise<typeof http2> {
+  return (http2Loading ??= import('node:http2').then((m) => (http2Module = m.default)));
+}
+
+/**
+ * An HTTP/2 server (node's http2) created on the first connection handed to it, after node:http2 was
+ * loaded; from then on sockets go to it synchronously.
+ */
+class LazyH2Server {
+  #server: http2.Http2Server | undefined;
+  readonly #create: (module: typeof http2) => http2.Http2Server;
+
+  constructor(create: (module: typeof http2) => http2.Http2Server) {
+    this.#create = create;
+  }
+
+  /** Gives a socket to the server. HTTP/2 has no half-close: a FIN from the client ends the session. */
+  handOff(socket: Duplex): void {
+    (socket as net.Socket).allowHalfOpen = false;
+    if (this.#server === undefined && http2Module !== undefined) this.#server = this.#create(http2Module);
+    if (this.#server !== undefined) {
+      this.#server.emit('connection', socket);
+      return;
+    }
+    // The socket is paused (detection, or no reader yet): its bytes wait in its buffer meanwhile.
+    loadHttp2().then(
+      () => {
+        if (!socket.destroyed) this.handOff(socket);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'node:http2 could not be loaded');
+        socket.destroy();
+      },
+    );
+  }
+}
+
 export class WeftProxy {
   readonly ctx: ProxyContext;
   readonly addresses: ProxyAddresses = { outbound: undefined, inbound: undefined, admin: undefined, upstreams: new Map() };
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<Duplex>();
   readonly #h2Sessions = new Set<http2.Http2Session>();
+  /** Sessions of weft's own HTTP/2 codec (inbound from peer proxies). */
+  readonly #ownH2Sessions = new Set<H2ServerSession>();
+  #idleSweep: NodeJS.Timeout | undefined;
   readonly #h1Servers: Http1Server[] = [];
   #admin: AdminServer | undefined;
   #drained: Promise<void> | undefined;
@@ -126,6 +177,10 @@ export class WeftProxy {
     }
     if (listeners.inbound) {
       this.addresses.inbound = await this.#bind('inbound', listeners.inbound.address, listeners.inbound.port, this.#inboundHandler());
+      // Idle own-codec sessions (no stream, nothing read or written for idleTimeoutMs) are closed by one sweep.
+      const idleMs = s.limits.idleTimeoutMs;
+      this.#idleSweep = setInterval(() => this.#sweepIdleSessions(), Math.max(250, Math.min(idleMs / 4, 10_000)));
+      this.#idleSweep.unref();
     }
     if (listeners.admin) {
       this.#admin = await startAdminServer(this, listeners.admin.address, listeners.admin.port);
@@ -182,10 +237,22 @@ export class WeftProxy {
     return { server, ctx: this.ctx, direction, fixed };
   }
 
-  /** An HTTP/2 server (h2c or h2 over an accepted TLS socket), with rapid-reset protection. */
-  #h2Server(handler: Handler): http2.Http2Server {
+  #sweepIdleSessions(): void {
+    const idleMs = this.ctx.snapshot.limits.idleTimeoutMs;
+    const now = performance.now();
+    for (const session of this.#ownH2Sessions) {
+      if (!session.draining && session.activeStreams === 0 && now - session.lastActive > idleMs) session.close();
+    }
+  }
+
+  /** An HTTP/2 server for h2c from apps (node's http2, loaded on first use), with rapid-reset protection. */
+  #h2Server(handler: Handler): LazyH2Server {
+    return new LazyH2Server((module) => this.#createH2Server(module, handler));
+  }
+
+  #createH2Server(h2: typeof http2, handler: Handler): http2.Http2Server {
     const limits = this.ctx.snapshot.limits;
-    const server = http2.createServer(h2ServerOptions(this.ctx.snapshot));
+    const server = h2.createServer(h2ServerOptions(this.ctx.snapshot));
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.#h2Sessions.add(session);
       let resets = 0;
@@ -202,7 +269,7 @@ export class WeftProxy {
           }
           if (++resets > limits.maxResetsPer10s && !session.destroyed) {
             log.warn({ resets, remote: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: closing the connection');
-            session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+            session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
             session.destroy();
           }
         });
@@ -294,7 +361,10 @@ export class WeftProxy {
         return;
       }
       const alpn = socket.alpnProtocol;
-      if (alpn === ALPN_H2) handOffH2(appH2, socket);
+      if (alpn === ALPN_H2) {
+        socket.allowHalfOpen = false;
+        serveInboundH2(this.ctx, socket, this.#ownH2Sessions);
+      }
       else if (alpn === ALPN_HTTP1) handOffH1(appH1, socket);
       else if (alpn === ALPN_TCP) {
         acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then(
@@ -351,6 +421,7 @@ export class WeftProxy {
     log.info({ deadlineMs, inflight: this.ctx.inflight }, 'draining');
     for (const server of this.#servers) server.close();
     for (const session of this.#h2Sessions) if (!session.closed) session.close();
+    for (const session of this.#ownH2Sessions) session.close();
     for (const server of this.#h1Servers) void server.drain(deadlineMs);
     this.#drained = new Promise<void>((resolve) => {
       const started = Date.now();
@@ -369,6 +440,8 @@ export class WeftProxy {
     this.ctx.draining = true;
     for (const server of this.#servers) server.close();
     for (const session of this.#h2Sessions) session.destroy();
+    for (const session of this.#ownH2Sessions) session.destroy();
+    if (this.#idleSweep !== undefined) clearInterval(this.#idleSweep);
     for (const server of this.#h1Servers) server.close();
     for (const socket of this.#sockets) socket.destroy();
     this.ctx.destroy();
@@ -388,10 +461,9 @@ function handOffH1(l: H1Listener, socket: Duplex): void {
   l.server.adopt(socket as net.Socket, undefined, new H1State(l.ctx, l.direction, l.fixed));
 }
 
-/** Gives a socket to an HTTP/2 server. HTTP/2 has no half-close: a FIN from the client ends the session. */
-function handOffH2(server: http2.Http2Server, socket: Duplex): void {
-  (socket as net.Socket).allowHalfOpen = false;
-  server.emit('connection', socket);
+/** Gives a socket to an h2c server (node's http2, loaded on first use). */
+function handOffH2(server: LazyH2Server, socket: Duplex): void {
+  server.handOff(socket);
 }
 
 /** Runs `fn` once the protocol of `socket` is known; a failure closes that connection only. */
