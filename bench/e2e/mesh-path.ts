@@ -1,7 +1,8 @@
 // The e2e benchmark (issue 4): on loopback, one run measures a 1 KiB GET through
 //   direct            client → nginx upstream
-//   weft-mtls         client → weft outbound → mTLS (the proxy's default peer protocol) → weft inbound → upstream
-//   weft-mtls-h2      the same with every request multiplexed on one HTTP/2 mTLS connection
+//   weft-mtls         client → weft outbound → mTLS (the proxy's default peer protocol: h2 on weft's own
+//                     codec, every request multiplexed on one connection) → weft inbound → upstream
+//   weft-mtls-h1      the same with pooled HTTP/1.1 between the proxies (peerProtocol http1)
 //   haproxy-mtls(-h1) the same two mTLS hops with HAProxy (nbthread 1 each; h2 / HTTP/1.1 between the hops)
 //   weft-hop, haproxy-hop, nginx-hop   one plain HTTP/1.1 hop, for orientation
 // and reports max throughput (wrk at 16 and 64 connections, h2load for HTTP/2), latency at a fixed
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     ...(weft
       ? [
           { key: 'weft-mtls', label: 'weft → mTLS (default peer protocol) → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir }) },
-          { key: 'weft-mtls-h2', label: 'weft → mTLS h2 → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir, link: 'h2', tag: 'h2' }) },
+          { key: 'weft-mtls-h1', label: 'weft → mTLS h1 → weft', hops: 2, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { cpuProfDir: profileDir, link: 'http1', tag: 'h1' }) },
         ]
       : []),
     { key: 'haproxy-mtls', label: 'HAProxy → mTLS h2 → HAProxy', hops: 2, start: () => startHaproxyMesh(upstream.port, pair, 'h2') },
