@@ -235,6 +235,24 @@ describe('HpackEncoder', () => {
     assert.equal(encoder.dynamicTableLength, 1);
   });
 
+  it('returns blocks that stay intact while later blocks are encoded (across slab boundaries and huge blocks)', () => {
+    const encoder = new HpackEncoder();
+    const lists: string[][] = [];
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const list = ['x-unique', `value-${i}-${'z'.repeat(i % 50)}`, 'content-length', String(i)];
+      if (i % 1000 === 999) list.push('x-huge', 'h'.repeat(100_000 + i));
+      lists.push(list);
+      blocks.push(encoder.encode(list));
+    }
+    const decoder = new HpackDecoder();
+    for (let i = 0; i < blocks.length; i++) {
+      const out: string[] = [];
+      assert.equal(decoder.decode(blocks[i]!, out, 1 << 20), true);
+      assert.deepEqual(out, lists[i], `block ${i}`);
+    }
+  });
+
   it('round-trips random header lists over many blocks with eviction, encoder and decoder tables in step', () => {
     let seed = 7;
     const random = (n: number): number => {

@@ -89,9 +89,10 @@ const STATIC_COUNT = STATIC_TABLE.length; // 61
 const STATIC_NAMES: readonly string[] = STATIC_TABLE.map((entry) => entry[0]);
 const STATIC_VALUES: readonly string[] = STATIC_TABLE.map((entry) => entry[1]);
 
-/** Encoder lookups: name → its first static index, and name → (value → index) for the entries with values. */
-const STATIC_NAME_INDEX = new Map<string, number>();
+/** Static entries with a value (name → (value → index)), for the encoder's exact matches. */
 const STATIC_PAIR_INDEX = new Map<string, Map<string, number>>();
+/** Static names (name → first index). */
+const STATIC_NAME_INDEX = new Map<string, number>();
 for (let i = 0; i < STATIC_COUNT; i++) {
   const [name, value] = STATIC_TABLE[i]!;
   if (!STATIC_NAME_INDEX.has(name)) STATIC_NAME_INDEX.set(name, i + 1);
@@ -357,18 +358,75 @@ const MAX_INDEXED_VALUE_LENGTH = 256;
 /** :path values longer than this are sent without indexing (long paths are usually unique). */
 const MAX_INDEXED_PATH_LENGTH = 64;
 
+/** Indexing policy of a name (what indexingFor decides before looking at the value). */
+const POLICY_INDEX = 0;
+const POLICY_UNINDEXED = 1;
+const POLICY_SENSITIVE = 2;
+const POLICY_PATH = 3;
+
+function policyOf(name: string): number {
+  if (SENSITIVE_NAMES.has(name)) return POLICY_SENSITIVE;
+  if (UNINDEXED_NAMES.has(name)) return POLICY_UNINDEXED;
+  if (name === ':path') return POLICY_PATH;
+  return POLICY_INDEX;
+}
+
+/** What the encoder knows about one header name: one Map lookup per field finds all of it. */
+class EncoderName {
+  /** Values of this name in the dynamic table → insertion number (null: none). */
+  dynamicValues: Map<string, number> | null = null;
+  /** Insertion number of the newest dynamic entry with this name (-1: none). */
+  newestInsertion = -1;
+  constructor(
+    /** First static index with this name (0: not a static name). */
+    readonly staticIndex: number,
+    /** Static entries of this name with a value (null when there are none besides the empty value). */
+    readonly staticValues: Map<string, number> | null,
+    readonly policy: number,
+  ) {}
+}
+
+function staticEncoderNames(): Map<string, EncoderName> {
+  const names = new Map<string, EncoderName>();
+  for (const [name, index] of STATIC_NAME_INDEX) names.set(name, new EncoderName(index, STATIC_PAIR_INDEX.get(name) ?? null, policyOf(name)));
+  return names;
+}
+
+// Encoded blocks are carved out of a shared slab (like Buffer's own pool, minus the copy): encode()
+// is synchronous, so views handed out never overlap, and each stays valid as long as its holder keeps it.
+const SLAB_SIZE = 64 * 1024;
+let slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * Moves the block being written (bytes from..to of `current`) to the start of a new buffer with room
+ * for `extra` more bytes: a fresh shared slab when one is big enough, else a buffer of its own (a
+ * rare huge block must not leave a huge slab behind).
+ */
+function moveBlock(current: Buffer, from: number, to: number, extra: number): Buffer {
+  const size = Math.max(SLAB_SIZE, (to - from + extra) * 2);
+  const next = Buffer.allocUnsafe(size);
+  current.copy(next, 0, from, to);
+  if (size === SLAB_SIZE) {
+    slab = next;
+    slabUsed = 0;
+  }
+  return next;
+}
+
 export interface HpackEncoderOptions {
   /** Largest dynamic table this encoder uses, whatever the peer allows. Default 4096. */
   maxTableSize?: number;
-  /** Huffman-encode string literals when that makes them shorter. Default false: raw is cheaper in CPU. */
+  /** Huffman-encode string literals when that makes them shorter. Default false: raw is cheaper in CPU (bench/micro/hpack). */
   huffman?: boolean;
 }
 
 /**
  * Encodes the header blocks of one direction of one connection. Exact matches in the static or
- * dynamic table become one-byte indexed fields; repeated fields are added to the dynamic table with
+ * dynamic table become indexed fields (one byte); repeated fields are added to the dynamic table with
  * incremental indexing; long, unique or secret values are sent as literals that are not indexed.
- * The dynamic table lookup is a Map name → (value → insertion number), kept in step with eviction.
+ * Lookups: one Map name → EncoderName (static index, static values, dynamic values → insertion
+ * number), kept in step with eviction.
  */
 export class HpackEncoder {
   /** The peer decoder's limit (its SETTINGS_HEADER_TABLE_SIZE) capped by our own maximum. */
@@ -381,20 +439,20 @@ export class HpackEncoder {
 
   private tableSize = 0;
   /** Ring of entries by insertion number: slot = insertion & mask. */
-  private names: string[] = new Array<string>(16).fill('');
-  private values: string[] = new Array<string>(16).fill('');
+  private entryNames: EncoderName[] = [];
+  private entryValues: string[] = new Array<string>(16).fill('');
+  private entryNameStrings: string[] = new Array<string>(16).fill('');
   private mask = 15;
   /** Insertion number of the next entry; the newest has inserted - 1, the oldest inserted - count. */
   private inserted = 0;
   private count = 0;
-  private readonly dynamicIndex = new Map<string, Map<string, number>>();
-
-  private scratch: Buffer = Buffer.allocUnsafe(4096);
+  private readonly names = staticEncoderNames();
 
   constructor(options: HpackEncoderOptions = {}) {
     this.ownMaxTableSize = options.maxTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
     this.maxTableSize = Math.min(this.ownMaxTableSize, DEFAULT_HEADER_TABLE_SIZE);
     this.huffman = options.huffman ?? false;
+    this.entryNames = new Array<EncoderName>(16);
     if (this.maxTableSize !== DEFAULT_HEADER_TABLE_SIZE) {
       this.pendingSizeUpdate = true;
       this.pendingMinSize = this.maxTableSize;
@@ -419,10 +477,20 @@ export class HpackEncoder {
     this.evictTo(size);
   }
 
-  /** Encodes one header block (flat list: name, value, ...). The returned Buffer is the caller's. */
+  /**
+   * Encodes one header block (flat list: name, value, ...). The returned Buffer is the caller's to
+   * keep (a view into a shared slab that is never written again).
+   */
   encode(headers: H2HeaderList): Buffer {
-    let buffer = this.scratch;
-    let position = 0;
+    let buffer: Buffer = slab;
+    let blockStart = slabUsed;
+    let position = blockStart;
+    // 16 bytes: room for the two size updates; each field checks its own worst case below.
+    if (position + 16 > buffer.length) {
+      buffer = moveBlock(buffer, blockStart, position, 16);
+      position = 0;
+      blockStart = 0;
+    }
     if (this.pendingSizeUpdate) {
       if (this.pendingMinSize < this.maxTableSize) position = writeInteger(buffer, position, 0x20, 0x1f, this.pendingMinSize);
       position = writeInteger(buffer, position, 0x20, 0x1f, this.maxTableSize);
@@ -432,55 +500,50 @@ export class HpackEncoder {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = headers[i]!;
       const value = headers[i + 1]!;
-      // Worst case for this field: 2 integers of ≤ 6 bytes each plus both strings raw.
-      const worst = position + name.length + value.length + 16;
-      if (worst > buffer.length) buffer = this.growScratch(worst, position);
-
-      const staticValues = STATIC_PAIR_INDEX.get(name);
-      if (staticValues !== undefined) {
-        const staticIndex = staticValues.get(value);
-        if (staticIndex !== undefined) {
-          position = writeInteger(buffer, position, 0x80, 0x7f, staticIndex);
-          continue;
+      // Worst case for this field: 3 integers of ≤ 6 bytes each plus both strings raw.
+      const worst = position + name.length + value.length + 18;
+      if (worst > buffer.length) {
+        buffer = moveBlock(buffer, blockStart, position, worst - position);
+        position -= blockStart;
+        blockStart = 0;
+      }
+      const known = this.names.get(name);
+      if (known !== undefined) {
+        if (known.staticValues !== null) {
+          const staticIndex = known.staticValues.get(value);
+          if (staticIndex !== undefined) {
+            position = writeInteger(buffer, position, 0x80, 0x7f, staticIndex);
+            continue;
+          }
+        }
+        if (known.dynamicValues !== null) {
+          const insertion = known.dynamicValues.get(value);
+          if (insertion !== undefined) {
+            position = writeInteger(buffer, position, 0x80, 0x7f, STATIC_COUNT + this.inserted - insertion);
+            continue;
+          }
         }
       }
-      const dynamicValues = this.dynamicIndex.get(name);
-      if (dynamicValues !== undefined) {
-        const insertion = dynamicValues.get(value);
-        if (insertion !== undefined) {
-          position = writeInteger(buffer, position, 0x80, 0x7f, STATIC_COUNT + this.inserted - insertion);
-          continue;
-        }
-      }
-      const indexing = this.indexingFor(name, value);
-      let nameIndex = STATIC_NAME_INDEX.get(name) ?? 0;
-      if (nameIndex === 0 && dynamicValues !== undefined) nameIndex = this.newestInsertionIndex(dynamicValues);
+      const indexing = this.indexingFor(known === undefined ? policyOf(name) : known.policy, name, value);
+      let nameIndex = 0;
+      if (known !== undefined) nameIndex = known.staticIndex !== 0 ? known.staticIndex : known.newestInsertion === -1 ? 0 : STATIC_COUNT + this.inserted - known.newestInsertion;
       if (indexing === INDEXING_INCREMENTAL) position = writeInteger(buffer, position, 0x40, 0x3f, nameIndex);
       else position = writeInteger(buffer, position, indexing, 0x0f, nameIndex);
       if (nameIndex === 0) position = this.writeString(buffer, position, name);
       position = this.writeString(buffer, position, value);
-      if (indexing === INDEXING_INCREMENTAL) this.insert(name, value);
+      if (indexing === INDEXING_INCREMENTAL) this.insert(known, name, value);
     }
-    const block = Buffer.allocUnsafe(position);
-    buffer.copy(block, 0, 0, position);
-    return block;
+    if (buffer === slab) slabUsed = position;
+    return buffer.subarray(blockStart, position);
   }
 
-  private indexingFor(name: string, value: string): number {
-    if (SENSITIVE_NAMES.has(name)) return value.length < SENSITIVE_SHORT_VALUE ? INDEXING_NEVER : INDEXING_WITHOUT;
-    if (value.length > MAX_INDEXED_VALUE_LENGTH) return INDEXING_WITHOUT;
-    if (name === ':path') return value.length > MAX_INDEXED_PATH_LENGTH ? INDEXING_WITHOUT : INDEXING_INCREMENTAL;
-    if (UNINDEXED_NAMES.has(name)) return INDEXING_WITHOUT;
+  private indexingFor(policy: number, name: string, value: string): number {
+    if (policy === POLICY_SENSITIVE) return value.length < SENSITIVE_SHORT_VALUE ? INDEXING_NEVER : INDEXING_WITHOUT;
+    if (policy === POLICY_UNINDEXED || value.length > MAX_INDEXED_VALUE_LENGTH) return INDEXING_WITHOUT;
+    if (policy === POLICY_PATH && value.length > MAX_INDEXED_PATH_LENGTH) return INDEXING_WITHOUT;
     // An entry larger than the table would only empty it.
     if (name.length + value.length + ENTRY_OVERHEAD > this.maxTableSize) return INDEXING_WITHOUT;
     return INDEXING_INCREMENTAL;
-  }
-
-  /** HPACK index of the newest dynamic entry among `values` (all share one name). */
-  private newestInsertionIndex(values: Map<string, number>): number {
-    let newest = -1;
-    for (const insertion of values.values()) if (insertion > newest) newest = insertion;
-    return newest === -1 ? 0 : STATIC_COUNT + this.inserted - newest;
   }
 
   private writeString(buffer: Buffer, position: number, value: string): number {
@@ -496,57 +559,65 @@ export class HpackEncoder {
     return position + latin1Write(buffer, value, position);
   }
 
-  private growScratch(needed: number, used: number): Buffer {
-    const next = Buffer.allocUnsafe(Math.max(needed, this.scratch.length * 2));
-    this.scratch.copy(next, 0, 0, used);
-    // Keep a big scratch only while blocks are big: a one-off huge block should not pin memory.
-    if (next.length <= 65536) this.scratch = next;
-    return next;
-  }
-
-  private insert(name: string, value: string): void {
+  private insert(known: EncoderName | undefined, name: string, value: string): void {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     this.evictTo(this.maxTableSize - size);
+    // Eviction may have dropped the name's entry; look it up again only then.
+    let entry = known !== undefined && (known.staticIndex !== 0 || known.dynamicValues !== null) ? known : this.names.get(name);
+    if (entry === undefined) {
+      entry = new EncoderName(0, null, policyOf(name));
+      this.names.set(name, entry);
+    }
     if (this.count > this.mask) this.grow();
     const insertion = this.inserted++;
     const slot = insertion & this.mask;
-    this.names[slot] = name;
-    this.values[slot] = value;
+    this.entryNames[slot] = entry;
+    this.entryNameStrings[slot] = name;
+    this.entryValues[slot] = value;
     this.count++;
     this.tableSize += size;
-    let values = this.dynamicIndex.get(name);
-    if (values === undefined) this.dynamicIndex.set(name, (values = new Map()));
-    values.set(value, insertion);
+    if (entry.dynamicValues === null) entry.dynamicValues = new Map();
+    entry.dynamicValues.set(value, insertion);
+    entry.newestInsertion = insertion;
   }
 
   private evictTo(size: number): void {
     while (this.tableSize > size && this.count > 0) {
       const insertion = this.inserted - this.count;
       const slot = insertion & this.mask;
-      const name = this.names[slot]!;
-      const value = this.values[slot]!;
+      const entry = this.entryNames[slot]!;
+      const name = this.entryNameStrings[slot]!;
+      const value = this.entryValues[slot]!;
       this.tableSize -= name.length + value.length + ENTRY_OVERHEAD;
-      this.names[slot] = '';
-      this.values[slot] = '';
+      this.entryValues[slot] = '';
+      this.entryNameStrings[slot] = '';
       this.count--;
-      const values = this.dynamicIndex.get(name);
-      if (values !== undefined && values.get(value) === insertion) {
-        values.delete(value);
-        if (values.size === 0) this.dynamicIndex.delete(name);
+      const values = entry.dynamicValues!;
+      if (values.get(value) === insertion) values.delete(value);
+      if (entry.newestInsertion === insertion) {
+        // The newest entry of this name was the last one left (eviction goes oldest first).
+        entry.newestInsertion = -1;
+        entry.dynamicValues = null;
+        if (entry.staticIndex === 0) this.names.delete(name);
       }
     }
   }
 
   private grow(): void {
     const capacity = (this.mask + 1) * 2;
-    const names = new Array<string>(capacity).fill('');
-    const values = new Array<string>(capacity).fill('');
+    const entryNames = new Array<EncoderName>(capacity);
+    const entryNameStrings = new Array<string>(capacity).fill('');
+    const entryValues = new Array<string>(capacity).fill('');
     for (let insertion = this.inserted - this.count; insertion < this.inserted; insertion++) {
-      names[insertion & (capacity - 1)] = this.names[insertion & this.mask]!;
-      values[insertion & (capacity - 1)] = this.values[insertion & this.mask]!;
+      const from = insertion & this.mask;
+      const to = insertion & (capacity - 1);
+      entryNames[to] = this.entryNames[from]!;
+      entryNameStrings[to] = this.entryNameStrings[from]!;
+      entryValues[to] = this.entryValues[from]!;
     }
-    this.names = names;
-    this.values = values;
+    this.entryNames = entryNames;
+    this.entryNameStrings = entryNameStrings;
+    this.entryValues = entryValues;
     this.mask = capacity - 1;
   }
 }
