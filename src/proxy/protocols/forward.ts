@@ -176,9 +176,10 @@ class H2Call implements UpstreamCall {
     } catch (e) {
       ex.flushWrites();
       // A header HTTP/1 allows but HTTP/2 does not (or the reverse): answer 502, never crash.
-      this.#stream.reset(H2_CANCEL);
+      // (Finished first: the codec calls onClose synchronously inside reset.)
       this.responded = false;
       this.#finish(new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${this.target} sent a response head that cannot be relayed: ${(e as Error).message}`, { cause: e }));
+      this.#stream.reset(H2_CANCEL);
       return;
     }
     if (endStream) {
@@ -250,13 +251,14 @@ class H2Call implements UpstreamCall {
   }
 
   abort(error: ProxyError): void {
-    if (!this.#stream.closed) this.#stream.reset(H2_CANCEL);
+    // Finished before the reset: the codec calls onClose synchronously inside reset().
     if (!this.#finished) {
       if (this.responded) {
         this.ex.fail(error, this.target);
         this.#finish({ status: this.#status, completed: false });
       } else this.#finish(error);
     }
+    if (!this.#stream.closed) this.#stream.reset(H2_CANCEL);
   }
 }
 
