@@ -356,11 +356,11 @@ async function main(): Promise<void> {
     printTable(`Idle again after ${TRAFFIC_REQUESTS} requests through each proxy that takes traffic`, header, results.filter((r) => r.afterTraffic).map((r) => row(r.name, r.afterTraffic!)));
   }
   const endpoint = results.find((r) => r.memoryEndpoint)?.memoryEndpoint;
-  const spaces = endpoint?.heapSpaces as Array<{ name: string; committedBytes: number; physicalBytes: number; usedBytes: number }> | undefined;
+  const spaces = endpoint?.heapSpaces as Array<{ name: string; committedBytes: number; residentBytes: number; usedBytes: number }> | undefined;
   if (spaces !== undefined) {
     printTable('V8 heap of the sidecar (admin /memory)', ['space', 'committed MB', 'resident MB', 'used MB'], spaces
       .filter((s) => s.committedBytes > 0)
-      .map((s) => [s.name, mb(s.committedBytes), mb(s.physicalBytes), mb(s.usedBytes)]));
+      .map((s) => [s.name, mb(s.committedBytes), mb(s.residentBytes), mb(s.usedBytes)]));
   }
   if (endpoint !== undefined) {
     process.stdout.write(`\nsidecar /memory: builtins ${JSON.stringify(endpoint.builtinModules ?? '(not reported)')}, CommonJS packages ${JSON.stringify(endpoint.commonJsPackages)}\n`);

@@ -3,7 +3,13 @@
 // Each subcommand's module is imported only when it is needed: `weft proxy` must not pay (in
 // start-up time and resident memory) for the control plane, the CA and the gRPC stack that other
 // commands bring in. `weft --help` and unknown commands load them all.
-import { Command, CommanderError } from 'commander';
+// A plain `weft proxy --bootstrap FILE ...` does not even load commander (proxy-options.ts): before
+// importing the proxy it limits V8's heap and holds back the optimizing compiler while the proxy's
+// modules load (src/proxy/runtime/heap.ts), so an idle sidecar holds ~7 MB less (docs/PERFORMANCE.md
+// "Idle memory").
+import type { Command } from 'commander';
+import { plainProxyOptions, type ProxyCommandOptions } from './commands/proxy-options.ts';
+import { holdOptimizingCompiler, limitProxyHeap } from '../proxy/runtime/heap.ts';
 
 type Registration = (program: Command) => void;
 
@@ -27,6 +33,7 @@ export function requestedSubcommand(argv: readonly string[]): string | undefined
 
 /** The program with every subcommand, or only `only` when given (what `main` runs). */
 export async function buildProgram(only?: string): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('weft')
     .description('weft: a service mesh for Node.js (mTLS with SPIFFE identities, traffic control, golden metrics)')
     .showHelpAfterError('(run with --help for usage)')
@@ -39,8 +46,29 @@ export async function buildProgram(only?: string): Promise<Command> {
   return program;
 }
 
+/** Runs `weft proxy` with options read without commander; failures as `main` reports them. */
+async function runPlainProxy(options: ProxyCommandOptions): Promise<void> {
+  limitProxyHeap();
+  holdOptimizingCompiler();
+  try {
+    const { runProxyCommand } = await import('./commands/proxy.ts');
+    await runProxyCommand(options);
+  } catch (error) {
+    // As `main` does: a commander error (a usage error raised in the action) was printed already → 2.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
-  const program = await buildProgram(requestedSubcommand(argv));
+  const proxyOptions = argv[2] === 'proxy' ? plainProxyOptions(argv.slice(3)) : undefined;
+  if (proxyOptions !== undefined) return runPlainProxy(proxyOptions);
+  const [program, { CommanderError }] = await Promise.all([buildProgram(requestedSubcommand(argv)), import('commander')]);
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -1,7 +1,9 @@
 // `weft proxy --bootstrap FILE` as a real process holds only what a bootstrap-mode proxy needs: no
-// gRPC/protobuf stack (xDS and identity clients), no CA libraries, no YAML parser for a JSON file;
-// its heap growth is limited from the start (src/proxy/runtime/heap.ts), and /memory says so.
-import { test, after } from 'node:test';
+// gRPC/protobuf stack (xDS and identity clients), no CA libraries, no YAML parser for a JSON file, not
+// even the CLI's parser (commander) for a plain argv, and node's `http`/`http2` modules only once an
+// h2c client shows up; its heap growth is limited from the start (src/proxy/runtime/heap.ts), start-up
+// did not keep V8's optimizing compiler held back, and /memory says all of it.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,13 +31,29 @@ interface MemoryReport {
   rssBytes: number;
   heapUsedBytes: number;
   youngGenerationBytes: number;
+  heapSpaces: Array<{ name: string; committedBytes: number; residentBytes: number; usedBytes: number }>;
   heapLimits: { youngGenerationFrozen: boolean; oldGenerationGrowthPercent: number | null };
+  startupCompiler: string;
+  builtinModules: string[];
   commonJsPackages: string[];
 }
 
-test('a bootstrap-mode proxy loads no xDS/identity/CA/YAML packages, limits its heap growth, and reports it on /memory', async () => {
-  const app = await startHttpServer((_req, res) => res.end('ok'));
-  after(() => app.close());
+let ports: { outbound: number; admin: number };
+let child: ChildProcess;
+/** /memory of the proxy before it served anything. */
+let beforeTraffic: MemoryReport;
+
+async function memory(): Promise<MemoryReport> {
+  const res = await get(ports.admin, '/memory');
+  assert.equal(res.status, 200);
+  return JSON.parse(res.body) as MemoryReport;
+}
+
+let app: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+after(() => app?.close());
+
+before(async () => {
+  app = await startHttpServer((_req, res) => res.end('ok'));
   const file = join(dir, 'proxy.json');
   writeFileSync(
     file,
@@ -46,7 +64,7 @@ test('a bootstrap-mode proxy loads no xDS/identity/CA/YAML packages, limits its 
       clusters: [{ name: 'legacy', peerProtocol: 'plain', endpoints: [{ address: '127.0.0.1', port: app.port }] }],
     }),
   );
-  const child = spawn(process.execPath, [weft, 'proxy', '--bootstrap', file], { env: { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'warn', NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [weft, 'proxy', '--bootstrap', file], { env: { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'warn', NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -54,24 +72,43 @@ test('a bootstrap-mode proxy loads no xDS/identity/CA/YAML packages, limits its 
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`weft proxy exited ${code}: ${stderr}`)));
   });
-  const ports = JSON.parse(first) as { outbound: number; admin: number };
+  ports = JSON.parse(first) as { outbound: number; admin: number };
+  beforeTraffic = await memory();
+});
+
+after(async () => {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+});
+
+test('a bootstrap-mode proxy loads no xDS/identity/CA/YAML packages, limits its heap growth, and reports it on /memory', async () => {
   // Some traffic first, so the report is of a proxy that has served requests.
   for (let i = 0; i < 50; i++) assert.equal((await get(ports.outbound, '/', { host: 'legacy' })).body, 'ok');
 
-  const res = await get(ports.admin, '/memory');
-  assert.equal(res.status, 200);
-  const report = JSON.parse(res.body) as MemoryReport;
+  const report = await memory();
   assert.ok(report.rssBytes > 0 && report.heapUsedBytes > 0);
+  const oldSpace = report.heapSpaces.find((s) => s.name === 'old_space');
+  assert.ok(oldSpace !== undefined && oldSpace.usedBytes > 0 && oldSpace.usedBytes <= oldSpace.committedBytes, JSON.stringify(report.heapSpaces));
   assert.deepEqual(report.heapLimits, { youngGenerationFrozen: true, oldGenerationGrowthPercent: 10 });
   // Frozen at its start-up size: 4 MB (both semi-spaces) compiled, 8 MB under tsx, whose loader allocates more; unlimited it grows to 32 MB.
   assert.ok(report.youngGenerationBytes <= 8 * 2 ** 20, `young generation ${report.youngGenerationBytes} bytes`);
-  // The list is real (the CLI's own parser is in it) ...
-  assert.ok(report.commonJsPackages.includes('commander'), report.commonJsPackages.join(' '));
-  // ... and holds nothing of the control-plane clients, the CA, or the YAML parser.
-  for (const absent of ['@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'reflect-metadata', 'tsyringe', 'yaml', 'js-yaml']) {
+  // Nothing of the control-plane clients, the CA, the YAML parser, or the CLI's parser (a plain
+  // `weft proxy` argv is read without commander).
+  for (const absent of ['@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'reflect-metadata', 'tsyringe', 'yaml', 'js-yaml', 'commander']) {
     assert.ok(!report.commonJsPackages.includes(absent), `${absent} is loaded: ${report.commonJsPackages.join(' ')}`);
   }
+  // The optimizing compiler was held back while the proxy started, and released once it listened.
+  assert.equal(report.startupCompiler, 'released');
+});
 
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
+test('a bootstrap proxy without h2c traffic loads neither node:http nor node:http2 (the admin port runs on the proxy\'s own HTTP/1 engine)', async () => {
+  for (const report of [beforeTraffic, await memory()]) {
+    // The list is real: the modules every proxy needs are in it ...
+    for (const present of ['net', 'tls', 'crypto']) assert.ok(report.builtinModules.includes(present), `${present} missing: ${report.builtinModules.join(' ')}`);
+    // ... and node's HTTP stacks are not, before traffic and after HTTP/1 requests.
+    for (const absent of ['http', 'http2', '_http_server', '_http_client']) {
+      assert.ok(!report.builtinModules.includes(absent), `${absent} is loaded: ${report.builtinModules.join(' ')}`);
+    }
+  }
 });

@@ -10,6 +10,16 @@
 //                                 (V8's default factor is 1.1–4× depending on the allocation rate).
 // Measured (docs/PROXY.md "Memory"): peak under h2load 110 → 80 MB, under wrk 75 → 63 MB, with no
 // CPU per request difference on the HTTP/1 path and +5–8 % on the h2c path (more full GCs).
+// `weft proxy` calls limitProxyHeap() before it imports the proxy's modules, so the young generation
+// keeps the size it had before loading them (loading ~55 modules grew it one step, 2 MB of RSS).
+//
+// Start-up also holds back V8's optimizing compiler (holdOptimizingCompiler / releaseOptimizingCompiler):
+// resolving the proxy's modules calls three of node's loader functions (path normalisation, file URL
+// to path, URL protocol) often enough that TurboFan compiled them, and running TurboFan once brings
+// ~3.5 MB of the node binary's code into RSS — for functions that never run again. A larger
+// `--interrupt-budget` (read by V8 whenever a function's budget is reset) while the modules load and
+// the config compiles keeps start-up in the interpreter; the default is restored once the proxy
+// listens, so request-path code tiers up exactly as before (docs/PERFORMANCE.md "Idle memory").
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 export interface HeapLimits {
@@ -53,4 +63,75 @@ export function proxyHeapLimits(): HeapLimits {
 /** The current capacity of a V8 heap space in bytes (`new_space` = both semi-spaces, `old_space`). */
 export function heapSpaceBytes(space: 'new_space' | 'old_space'): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === space)?.space_size ?? 0;
+}
+
+/** One V8 heap space: what V8 has reserved for it, what of that is resident, what live objects use. */
+export interface HeapSpace {
+  readonly name: string;
+  readonly committedBytes: number;
+  readonly residentBytes: number;
+  readonly usedBytes: number;
+}
+
+/** Every V8 heap space with a non-zero size (for /memory and the RSS benchmark). */
+export function heapSpaces(): HeapSpace[] {
+  return getHeapSpaceStatistics()
+    .filter((s) => s.space_size > 0)
+    .map((s) => ({ name: s.space_name, committedBytes: s.space_size, residentBytes: s.physical_space_size, usedBytes: s.space_used_size }));
+}
+
+/**
+ * V8's defaults for the two tiering flags the start-up hold changes, per V8 major.minor: restoring
+ * them needs the numbers, which V8 does not report. On a V8 not listed here the compiler is not held
+ * back (start-up then tiers up as V8 decides).
+ */
+const TIERING_DEFAULTS: Readonly<Record<string, { interruptBudget: number; earlyOptBytecodeSize: number }>> = {
+  '11.3': { interruptBudget: 67_584, earlyOptBytecodeSize: 81 },
+};
+/**
+ * While held: 16× the interrupt budget, and no "small function" optimisation on a function's first
+ * tick (functions that ran before the hold, such as the URL getters, tick early on the old budget).
+ * Measured: no start-up function reaches TurboFan with both, two still did with the budget alone.
+ */
+const HELD_BUDGET_FACTOR = 16;
+
+export type StartupCompilerState = 'not-held' | 'held' | 'released' | 'operator-chosen' | 'unknown-v8';
+let compilerState: StartupCompilerState = 'not-held';
+
+function tieringDefaults(): { interruptBudget: number; earlyOptBytecodeSize: number } | undefined {
+  const [major, minor] = process.versions.v8.split('.');
+  return TIERING_DEFAULTS[`${major}.${minor}`];
+}
+
+/**
+ * Holds V8's optimizing compiler back while the proxy starts (see the top of this file). Call it
+ * before the proxy's modules are imported; releaseOptimizingCompiler() once it listens. Does nothing
+ * when the operator set either flag or on a V8 whose defaults are not known here.
+ */
+export function holdOptimizingCompiler(): StartupCompilerState {
+  if (compilerState !== 'not-held') return compilerState;
+  const defaults = tieringDefaults();
+  if (chosenByOperator([/^--interrupt[-_]budget\b/, /^--max[-_]bytecode[-_]size[-_]for[-_]early[-_]opt\b/])) compilerState = 'operator-chosen';
+  else if (defaults === undefined) compilerState = 'unknown-v8';
+  else {
+    setFlagsFromString(`--interrupt-budget=${defaults.interruptBudget * HELD_BUDGET_FACTOR}`);
+    setFlagsFromString('--max-bytecode-size-for-early-opt=0');
+    compilerState = 'held';
+  }
+  return compilerState;
+}
+
+/** Restores V8's default tiering after holdOptimizingCompiler(); a no-op otherwise. */
+export function releaseOptimizingCompiler(): StartupCompilerState {
+  if (compilerState !== 'held') return compilerState;
+  const defaults = tieringDefaults()!;
+  setFlagsFromString(`--interrupt-budget=${defaults.interruptBudget}`);
+  setFlagsFromString(`--max-bytecode-size-for-early-opt=${defaults.earlyOptBytecodeSize}`);
+  compilerState = 'released';
+  return compilerState;
+}
+
+/** Where the start-up hold stands (for /memory). */
+export function startupCompilerState(): StartupCompilerState {
+  return compilerState;
 }
