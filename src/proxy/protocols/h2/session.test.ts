@@ -1,0 +1,634 @@
+// Unit tests of the HTTP/2 session state machine over real loopback sockets: our client against our
+// server (windows, CONTINUATION, GOAWAY, concurrency), and hand-built frames against each role for the
+// error paths and limits (preface, CONTINUATION rules and floods, rapid reset, control-frame floods,
+// header validation, flow-control errors, settings timeout, PUSH_PROMISE, GOAWAY with refused streams).
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { connectH2, serveH2, H2SessionError, validateHeaderListForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS } from './session.ts';
+import { HpackDecoder } from './hpack.ts';
+import type { H2ClientSession, H2HeaderList, H2ServerSession, H2SessionOptions, H2Stream, H2StreamHandler } from './api.ts';
+import {
+  H2_CANCEL,
+  H2_ENHANCE_YOUR_CALM,
+  H2_FLOW_CONTROL_ERROR,
+  H2_NO_ERROR,
+  H2_PROTOCOL_ERROR,
+  H2_REFUSED_STREAM,
+  H2_SETTINGS_TIMEOUT,
+} from './api.ts';
+import { RawH2, FrameType, Flag, PREFACE, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
+import type { Frame } from '../../../../test/support/h2-frames.ts';
+import { eventually, waitFor } from '../../../../test/support/wait.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+
+function listen(onSocket: (socket: net.Socket) => void): Promise<number> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    onSocket(socket);
+  });
+  cleanups.push(() => server.close());
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+/** Our server on a loopback port; returns the port and the sessions it serves. */
+async function ownServer(handler: H2StreamHandler, options?: H2SessionOptions): Promise<{ port: number; sessions: H2ServerSession[] }> {
+  const sessions: H2ServerSession[] = [];
+  const port = await listen((socket) => sessions.push(serveH2(socket, handler, options)));
+  cleanups.push(() => sessions.forEach((s) => s.destroy()));
+  return { port, sessions };
+}
+
+async function ownClient(port: number, options?: H2SessionOptions): Promise<H2ClientSession> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const session = connectH2(socket, options);
+  cleanups.push(() => session.destroy());
+  await waitFor(() => session.ready, 'the server SETTINGS');
+  return session;
+}
+
+async function rawClient(port: number): Promise<RawH2> {
+  const raw = new RawH2(port);
+  cleanups.push(() => raw.destroy());
+  await raw.ready;
+  await eventually(() => raw.frames.find((f) => f.type === FrameType.SETTINGS && f.flags === 0), 'the server SETTINGS');
+  return raw;
+}
+
+const REQUEST = [':method', 'POST', ':scheme', 'http', ':authority', 'test', ':path', '/'];
+const get = (list: H2HeaderList, name: string): string | undefined => {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
+  return undefined;
+};
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+};
+const goawayCode = (f: Frame | undefined): number | undefined => f?.payload.readUInt32BE(4);
+
+async function expectGoaway(raw: RawH2, code: number): Promise<void> {
+  const g = await eventually(() => raw.goaway(), 'a GOAWAY');
+  assert.equal(goawayCode(g), code, `GOAWAY code ${goawayCode(g)}: ${g.payload.subarray(8).toString()}`);
+  await waitFor(() => raw.closed, 'the server to close the connection');
+}
+
+/** A handler that records streams and answers 200 with the request body once the request ended. */
+function recordingHandler(streams: { stream: H2Stream; headers: H2HeaderList; body: Buffer[]; code?: number | null }[]): H2StreamHandler {
+  return (stream, headers, endStream) => {
+    const record = { stream, headers, body: [] as Buffer[], code: undefined as number | null | undefined };
+    streams.push(record);
+    stream.onClose = (code) => (record.code = code);
+    const answer = (): void => {
+      stream.sendHeaders([':status', '200'], false);
+      stream.sendData(Buffer.concat(record.body), true);
+    };
+    stream.onData = (chunk, end) => {
+      record.body.push(Buffer.from(chunk));
+      stream.consume(chunk.length);
+      if (end) answer();
+    };
+    stream.onTrailers = () => answer();
+    if (endStream) answer();
+  };
+}
+
+describe('validateHeaders (RFC 9113 §8.2–8.3)', () => {
+  const ok = [':method', 'GET', ':scheme', 'https', ':path', '/'];
+  test('accepts a minimal request, a CONNECT and a response; reports content-length', () => {
+    assert.equal(validateHeaderListForTest(ok, KIND_REQUEST), -1);
+    assert.equal(validateHeaderListForTest([...ok, 'content-length', '12'], KIND_REQUEST), 12);
+    assert.equal(validateHeaderListForTest([':method', 'CONNECT', ':authority', 'a:443'], KIND_REQUEST), -1);
+    assert.equal(validateHeaderListForTest([':status', '204', 'x', 'y'], KIND_RESPONSE), -1);
+    assert.equal(validateHeaderListForTest(['te', 'trailers', 'x-a', 'b'], KIND_TRAILERS), -1);
+  });
+  test('rejects what the RFC calls malformed', () => {
+    const bad: [H2HeaderList, number][] = [
+      [[':method', 'GET', ':path', '/'], KIND_REQUEST], // no :scheme
+      [[':method', 'GET', ':scheme', 'http'], KIND_REQUEST], // no :path
+      [[':scheme', 'http', ':path', '/'], KIND_REQUEST], // no :method
+      [[...ok, ':method', 'GET'], KIND_REQUEST], // duplicate pseudo
+      [['x-a', 'b', ...ok], KIND_REQUEST], // pseudo after regular
+      [[...ok, 'X-Upper', 'v'], KIND_REQUEST],
+      [[...ok, 'connection', 'close'], KIND_REQUEST],
+      [[...ok, 'keep-alive', '5'], KIND_REQUEST],
+      [[...ok, 'proxy-connection', 'x'], KIND_REQUEST],
+      [[...ok, 'transfer-encoding', 'chunked'], KIND_REQUEST],
+      [[...ok, 'upgrade', 'websocket'], KIND_REQUEST],
+      [[...ok, 'te', 'gzip'], KIND_REQUEST],
+      [[...ok, 'x-a', 'a\r\nb'], KIND_REQUEST],
+      [[...ok, 'content-length', 'abc'], KIND_REQUEST],
+      [[...ok, 'content-length', '1', 'content-length', '2'], KIND_REQUEST],
+      [[...ok, ':status', '200'], KIND_REQUEST],
+      [[':method', 'CONNECT', ':authority', 'a', ':path', '/'], KIND_REQUEST],
+      [['x', 'y'], KIND_RESPONSE], // no :status
+      [[':status', '20'], KIND_RESPONSE],
+      [[':status', '200', ':path', '/'], KIND_RESPONSE],
+      [[':status', '200'], KIND_TRAILERS], // pseudo in trailers
+    ];
+    for (const [list, kind] of bad) assert.equal(validateHeaderListForTest(list, kind), -2, JSON.stringify(list));
+  });
+});
+
+describe('own client ↔ own server', () => {
+  test('a request with body and trailers, a response with body and trailers; both streams close normally', async () => {
+    let serverClose: number | null | undefined;
+    let serverTrailers: H2HeaderList | undefined;
+    const received: Buffer[] = [];
+    const { port, sessions } = await ownServer((stream, headers) => {
+      assert.equal(get(headers, ':path'), '/echo');
+      stream.onData = (chunk) => {
+        received.push(Buffer.from(chunk));
+        stream.consume(chunk.length);
+      };
+      stream.onTrailers = (t) => {
+        serverTrailers = t;
+        stream.sendHeaders([':status', '200', 'x-a', 'b'], false);
+        stream.sendData(Buffer.concat(received), false);
+        stream.sendTrailers(['x-sum', String(Buffer.concat(received).length)]);
+      };
+      stream.onClose = (code) => (serverClose = code);
+    });
+    const client = await ownClient(port);
+    const stream = client.request([':method', 'POST', ':scheme', 'http', ':authority', 't', ':path', '/echo'], false);
+    const chunks: Buffer[] = [];
+    let head: H2HeaderList | undefined;
+    let trailers: H2HeaderList | undefined;
+    let clientClose: number | null | undefined;
+    stream.onHeaders = (h) => (head = h);
+    stream.onData = (c) => chunks.push(Buffer.from(c));
+    stream.onTrailers = (t) => (trailers = t);
+    stream.onClose = (code) => (clientClose = code);
+    assert.equal(stream.sendData(Buffer.from('hello '), false), true);
+    stream.sendData(Buffer.from('world'), false);
+    stream.sendTrailers(['x-req', 'done']);
+    await waitFor(() => clientClose !== undefined && serverClose !== undefined, 'both streams to close');
+    assert.equal(clientClose, null);
+    assert.equal(serverClose, null);
+    assert.equal(get(head!, 'x-a'), 'b');
+    assert.equal(Buffer.concat(chunks).toString(), 'hello world');
+    assert.deepEqual(trailers, ['x-sum', '11']);
+    assert.deepEqual(serverTrailers, ['x-req', 'done']);
+    assert.equal(client.activeStreams, 0);
+    await waitFor(() => sessions[0]!.activeStreams === 0, 'the server stream count to drop');
+  });
+
+  test('stream receive window: nothing beyond it arrives until consume(); then onWritable and the rest', async () => {
+    const got: number[] = [];
+    let serverStream: H2Stream | undefined;
+    const { port } = await ownServer(
+      (stream) => {
+        serverStream = stream;
+        stream.onData = (chunk) => got.push(chunk.length);
+      },
+      { initialWindowSize: 16384 },
+    );
+    const client = await ownClient(port);
+    const stream = client.request(REQUEST, false);
+    let writable = 0;
+    stream.onWritable = () => writable++;
+    assert.equal(stream.sendData(Buffer.alloc(100_000, 1), true), false, 'sendData must report a spent window');
+    await waitFor(() => got.reduce((a, b) => a + b, 0) === 16384, 'one window of data');
+    // The window stays spent without consume(); give the loop a few turns to prove nothing more comes.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(got.reduce((a, b) => a + b, 0), 16384);
+    // Consume as data arrives from now on.
+    serverStream!.onData = (chunk) => {
+      got.push(chunk.length);
+      serverStream!.consume(chunk.length);
+    };
+    serverStream!.consume(16384);
+    await waitFor(() => got.reduce((a, b) => a + b, 0) === 100_000, 'the whole body');
+    assert.ok(writable >= 0);
+    assert.equal(serverStream!.remoteEnded, true);
+  });
+
+  test('sendData returns false on a spent window and onWritable fires once the peer consumed', async () => {
+    let serverStream: H2Stream | undefined;
+    const { port } = await ownServer((stream) => {
+      serverStream = stream;
+      stream.onData = () => {};
+    }, { initialWindowSize: 16384 });
+    const client = await ownClient(port);
+    const stream = client.request(REQUEST, false);
+    let writable = 0;
+    stream.onWritable = () => writable++;
+    assert.equal(stream.sendData(Buffer.alloc(20_000), false), false);
+    await waitFor(() => serverStream !== undefined);
+    assert.equal(writable, 0);
+    serverStream!.consume(16384);
+    await waitFor(() => writable === 1, 'onWritable after the window re-opened');
+    assert.equal(stream.sendData(Buffer.alloc(10), false), true);
+  });
+
+  test('the client honours the server MAX_CONCURRENT_STREAMS: request() throws H2_STREAMS_EXHAUSTED', async () => {
+    const { port } = await ownServer(() => {}, { maxConcurrentStreams: 2 });
+    const client = await ownClient(port);
+    assert.equal(client.peerMaxConcurrentStreams, 2);
+    client.request(REQUEST, false);
+    client.request(REQUEST, false);
+    assert.throws(() => client.request(REQUEST, false), (e: unknown) => e instanceof H2SessionError && e.code === 'H2_STREAMS_EXHAUSTED');
+  });
+
+  test('a 40 KiB head goes out as HEADERS + CONTINUATION and arrives intact', async () => {
+    let seen: H2HeaderList | undefined;
+    const { port } = await ownServer((_stream, headers) => (seen = headers));
+    const client = await ownClient(port);
+    client.request([...REQUEST, 'x-big', 'b'.repeat(40_000), 'x-after', 'yes'], true);
+    await waitFor(() => seen !== undefined, 'the request head');
+    assert.equal(get(seen!, 'x-big'), 'b'.repeat(40_000));
+    assert.equal(get(seen!, 'x-after'), 'yes');
+  });
+
+  test('graceful close: GOAWAY(NO_ERROR), the open stream finishes, new requests are refused, then both sessions close', async () => {
+    const streams: H2Stream[] = [];
+    const { port, sessions } = await ownServer((stream) => {
+      streams.push(stream);
+      stream.onData = (c) => stream.consume(c.length);
+    });
+    const client = await ownClient(port);
+    let goaway: [number, number] | undefined;
+    let clientClosed: Error | undefined | null = null;
+    client.onGoaway = (code, last) => (goaway = [code, last]);
+    client.onClose = (error) => (clientClosed = error);
+    const stream = client.request(REQUEST, true);
+    let body = '';
+    let closeCode: number | null | undefined;
+    stream.onData = (c) => (body += c.toString());
+    stream.onClose = (code) => (closeCode = code);
+    await waitFor(() => streams.length === 1);
+    sessions[0]!.close();
+    await waitFor(() => goaway !== undefined, 'GOAWAY at the client');
+    assert.deepEqual(goaway, [H2_NO_ERROR, 1]);
+    assert.throws(() => client.request(REQUEST, true), (e: unknown) => e instanceof H2SessionError && e.code === 'H2_SESSION_DRAINING');
+    streams[0]!.sendHeaders([':status', '200'], false);
+    streams[0]!.sendData(Buffer.from('late'), true);
+    await waitFor(() => clientClosed !== null, 'the client session to close');
+    assert.equal(closeCode, null);
+    assert.equal(body, 'late');
+    assert.equal(clientClosed, undefined);
+    assert.equal(sessions[0]!.closed, true);
+  });
+
+  test('destroy(): every open stream on both sides closes with an error code', async () => {
+    let serverCode: number | null | undefined;
+    const { port } = await ownServer((stream) => (stream.onClose = (code) => (serverCode = code)));
+    const client = await ownClient(port);
+    const stream = client.request(REQUEST, false);
+    let clientCode: number | null | undefined;
+    let clientError: Error | undefined;
+    stream.onClose = (code, error) => {
+      clientCode = code;
+      clientError = error;
+    };
+    await waitFor(() => serverCode === undefined && client.activeStreams === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    client.destroy();
+    assert.equal(clientCode, H2_CANCEL);
+    assert.equal(clientError, undefined);
+    await waitFor(() => serverCode !== undefined, 'the server stream to fail');
+    assert.notEqual(serverCode, null);
+  });
+
+  test('many streams in one turn leave in one socket write', async () => {
+    let served = 0;
+    const { port } = await ownServer((stream) => {
+      served++;
+      stream.sendHeaders([':status', '200'], true);
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    const client = connectH2(socket);
+    cleanups.push(() => client.destroy());
+    await waitFor(() => client.ready);
+    await new Promise((r) => setImmediate(r));
+    let writes = 0;
+    const write = socket.write.bind(socket) as (b: Buffer) => boolean;
+    (socket as unknown as { write: (b: Buffer) => boolean }).write = (b: Buffer) => {
+      writes++;
+      return write(b);
+    };
+    for (let i = 0; i < 50; i++) client.request([...REQUEST, 'x-i', String(i)], true);
+    await waitFor(() => served === 50, 'all 50 requests');
+    assert.equal(writes, 1, 'fifty HEADERS frames should leave in one write');
+  });
+});
+
+describe('raw frames → serveH2', () => {
+  test('a bad preface closes the connection without a stream', async () => {
+    let streams = 0;
+    const { port } = await ownServer(() => streams++);
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    socket.resume();
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    assert.equal(streams, 0);
+  });
+
+  test('the preface may arrive in pieces, and the `initial` bytes count as read', async () => {
+    let seen: H2HeaderList | undefined;
+    const port = await listen((socket) => {
+      socket.once('data', (first: Buffer) => {
+        const session = serveH2(socket, (_s, h) => (seen = h), undefined, first);
+        cleanups.push(() => session.destroy());
+      });
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    socket.write(PREFACE.subarray(0, 5));
+    await new Promise((r) => setTimeout(r, 30));
+    socket.write(Buffer.concat([PREFACE.subarray(5), frame(FrameType.SETTINGS, 0, 0), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('a'))]));
+    await waitFor(() => seen !== undefined, 'the request');
+    assert.equal(get(seen!, ':authority'), 'a');
+  });
+
+  test('a frame between HEADERS and its CONTINUATION is a connection PROTOCOL_ERROR', async () => {
+    const { port } = await ownServer(() => {});
+    const raw = await rawClient(port);
+    const block = requestBlock('a');
+    raw.write(frame(FrameType.HEADERS, 0, 1, block.subarray(0, 5)));
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    await expectGoaway(raw, H2_PROTOCOL_ERROR);
+  });
+
+  test('HEADERS split over CONTINUATION frames is reassembled', async () => {
+    let seen: H2HeaderList | undefined;
+    const { port } = await ownServer((_s, h) => (seen = h));
+    const raw = await rawClient(port);
+    const block = requestBlock('a', 'GET', '/split', [literal('x-long', 'z'.repeat(300))]);
+    raw.write(frame(FrameType.HEADERS, Flag.END_STREAM, 1, block.subarray(0, 10)));
+    raw.write(frame(FrameType.CONTINUATION, 0, 1, block.subarray(10, 100)));
+    raw.write(frame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, block.subarray(100)));
+    await waitFor(() => seen !== undefined, 'the request');
+    assert.equal(get(seen!, ':path'), '/split');
+    assert.equal(get(seen!, 'x-long'), 'z'.repeat(300));
+  });
+
+  test('CONTINUATION flood (a header block far beyond the header list limit) → GOAWAY ENHANCE_YOUR_CALM', async () => {
+    const { port } = await ownServer(() => {}, { maxHeaderListSize: 4096 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, 0, 1, requestBlock('a')));
+    const junk = Buffer.alloc(16000, 0x41);
+    for (let i = 0; i < 10 && !raw.closed; i++) raw.write(frame(FrameType.CONTINUATION, 0, 1, junk));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+
+  test('rapid reset: streams opened and reset before an answer → GOAWAY ENHANCE_YOUR_CALM', async () => {
+    let opened = 0;
+    const { port } = await ownServer(() => opened++, { maxEarlyResetsPer10s: 50 });
+    const raw = await rawClient(port);
+    const frames: Buffer[] = [];
+    for (let id = 1; id <= 201; id += 2) {
+      frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('a')));
+      frames.push(frame(FrameType.RST_STREAM, 0, id, u32(H2_CANCEL)));
+    }
+    raw.write(Buffer.concat(frames));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+    assert.ok(opened <= 51, `at most the limit of streams reached the handler (${opened})`);
+  });
+
+  test('PING flood → GOAWAY ENHANCE_YOUR_CALM; PINGs below the limit are acked', async () => {
+    const { port } = await ownServer(() => {}, { maxControlFramesPer10s: 100 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.from('12345678')));
+    const ack = await eventually(() => raw.frames.find((f) => f.type === FrameType.PING));
+    assert.equal(ack.flags & Flag.ACK, Flag.ACK);
+    assert.equal(ack.payload.toString(), '12345678');
+    const pings: Buffer[] = [];
+    for (let i = 0; i < 200; i++) pings.push(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    raw.write(Buffer.concat(pings));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+
+  test('a request head beyond maxHeaderListSize is answered 431 with END_STREAM and never reaches the handler', async () => {
+    let opened = 0;
+    const { port } = await ownServer(() => opened++, { maxHeaderListSize: 1024 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('a', 'GET', '/', [literal('x-big', 'b'.repeat(2000))])));
+    const head = await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 1));
+    assert.equal(head.flags & Flag.END_STREAM, Flag.END_STREAM);
+    const list: H2HeaderList = [];
+    new HpackDecoder().decode(head.payload, list, 65536);
+    assert.equal(get(list, ':status'), '431');
+    assert.equal(opened, 0);
+    // The session carries on.
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, requestBlock('a')));
+    await waitFor(() => opened === 1, 'the next request');
+  });
+
+  test('malformed request heads get RST_STREAM(PROTOCOL_ERROR) and the session carries on', async () => {
+    let opened = 0;
+    const { port } = await ownServer(() => opened++);
+    const raw = await rawClient(port);
+    const base = requestBlock('a');
+    const bad = [
+      Buffer.concat([base, literal('X-Upper', 'v')]),
+      Buffer.concat([base, literal('connection', 'close')]),
+      Buffer.concat([base, literal('te', 'gzip')]),
+      Buffer.concat([literal(':method', 'GET'), literal(':scheme', 'http')]), // no :path
+      Buffer.concat([literal('x-a', 'b'), base]), // pseudo after regular
+      Buffer.concat([base, literal('x-bad', 'a\nb')]),
+    ];
+    bad.forEach((block, i) => raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1 + 2 * i, block)));
+    await waitFor(() => raw.frames.filter((f) => f.type === FrameType.RST_STREAM).length === bad.length, 'one RST_STREAM per bad head');
+    for (const f of raw.frames.filter((f) => f.type === FrameType.RST_STREAM)) assert.equal(f.payload.readUInt32BE(0), H2_PROTOCOL_ERROR);
+    assert.equal(opened, 0);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1 + 2 * bad.length, base));
+    await waitFor(() => opened === 1, 'a good request after the bad ones');
+    assert.equal(raw.goaway(), undefined);
+  });
+
+  test('content-length that does not match the DATA → RST_STREAM(PROTOCOL_ERROR), stream onClose with that code', async () => {
+    const streams: { stream: H2Stream; headers: H2HeaderList; body: Buffer[]; code?: number | null }[] = [];
+    const { port } = await ownServer(recordingHandler(streams));
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST', '/', [literal('content-length', '10')])));
+    raw.write(frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('short')));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 1));
+    assert.equal(rst.payload.readUInt32BE(0), H2_PROTOCOL_ERROR);
+    await waitFor(() => streams[0]?.code !== undefined);
+    assert.equal(streams[0]!.code, H2_PROTOCOL_ERROR);
+  });
+
+  test('DATA beyond the connection window → GOAWAY FLOW_CONTROL_ERROR', async () => {
+    const { port } = await ownServer(() => {}, { connectionWindowSize: 65535 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    // The handler never consumes, but the connection window is re-opened as data is delivered:
+    // so exceed it within one burst the session cannot have answered yet.
+    const chunk = Buffer.alloc(16384);
+    const burst: Buffer[] = [];
+    for (let i = 0; i < 5; i++) burst.push(frame(FrameType.DATA, 0, 1, chunk));
+    raw.write(Buffer.concat(burst));
+    const g = await eventually(() => raw.goaway() ?? raw.frames.find((f) => f.type === FrameType.RST_STREAM), 'an error');
+    assert.ok(g.type === FrameType.GOAWAY ? goawayCode(g) === H2_FLOW_CONTROL_ERROR : g.payload.readUInt32BE(0) === H2_FLOW_CONTROL_ERROR);
+  });
+
+  test('DATA beyond a stream window → RST_STREAM(FLOW_CONTROL_ERROR)', async () => {
+    const { port } = await ownServer((stream) => (stream.onData = () => {}), { initialWindowSize: 16384 });
+    const raw = await rawClient(port);
+    await waitFor(() => raw.frames.some((f) => f.type === FrameType.SETTINGS && f.flags === Flag.ACK), 'our SETTINGS acked');
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    raw.write(Buffer.concat([frame(FrameType.DATA, 0, 1, Buffer.alloc(16384)), frame(FrameType.DATA, 0, 1, Buffer.alloc(100))]));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 1));
+    assert.equal(rst.payload.readUInt32BE(0), H2_FLOW_CONTROL_ERROR);
+  });
+
+  test('WINDOW_UPDATE overflowing 2^31-1 → FLOW_CONTROL_ERROR; increment 0 → PROTOCOL_ERROR', async () => {
+    const { port } = await ownServer(() => {});
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(0x7fffffff)));
+    await expectGoaway(raw, H2_FLOW_CONTROL_ERROR);
+    const raw2 = await rawClient(port);
+    raw2.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(0)));
+    await expectGoaway(raw2, H2_PROTOCOL_ERROR);
+  });
+
+  test('streams beyond maxConcurrentStreams are refused with RST_STREAM(REFUSED_STREAM)', async () => {
+    let opened = 0;
+    const { port } = await ownServer(() => opened++, { maxConcurrentStreams: 1 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 3, requestBlock('a', 'POST')));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 3));
+    assert.equal(rst.payload.readUInt32BE(0), H2_REFUSED_STREAM);
+    assert.equal(opened, 1);
+  });
+
+  test('a peer that never sends SETTINGS fails the session with GOAWAY(SETTINGS_TIMEOUT)', async () => {
+    let closedWith: Error | undefined;
+    const port = await listen((socket) => {
+      const s = serveH2(socket, () => {}, { settingsTimeoutMs: 100 });
+      s.onClose = (e) => (closedWith = e);
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    const received: Buffer[] = [];
+    socket.on('data', (d: Buffer) => received.push(d));
+    socket.write(PREFACE);
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const all = Buffer.concat(received);
+    let code: number | undefined;
+    for (let p = 0; p + 9 <= all.length; p += 9 + all.readUIntBE(p, 3)) if (all[p + 3] === FrameType.GOAWAY) code = all.readUInt32BE(p + 13);
+    assert.equal(code, H2_SETTINGS_TIMEOUT);
+    await waitFor(() => closedWith !== undefined);
+    assert.ok(closedWith instanceof H2SessionError && closedWith.code === 'H2_SETTINGS_TIMEOUT');
+  });
+});
+
+/** A raw server for client-side tests: accepts our client, records its frames, lets the test write. */
+class RawServer {
+  frames: Frame[] = [];
+  socket: net.Socket | undefined;
+  #buf = Buffer.alloc(0);
+  #prefaceSeen = false;
+  onSocket(socket: net.Socket): void {
+    this.socket = socket;
+    socket.write(frame(FrameType.SETTINGS, 0, 0));
+    socket.on('data', (d: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, d]);
+      if (!this.#prefaceSeen) {
+        if (this.#buf.length < PREFACE.length) return;
+        this.#buf = this.#buf.subarray(PREFACE.length);
+        this.#prefaceSeen = true;
+      }
+      while (this.#buf.length >= 9) {
+        const len = this.#buf.readUIntBE(0, 3);
+        if (this.#buf.length < 9 + len) break;
+        this.frames.push({ type: this.#buf[3]!, flags: this.#buf[4]!, stream: this.#buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(this.#buf.subarray(9, 9 + len)) });
+        this.#buf = this.#buf.subarray(9 + len);
+      }
+    });
+  }
+}
+
+describe('raw frames → connectH2', () => {
+  async function setup(): Promise<{ raw: RawServer; client: H2ClientSession }> {
+    const raw = new RawServer();
+    const port = await listen((s) => raw.onSocket(s));
+    const client = await ownClient(port);
+    await waitFor(() => raw.socket !== undefined);
+    return { raw, client };
+  }
+
+  test('GOAWAY(lastStreamId 1) with streams 1 and 3 open: 3 closes REFUSED_STREAM (retryable), 1 stays', async () => {
+    const { raw, client } = await setup();
+    const s1 = client.request(REQUEST, true);
+    const s3 = client.request(REQUEST, true);
+    let code3: number | null | undefined;
+    let error3: Error | undefined;
+    s3.onClose = (code, error) => {
+      code3 = code;
+      error3 = error;
+    };
+    let goaway: number[] | undefined;
+    client.onGoaway = (code, last) => (goaway = [code, last]);
+    await waitFor(() => raw.frames.filter((f) => f.type === FrameType.HEADERS).length === 2);
+    raw.socket!.write(frame(FrameType.GOAWAY, 0, 0, Buffer.concat([u32(1), u32(H2_NO_ERROR)])));
+    await waitFor(() => code3 !== undefined, 'stream 3 to fail');
+    assert.equal(code3, H2_REFUSED_STREAM);
+    assert.ok(error3 instanceof H2SessionError && error3.code === 'H2_GOAWAY');
+    assert.deepEqual(goaway, [H2_NO_ERROR, 1]);
+    assert.equal(s1.closed, false);
+    assert.equal(client.draining, true);
+    assert.throws(() => client.request(REQUEST, true), (e: unknown) => e instanceof H2SessionError && e.code === 'H2_SESSION_DRAINING');
+  });
+
+  test('PUSH_PROMISE is a connection PROTOCOL_ERROR (push is disabled)', async () => {
+    const { raw, client } = await setup();
+    const s1 = client.request(REQUEST, true);
+    let code: number | null | undefined;
+    s1.onClose = (c) => (code = c);
+    raw.socket!.write(frame(5 /* PUSH_PROMISE */, Flag.END_HEADERS, 1, Buffer.concat([u32(2), requestBlock('a')])));
+    await waitFor(() => code !== undefined);
+    assert.equal(code, H2_PROTOCOL_ERROR);
+    const g = await eventually(() => raw.frames.find((f) => f.type === FrameType.GOAWAY));
+    assert.equal(goawayCode(g), H2_PROTOCOL_ERROR);
+  });
+
+  test('a smaller INITIAL_WINDOW_SIZE from the peer shrinks open streams, even below zero', async () => {
+    const { raw, client } = await setup();
+    const stream = client.request(REQUEST, false);
+    stream.sendData(Buffer.alloc(1000), false);
+    await waitFor(() => raw.frames.some((f) => f.type === FrameType.DATA), 'the first DATA');
+    // Window 65535 - 1000 sent; shrink the initial window to 500 → stream window 500 - 1000 = -500.
+    const settings = Buffer.alloc(6);
+    settings.writeUInt16BE(4, 0);
+    settings.writeUInt32BE(500, 2);
+    raw.socket!.write(frame(FrameType.SETTINGS, 0, 0, settings));
+    await waitFor(() => raw.frames.filter((f) => f.type === FrameType.SETTINGS && f.flags === Flag.ACK).length === 2, 'the ack of the second SETTINGS');
+    assert.equal(stream.sendData(Buffer.alloc(100), false), false, 'window negative: nothing may go');
+    raw.socket!.write(frame(FrameType.WINDOW_UPDATE, 0, 1, u32(550)));
+    await waitFor(() => raw.frames.filter((f) => f.type === FrameType.DATA).reduce((a, f) => a + f.payload.length, 0) === 1050, '50 more bytes');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(raw.frames.filter((f) => f.type === FrameType.DATA).reduce((a, f) => a + f.payload.length, 0), 1050);
+  });
+
+  test('a response with 100-continue then 200 reaches onHeaders twice; DATA before a head is a stream error', async () => {
+    const { raw, client } = await setup();
+    const stream = client.request(REQUEST, true);
+    const heads: H2HeaderList[] = [];
+    let closeCode: number | null | undefined;
+    stream.onHeaders = (h) => heads.push(h);
+    stream.onClose = (c) => (closeCode = c);
+    raw.socket!.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, literal(':status', '100')));
+    raw.socket!.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, literal(':status', '204')));
+    await waitFor(() => closeCode !== undefined);
+    assert.equal(closeCode, null);
+    assert.deepEqual(heads.map((h) => get(h, ':status')), ['100', '204']);
+    const s3 = client.request(REQUEST, true);
+    let code3: number | null | undefined;
+    s3.onClose = (c) => (code3 = c);
+    raw.socket!.write(frame(FrameType.DATA, Flag.END_STREAM, 3, Buffer.from('x')));
+    await waitFor(() => code3 !== undefined);
+    assert.equal(code3, H2_PROTOCOL_ERROR);
+  });
+});
