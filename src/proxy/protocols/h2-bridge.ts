@@ -17,6 +17,7 @@ import type { Http1Head } from './http1/parser.ts';
 import { K_HOST, K_TE, K_TRANSFER_ENCODING, K_EXPECT, isHopByHop } from './http1/parser.ts';
 import { H2_CANCEL, H2_REFUSED_STREAM, type H2ClientSession, type H2HeaderList, type H2Stream } from './h2/api.ts';
 import { ProxyError } from '../errors.ts';
+import { reasonPhrase } from './http1/error-response.ts';
 
 /** Header edits for a flat list: names (lower case) to drop, then [name, value, ...] to append. */
 export interface FlatHeaderEdits {
@@ -129,6 +130,46 @@ function corkUntilReadEnds(socket: net.Socket): void {
   if (corked.push(socket) === 1) queueMicrotask(uncorkAll);
 }
 
+// Bridges holding a response head (declared length) for the body bytes of the same read: written
+// alone once the codec finished that read if no DATA came with it.
+let heldHeads: H2Bridge[] = [];
+const flushHeldHeads = (): void => {
+  const list = heldHeads;
+  heldHeads = [];
+  for (let i = 0; i < list.length; i++) list[i]!.flushHeldHead();
+};
+
+/** Buffer#latin1Write (fast, untyped in @types/node): writes a one-byte-per-char string at `pos`. */
+const latin1Write = (out: Buffer, text: string, pos: number): number => (out as unknown as { latin1Write(t: string, p: number): number }).latin1Write(text, pos);
+
+/**
+ * The HTTP/1.1 head of a response whose length the upstream declared, for a keep-alive HTTP/1.1
+ * client (the common case, written by the bridge itself so head and body leave in one write). The
+ * codec validated the fields (RFC 9113 §8.2: no CR/LF/NUL, lower-case names, no connection-specific
+ * fields), so they serialise as they are. Null when the response needs the engine's general writer.
+ */
+function declaredLengthHead(status: number, list: H2HeaderList, edits: FlatHeaderEdits | null, close: boolean): string {
+  let s = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    if (name.charCodeAt(0) === 0x3a || (edits !== null && removed(edits.remove, name))) continue;
+    s += `${name}: ${list[i + 1]!}\r\n`;
+  }
+  if (edits !== null) for (let k = 0; k < edits.append.length; k += 2) s += `${edits.append[k]!}: ${edits.append[k + 1]!}\r\n`;
+  return close ? s + 'connection: close\r\n\r\n' : s + '\r\n';
+}
+
+/** The value of content-length in a flat list, -1 when absent or not a plain number. */
+function declaredLength(list: H2HeaderList): number {
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === 'content-length') {
+      const v = list[i + 1]!;
+      return /^\d{1,15}$/.test(v) ? Number(v) : -1;
+    }
+  }
+  return -1;
+}
+
 /** The client-side half of one HTTP/1 connection's bridged exchanges; see the module comment. */
 export class H2Bridge implements ExchangeHooks {
   readonly raw = false;
@@ -153,6 +194,10 @@ export class H2Bridge implements ExchangeHooks {
   requestEnded = false;
   /** Where the current attempt goes, for error messages. */
   target = '';
+  /** A serialised response head waiting for the first body bytes of the same read ('' = none). */
+  heldHead = '';
+  /** Body bytes still due on a response this bridge frames itself (declared length); -1 = the engine frames it. */
+  bodyLeft = -1;
 
   constructor(conn: Http1ServerConn) {
     this.conn = conn;
@@ -172,6 +217,8 @@ export class H2Bridge implements ExchangeHooks {
     this.unconsumed = 0;
     this.requestTrailers = null;
     this.requestEnded = false;
+    this.heldHead = '';
+    this.bodyLeft = -1;
     this.conn.attach(this, false);
     if (plan.requestTimeoutMs > 0) this.conn.setDeadline(plan.requestTimeoutMs);
   }
@@ -271,6 +318,17 @@ export class H2Bridge implements ExchangeHooks {
     }
     this.status = status;
     this.responded = true;
+    if (!endStream && conn.head.versionMinor === 1 && conn.requestDone && conn.head.method !== 'HEAD' && status !== 204 && status !== 304) {
+      const length = declaredLength(headers);
+      if (length > 0) {
+        // Framed here: the head waits for the body bytes of this read, and both leave in one write.
+        if (conn.server.draining) conn.keepAlive = false;
+        this.heldHead = declaredLengthHead(status, headers, this.plan!.responseEdits, !conn.keepAlive);
+        this.bodyLeft = length;
+        if (heldHeads.push(this) === 1) queueMicrotask(flushHeldHeads);
+        return;
+      }
+    }
     const pairs = pairsOf(headers, this.plan!.responseEdits);
     if (endStream) {
       conn.writeHead(status, pairs);
@@ -281,12 +339,33 @@ export class H2Bridge implements ExchangeHooks {
     conn.writeHead(status, pairs);
   };
 
+  /** Writes a held head alone (no DATA came in the read that carried it). */
+  flushHeldHead(): void {
+    const head = this.heldHead;
+    if (head === '' || this.finished) return;
+    this.heldHead = '';
+    this.conn.writeRaw(Buffer.from(head, 'latin1'));
+  }
+
+  /** Body bytes of a response framed here (declared length): the held head goes with the first ones. */
+  #writeFramed(chunk: Buffer): boolean {
+    const conn = this.conn;
+    this.bodyLeft -= chunk.length;
+    const head = this.heldHead;
+    if (head === '') return conn.writeRaw(chunk);
+    this.heldHead = '';
+    const out = Buffer.allocUnsafe(head.length + chunk.length);
+    const at = latin1Write(out, head, 0);
+    chunk.copy(out, at);
+    return conn.writeRaw(out);
+  }
+
   readonly onStreamData = (chunk: Buffer, endStream: boolean): void => {
     if (this.finished) return;
     const n = chunk.length;
     if (n > 0) {
       // The chunk is a view into a socket read the codec never reuses: the socket may keep it.
-      if (this.conn.writeBody(chunk)) this.stream!.consume(n);
+      if (this.bodyLeft >= 0 ? this.#writeFramed(chunk) : this.conn.writeBody(chunk)) this.stream!.consume(n);
       else this.unconsumed += n;
     }
     if (endStream) this.#complete(null);
@@ -323,8 +402,18 @@ export class H2Bridge implements ExchangeHooks {
   #complete(trailers: Array<[string, string]> | null): void {
     this.finished = true;
     this.#detach(false);
+    if (this.bodyLeft >= 0) {
+      if (this.heldHead !== '' || this.bodyLeft !== 0) {
+        // Fewer (or more) bytes than the upstream declared: the client can only learn it from a reset.
+        this.#done(false, new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${this.target} sent a body that does not match its content-length`));
+        this.conn.destroy(new Error('response body length mismatch'));
+        return;
+      }
+    }
     this.#done(true, null);
-    this.conn.endResponse(trailers);
+    // A response framed here is complete on the wire: the engine only needs to know it ended.
+    if (this.bodyLeft >= 0) this.conn.responseEnd();
+    else this.conn.endResponse(trailers);
   }
 
   /** Lets go of the stream: its callbacks can no longer reach this bridge (reused by the next request). */
