@@ -352,7 +352,8 @@ export class H2Bridge implements ExchangeHooks {
     const conn = this.conn;
     this.bodyLeft -= chunk.length;
     const head = this.heldHead;
-    if (head === '') return conn.writeRaw(chunk);
+    // The codec's chunk is a view into its read buffer (api.ts: copy if kept): the socket may keep it.
+    if (head === '') return conn.writeRaw(Buffer.from(chunk));
     this.heldHead = '';
     const out = Buffer.allocUnsafe(head.length + chunk.length);
     const at = latin1Write(out, head, 0);
@@ -364,8 +365,8 @@ export class H2Bridge implements ExchangeHooks {
     if (this.finished) return;
     const n = chunk.length;
     if (n > 0) {
-      // The chunk is a view into a socket read the codec never reuses: the socket may keep it.
-      if (this.bodyLeft >= 0 ? this.#writeFramed(chunk) : this.conn.writeBody(chunk)) this.stream!.consume(n);
+      // The chunk is a view into the codec's read buffer (copied where a socket may keep it).
+      if (this.bodyLeft >= 0 ? this.#writeFramed(chunk) : this.conn.writeBody(Buffer.from(chunk))) this.stream!.consume(n);
       else this.unconsumed += n;
     }
     if (endStream) this.#complete(null);
