@@ -502,6 +502,51 @@ describe('raw frames → serveH2', () => {
     assert.equal(opened, 1);
   });
 
+  test('HEADERS on a stream that closed normally is a connection error; trailers after our reset are ignored', async () => {
+    const streams: H2Stream[] = [];
+    const { port } = await ownServer((stream) => {
+      streams.push(stream);
+      stream.onData = () => {};
+      if (stream.id === 1) stream.sendHeaders([':status', '204'], true);
+    });
+    const raw = await rawClient(port);
+    // Stream 3: the server resets it mid-request; the client's trailers were already in flight.
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 3, requestBlock('a', 'POST')));
+    await waitFor(() => streams.length === 1);
+    streams[0]!.reset(H2_CANCEL);
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 3));
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, literal('x-trailer', 'late')));
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.from('stillok!')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'stillok!'), 'the session to answer after ignored trailers');
+    assert.equal(raw.goaway(), undefined);
+    // Stream 5 ends normally (both sides); HEADERS on it afterwards is a protocol violation.
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, requestBlock('a')));
+    await waitFor(() => streams.length === 2);
+    streams[1]!.sendHeaders([':status', '204'], true);
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 5));
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, literal('x-trailer', 'late')));
+    await expectGoaway(raw, 0x5 /* STREAM_CLOSED */);
+  });
+
+  test('a stream callback that throws destroys that session with INTERNAL_ERROR, not the process', async () => {
+    let closed: Error | undefined | null = null;
+    const port = await listen((socket) => {
+      const session = serveH2(socket, (stream) => {
+        stream.onData = () => {
+          throw new Error('owner bug');
+        };
+      });
+      session.onClose = (e) => (closed = e);
+    });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    raw.write(frame(FrameType.DATA, 0, 1, Buffer.from('boom')));
+    await waitFor(() => closed !== null, 'the session to close');
+    assert.ok(closed instanceof H2SessionError);
+    assert.match((closed as H2SessionError).message, /owner bug/);
+    await waitFor(() => raw.closed);
+  });
+
   test('a peer that never sends SETTINGS fails the session with GOAWAY(SETTINGS_TIMEOUT)', async () => {
     let closedWith: Error | undefined;
     const port = await listen((socket) => {

@@ -574,6 +574,7 @@ class SessionCore {
   resetStream(stream: Stream, code: number, error: Error | undefined): void {
     if (stream.closed) return;
     this.output(rstStreamFrame(stream.id, code));
+    this.#rememberReset(stream.id);
     this.#closeStream(stream, code, error);
   }
 
@@ -641,6 +642,8 @@ class SessionCore {
     if (this.closed) return;
     const c = code ?? H2_CANCEL;
     if (error !== undefined) this.#closeError ??= error;
+    this.draining = true;
+    this.#inputDead = true;
     this.#failAll(c, error);
     if (!this.#goawaySent && !this.socket.destroyed && this.socket.writable) {
       this.#goawaySent = true;
@@ -744,7 +747,13 @@ class SessionCore {
       const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
       const start = pos + FRAME_HEADER_LENGTH;
       pos = start + length;
-      this.#onFrame(buf, start, length, type, flags, streamId);
+      try {
+        this.#onFrame(buf, start, length, type, flags, streamId);
+      } catch (error) {
+        // A callback of the owner threw: the session's state can no longer be trusted.
+        this.destroy(new H2SessionError('H2_PROTOCOL', `an HTTP/2 stream callback threw: ${(error as Error).message}`, { cause: error }), H2_INTERNAL_ERROR);
+        return;
+      }
       if (this.#inputDead) return;
     }
     if (pos < buf.length) this.#pending = pos === 0 ? buf : buf.subarray(pos);
@@ -839,6 +848,25 @@ class SessionCore {
     return true;
   }
 
+  /** Ids of the last streams we reset, so that frames still in flight on them are not taken as errors. */
+  #resetRing = new Int32Array(64);
+  #resetRingNext = 0;
+
+  /** RST_STREAM for a stream that has no Stream object (refused, malformed, already gone). */
+  #refuse(id: number, code: number): void {
+    this.output(rstStreamFrame(id, code));
+    this.#rememberReset(id);
+  }
+
+  #rememberReset(id: number): void {
+    this.#resetRing[this.#resetRingNext] = id;
+    this.#resetRingNext = (this.#resetRingNext + 1) & 63;
+  }
+
+  #recentlyReset(id: number): boolean {
+    return this.#resetRing.includes(id);
+  }
+
   #stream(id: number): Stream | undefined {
     const last = this.#lastStream;
     if (last !== null && last.id === id) return last;
@@ -856,7 +884,7 @@ class SessionCore {
   #streamErrorById(id: number, code: number): void {
     const s = this.#stream(id);
     if (s !== undefined) this.resetStream(s, code, new H2SessionError('H2_PROTOCOL', `HTTP/2 stream error ${code}`, { h2Code: code }));
-    else this.output(rstStreamFrame(id, code));
+    else this.#refuse(id, code);
   }
 
   #onDataFrame(buf: Buffer, start: number, length: number, flags: number, streamId: number): void {
@@ -1003,32 +1031,37 @@ class SessionCore {
       return;
     }
     if ((streamId & 1) === 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'client opened an even stream id');
-    if (streamId <= this.#lastPeerStreamId) return this.#connectionError(H2_STREAM_CLOSED, 'HEADERS on a closed stream');
+    if (streamId <= this.#lastPeerStreamId) {
+      // A stream we reset recently may still have trailers in flight: ignored (the block was decoded).
+      // HEADERS on any other closed stream is a connection error (RFC 9113 §5.1).
+      if (this.#recentlyReset(streamId)) return;
+      return this.#connectionError(H2_STREAM_CLOSED, 'HEADERS on a closed stream');
+    }
     this.#lastPeerStreamId = streamId;
     if (this.#goawaySent && streamId > this.#goawayLastStreamId) {
-      this.output(rstStreamFrame(streamId, H2_REFUSED_STREAM));
+      this.#refuse(streamId, H2_REFUSED_STREAM);
       return;
     }
     if (selfDependent) {
-      this.output(rstStreamFrame(streamId, H2_PROTOCOL_ERROR));
+      this.#refuse(streamId, H2_PROTOCOL_ERROR);
       this.#countEarlyReset();
       return;
     }
     if (this.activeStreams >= this.options.maxConcurrentStreams) {
-      this.output(rstStreamFrame(streamId, H2_REFUSED_STREAM));
+      this.#refuse(streamId, H2_REFUSED_STREAM);
       this.#countEarlyReset();
       return;
     }
     if (!withinLimit) {
       // Oversize head: answer 431 ourselves (RFC 6585), then stop the request body with RST_STREAM(NO_ERROR).
       this.#writeHeaderBlock(streamId, this.#encoder.encode([':status', '431']), FLAG_END_STREAM);
-      if (!endStream) this.output(rstStreamFrame(streamId, H2_NO_ERROR));
+      if (!endStream) this.#refuse(streamId, H2_NO_ERROR);
       this.#countEarlyReset();
       return;
     }
     const contentLength = validateHeaders(list, KIND_REQUEST);
     if (contentLength === -2 || (endStream && contentLength > 0)) {
-      this.output(rstStreamFrame(streamId, H2_PROTOCOL_ERROR));
+      this.#refuse(streamId, H2_PROTOCOL_ERROR);
       this.#countEarlyReset();
       return;
     }
