@@ -253,7 +253,7 @@ describe('own client ↔ own server', () => {
     });
     const client = await ownClient(port);
     let goaway: [number, number] | undefined;
-    let clientClosed: Error | undefined | null = null;
+    let clientClosed = null as Error | undefined | null;
     client.onGoaway = (code, last) => (goaway = [code, last]);
     client.onClose = (error) => (clientClosed = error);
     const stream = client.request(REQUEST, true);
@@ -529,7 +529,7 @@ describe('raw frames → serveH2', () => {
   });
 
   test('a stream callback that throws destroys that session with INTERNAL_ERROR, not the process', async () => {
-    let closed: Error | undefined | null = null;
+    let closed = null as Error | undefined | null;
     const port = await listen((socket) => {
       const session = serveH2(socket, (stream) => {
         stream.onData = () => {
