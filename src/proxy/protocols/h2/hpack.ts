@@ -377,6 +377,14 @@ class EncoderName {
   dynamicValues: Map<string, number> | null = null;
   /** Insertion number of the newest dynamic entry with this name (-1: none). */
   newestInsertion = -1;
+  /**
+   * The value this name was last sent with as an indexed field, and where it was found: comparing a
+   * fresh value string with it costs less than hashing it for a Map lookup (a proxy repeats values).
+   */
+  lastValue: string | null = null;
+  /** Static index of lastValue (0: it is the dynamic entry lastInsertion). */
+  lastStatic = 0;
+  lastInsertion = -1;
   constructor(
     /** First static index with this name (0: not a static name). */
     readonly staticIndex: number,
@@ -447,6 +455,9 @@ export class HpackEncoder {
   private inserted = 0;
   private count = 0;
   private readonly names = staticEncoderNames();
+  /** The names of the previous blocks by field position, and what they resolved to (saves hashing fresh name strings). */
+  private readonly positionNameStrings: string[] = [];
+  private readonly positionNames: EncoderName[] = [];
 
   constructor(options: HpackEncoderOptions = {}) {
     this.ownMaxTableSize = options.maxTableSize ?? DEFAULT_HEADER_TABLE_SIZE;
@@ -507,11 +518,33 @@ export class HpackEncoder {
         position -= blockStart;
         blockStart = 0;
       }
-      const known = this.names.get(name);
+      // The name: the same as at this position in the previous block (a string compare), else a Map lookup.
+      const field = i >> 1;
+      let known: EncoderName | undefined;
+      if (this.positionNameStrings[field] === name) known = this.positionNames[field];
+      else {
+        known = this.names.get(name);
+        if (known !== undefined) {
+          this.positionNameStrings[field] = name;
+          this.positionNames[field] = known;
+        }
+      }
       if (known !== undefined) {
+        if (known.lastValue === value) {
+          if (known.lastStatic !== 0) {
+            position = writeInteger(buffer, position, 0x80, 0x7f, known.lastStatic);
+            continue;
+          }
+          if (known.lastInsertion >= this.inserted - this.count) {
+            position = writeInteger(buffer, position, 0x80, 0x7f, STATIC_COUNT + this.inserted - known.lastInsertion);
+            continue;
+          }
+        }
         if (known.staticValues !== null) {
           const staticIndex = known.staticValues.get(value);
           if (staticIndex !== undefined) {
+            known.lastValue = value;
+            known.lastStatic = staticIndex;
             position = writeInteger(buffer, position, 0x80, 0x7f, staticIndex);
             continue;
           }
@@ -519,6 +552,9 @@ export class HpackEncoder {
         if (known.dynamicValues !== null) {
           const insertion = known.dynamicValues.get(value);
           if (insertion !== undefined) {
+            known.lastValue = value;
+            known.lastStatic = 0;
+            known.lastInsertion = insertion;
             position = writeInteger(buffer, position, 0x80, 0x7f, STATIC_COUNT + this.inserted - insertion);
             continue;
           }
@@ -531,7 +567,11 @@ export class HpackEncoder {
       else position = writeInteger(buffer, position, indexing, 0x0f, nameIndex);
       if (nameIndex === 0) position = this.writeString(buffer, position, name);
       position = this.writeString(buffer, position, value);
-      if (indexing === INDEXING_INCREMENTAL) this.insert(known, name, value);
+      if (indexing === INDEXING_INCREMENTAL) {
+        const entry = this.insert(known, name, value);
+        this.positionNameStrings[field] = name;
+        this.positionNames[field] = entry;
+      }
     }
     if (buffer === slab) slabUsed = position;
     return buffer.subarray(blockStart, position);
@@ -559,7 +599,8 @@ export class HpackEncoder {
     return position + latin1Write(buffer, value, position);
   }
 
-  private insert(known: EncoderName | undefined, name: string, value: string): void {
+  /** Adds an entry to the dynamic table; returns the EncoderName that now holds it. */
+  private insert(known: EncoderName | undefined, name: string, value: string): EncoderName {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     this.evictTo(this.maxTableSize - size);
     // Eviction may have dropped the name's entry; look it up again only then.
@@ -579,6 +620,10 @@ export class HpackEncoder {
     if (entry.dynamicValues === null) entry.dynamicValues = new Map();
     entry.dynamicValues.set(value, insertion);
     entry.newestInsertion = insertion;
+    entry.lastValue = value;
+    entry.lastStatic = 0;
+    entry.lastInsertion = insertion;
+    return entry;
   }
 
   private evictTo(size: number): void {
