@@ -53,7 +53,9 @@ async function settledHeap(): Promise<{ heapUsed: number; rss: number }> {
 }
 
 const MB = 1024 * 1024;
+const BIG_ANSWER = 2 * MB;
 const PING_PAYLOAD = Buffer.from('weftping');
+const EMPTY = Buffer.alloc(0);
 const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 // ---------------------------------------------------------------------------------------------------
@@ -76,6 +78,8 @@ class HostileClient {
   initialStreamWindow = 65535;
   readonly streamWindowUpdates = new Map<number, number>();
   pingAcks = 0;
+  /** DATA payload bytes received (DATA frames are recorded with an empty payload). */
+  dataBytes = 0;
   /** Acknowledge the server's SETTINGS (a client that sent no SETTINGS of its own must not: an ack first is a protocol error). */
   ackSettings = true;
   #pending: Buffer = Buffer.alloc(0);
@@ -136,7 +140,11 @@ class HostileClient {
     while (this.#pending.length >= 9) {
       const length = this.#pending.readUIntBE(0, 3);
       if (this.#pending.length < 9 + length) break;
-      const f: Frame = { type: this.#pending[3]!, flags: this.#pending[4]!, stream: this.#pending.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(this.#pending.subarray(9, 9 + length)) };
+      const type = this.#pending[3]!;
+      // DATA is counted, not kept (some cases download tens of MiB).
+      const payload = type === FrameType.DATA ? EMPTY : Buffer.from(this.#pending.subarray(9, 9 + length));
+      if (type === FrameType.DATA) this.dataBytes += length;
+      const f: Frame = { type, flags: this.#pending[4]!, stream: this.#pending.readUInt32BE(5) & 0x7fffffff, payload };
       this.#pending = this.#pending.subarray(9 + length);
       this.frames.push(f);
       this.#onFrame(f);
@@ -224,11 +232,16 @@ interface CodecServer {
   paths: Map<string, number>;
   /** DATA bytes delivered to /sink streams, which never consume them. */
   sinkBytes: number;
+  /** /big streams (2 MiB answers, written while sendData says yes): bytes the codec accepted, streams waiting for onWritable, streams done. */
+  bigAccepted: number;
+  bigWaiting: Set<H2Stream>;
+  bigDone: number;
   close(): Promise<void>;
 }
 
 async function startCodecServer(options: H2SessionOptions): Promise<CodecServer> {
-  const state: CodecServer = { port: 0, open: new Set(), sessionsServed: 0, streamsOpened: 0, streamsClosed: 0, paths: new Map(), sinkBytes: 0, close: async () => {} };
+  const state: CodecServer = { port: 0, open: new Set(), sessionsServed: 0, streamsOpened: 0, streamsClosed: 0, paths: new Map(), sinkBytes: 0, bigAccepted: 0, bigWaiting: new Set(), bigDone: 0, close: async () => {} };
+  const chunk = Buffer.alloc(64 * 1024, 0x78);
   const onStream = (stream: H2Stream, list: string[], endStream: boolean): void => {
     state.streamsOpened++;
     let path = '';
@@ -237,16 +250,35 @@ async function startCodecServer(options: H2SessionOptions): Promise<CodecServer>
     stream.onClose = () => state.streamsClosed++;
     if (path === '/hang') return;
     if (path === '/sink') {
-      stream.onData = (chunk) => (state.sinkBytes += chunk.length);
+      stream.onData = (data) => (state.sinkBytes += data.length);
       return;
     }
-    stream.onData = (chunk) => stream.consume(chunk.length);
+    if (path === '/big') {
+      let remaining = BIG_ANSWER;
+      const pump = (): void => {
+        state.bigWaiting.delete(stream);
+        while (remaining > 0) {
+          remaining -= chunk.length;
+          state.bigAccepted += chunk.length;
+          if (remaining === 0) state.bigDone++;
+          if (!stream.sendData(chunk, remaining === 0) && remaining > 0) {
+            state.bigWaiting.add(stream);
+            return;
+          }
+        }
+      };
+      stream.onWritable = pump;
+      stream.sendHeaders([':status', '200'], false);
+      pump();
+      return;
+    }
+    stream.onData = (data) => stream.consume(data.length);
     const answer = (): void => {
       stream.sendHeaders([':status', '200', 'content-type', 'text/plain'], false);
       stream.sendData(Buffer.from('ok'), true);
     };
     if (endStream) answer();
-    else stream.onData = (chunk, end) => (stream.consume(chunk.length), end && answer());
+    else stream.onData = (data, end) => (stream.consume(data.length), end && answer());
   };
   const server = net.createServer((socket) => {
     socket.on('error', () => {});
@@ -437,6 +469,28 @@ describe('serveH2 under hostile input (h2c, raw sockets)', () => {
     assert.equal(c.goaway(), undefined, 'no protocol error: the client kept to its windows');
     const held = server.sinkBytes - sinkBefore;
     assert.ok(held <= options.connectionWindowSize!, `the server holds ${held} unconsumed bytes, more than its ${options.connectionWindowSize} connection window`);
+  });
+
+  test('a client that opens every window and stops reading: the codec says "wait" once the socket backs up, and resumes when it reads again', async () => {
+    const huge = 0x7fffffff;
+    const settings = Buffer.alloc(6);
+    settings.writeUInt16BE(0x4, 0);
+    settings.writeUInt32BE(huge, 2);
+    const c = await connect(Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0, settings), windowUpdate(0, huge - 65535)]));
+    await c.sync();
+    (c.socket as net.Socket).pause();
+    const acceptedBefore = server.bigAccepted;
+    const doneBefore = server.bigDone;
+    const streams = 20;
+    for (let i = 0; i < streams; i++) c.write(headers(1 + 2 * i, block('/big')));
+    await waitFor(() => server.bigWaiting.size + (server.bigDone - doneBefore) === streams, 'every /big stream to wait or finish');
+    const accepted = server.bigAccepted - acceptedBefore;
+    assert.ok(accepted < 24 * MB, `the codec accepted ${(accepted / MB).toFixed(1)} MiB of ${(streams * BIG_ANSWER) / MB} MiB for a client that reads nothing`);
+    assert.ok(server.bigWaiting.size > 0, 'streams wait for onWritable');
+    (c.socket as net.Socket).resume();
+    await waitFor(() => server.bigDone - doneBefore === streams && c.dataBytes >= streams * BIG_ANSWER, { what: 'every answer to arrive once the client reads', timeoutMs: 30_000 });
+    assert.equal(c.dataBytes, streams * BIG_ANSWER);
+    c.destroy();
   });
 
   test('frames on closed and idle streams: ignored after a reset or end, connection errors on idle ids and on reused ids', async () => {
