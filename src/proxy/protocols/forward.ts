@@ -246,6 +246,11 @@ class H2Call implements UpstreamCall {
   #finish(o: Outcome | ProxyError): void {
     if (this.#finished) return;
     this.#finished = true;
+    // Bytes still waiting for the downstream to drain: the call is over, give the window back now.
+    if (this.#unconsumed > 0) {
+      this.#stream.consume(this.#unconsumed);
+      this.#unconsumed = 0;
+    }
     if (o instanceof ProxyError) this.#fail(o);
     else this.#settle(o);
   }

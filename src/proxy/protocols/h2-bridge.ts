@@ -422,6 +422,11 @@ export class H2Bridge implements ExchangeHooks {
     const stream = this.stream;
     this.stream = null;
     if (stream === null) return;
+    // Bytes still waiting for the client socket to drain: the exchange is over, give the window back now.
+    if (this.unconsumed > 0) {
+      stream.consume(this.unconsumed);
+      this.unconsumed = 0;
+    }
     stream.onHeaders = null;
     stream.onData = null;
     stream.onTrailers = null;
