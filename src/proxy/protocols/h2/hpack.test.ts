@@ -341,6 +341,46 @@ describe('HpackDecoder limits and malformed input', () => {
     });
   }
 
+  it('random and mutated blocks either decode within the limit or throw HpackError, nothing else', () => {
+    let seed = 99;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const encoder = new HpackEncoder({ huffman: true });
+    const valid = [
+      encoder.encode(flat(REQUEST_3)),
+      encoder.encode(flat(RESPONSE_3)),
+      hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'),
+    ];
+    let decoded = 0;
+    let refused = 0;
+    for (let round = 0; round < 20_000; round++) {
+      let block: Buffer;
+      if (round % 2 === 0) {
+        block = Buffer.alloc(random(64));
+        for (let i = 0; i < block.length; i++) block[i] = random(256);
+      } else {
+        block = Buffer.from(valid[random(valid.length)]!);
+        for (let flips = 1 + random(3); flips > 0; flips--) block[random(block.length)] = random(256);
+      }
+      const decoder = new HpackDecoder(256);
+      const out: string[] = [];
+      const limit = 64 + random(512);
+      try {
+        decoder.decode(block, out, limit);
+        decoded++;
+      } catch (error) {
+        assert.ok(error instanceof HpackError, `round ${round}: ${String(error)} for ${block.toString('hex')}`);
+        refused++;
+      }
+      let listBytes = 0;
+      for (let i = 0; i < out.length; i += 2) listBytes += out[i]!.length + out[i + 1]!.length + 32;
+      assert.ok(listBytes <= limit, `round ${round}: ${listBytes} bytes appended with a limit of ${limit}`);
+    }
+    assert.ok(decoded > 1000 && refused > 1000, `decoded ${decoded}, refused ${refused}`);
+  });
+
   it('accepts size updates within the limit at the block start, two in a row', () => {
     const decoder = new HpackDecoder();
     assert.deepEqual(decodeAll(decoder, hex('4001 6101 62')), [['a', 'b']]);
