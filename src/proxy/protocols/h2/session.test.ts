@@ -226,6 +226,34 @@ describe('own client ↔ own server', () => {
     assert.equal(stream.sendData(Buffer.alloc(10), false), true);
   });
 
+  test('connection receive window: owners never hold more unconsumed DATA than it; consume() or a stream close gives it back', async () => {
+    const held = new Map<number, number>();
+    const streams: H2Stream[] = [];
+    const total = (): number => [...held.values()].reduce((a, b) => a + b, 0);
+    const { port } = await ownServer(
+      (stream) => {
+        streams.push(stream);
+        held.set(stream.id, 0);
+        stream.onData = (chunk) => held.set(stream.id, held.get(stream.id)! + chunk.length);
+      },
+      { initialWindowSize: 65535, connectionWindowSize: 100_000 },
+    );
+    const client = await ownClient(port);
+    for (let i = 0; i < 4; i++) client.request(REQUEST, false).sendData(Buffer.alloc(65535), true);
+    await waitFor(() => total() === 100_000, 'one connection window of data');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(total(), 100_000, 'nothing beyond the connection window while nobody consumes');
+    // Consuming on one stream lets more in, on any stream.
+    const first = streams[0]!;
+    first.consume(held.get(first.id)!);
+    await waitFor(() => total() > 100_000, 'more data after consume()');
+    // Resetting streams with unconsumed data gives their share back: the rest arrives.
+    for (const s of streams) if (s.id !== first.id) s.reset(H2_CANCEL);
+    const late = client.request(REQUEST, false);
+    late.sendData(Buffer.alloc(50_000), true);
+    await waitFor(() => streams.length === 5 && held.get(streams[4]!.id) === 50_000, 'a new stream to get its whole body');
+  });
+
   test('the client honours the server MAX_CONCURRENT_STREAMS: request() throws H2_STREAMS_EXHAUSTED', async () => {
     const { port } = await ownServer(() => {}, { maxConcurrentStreams: 2 });
     const client = await ownClient(port);

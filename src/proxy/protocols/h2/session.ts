@@ -249,6 +249,7 @@ class Stream implements H2Stream {
   /** @internal bytes we may still send on this stream */ sendWindow: number;
   /** @internal bytes the peer may still send on this stream */ recvWindow: number;
   /** @internal consumed bytes not yet returned with WINDOW_UPDATE */ unacked = 0;
+  /** @internal DATA bytes delivered to the owner and not yet consumed (they hold connection window too) */ unconsumed = 0;
   /** @internal body chunks waiting for window */ queue: Buffer[] = [];
   /** @internal */ queueBytes = 0;
   /** @internal trailers to send once the queue is empty */ pendingTrailers: H2HeaderList | null = null;
@@ -304,8 +305,13 @@ class Stream implements H2Stream {
   }
 
   consume(bytes: number): void {
-    if (this.closed || this.remoteEnded || bytes <= 0) return;
-    this.unacked += bytes;
+    if (this.closed || bytes <= 0) return;
+    const n = bytes < this.unconsumed ? bytes : this.unconsumed;
+    if (n === 0) return;
+    this.unconsumed -= n;
+    this.session.creditConnection(n);
+    if (this.remoteEnded) return;
+    this.unacked += n;
     if (this.unacked >= this.session.streamUpdateThreshold) {
       this.session.output(windowUpdateFrame(this.id, this.unacked));
       this.recvWindow += this.unacked;
@@ -360,6 +366,7 @@ class SessionCore {
   #connRecvWindow: number;
   #connUnacked = 0;
   #connCreditInFlight = 0;
+  readonly #connUpdateThreshold: number;
   #settingsAcked = false;
   #settingsDeadline: Deadline | null;
 
@@ -387,6 +394,7 @@ class SessionCore {
     this.streamUpdateThreshold = Math.max(1, this.options.initialWindowSize >>> 1);
     this.#decoder = new HpackDecoder(this.options.headerTableSize);
     this.#connRecvWindow = this.options.connectionWindowSize;
+    this.#connUpdateThreshold = this.options.connectionWindowSize >>> 1;
     this.#nextStreamId = isClient ? 1 : 2;
     this.#awaitingPreface = !isClient;
 
@@ -570,6 +578,26 @@ class SessionCore {
     if (stream.remoteEnded) this.#closeStream(stream, null, undefined);
   }
 
+  /** @internal Gives `n` received bytes back to the connection receive window (batched WINDOW_UPDATE). */
+  creditConnection(n: number): void {
+    this.#connUnacked += n;
+    if (this.#connUnacked >= this.#connUpdateThreshold) {
+      // The peer may use the credit only once it has the WINDOW_UPDATE: count it when it is written.
+      this.output(windowUpdateFrame(0, this.#connUnacked));
+      this.#connCreditInFlight += this.#connUnacked;
+      this.#connUnacked = 0;
+    }
+  }
+
+  #returnStreamWindow(stream: Stream, n: number): void {
+    stream.unacked += n;
+    if (stream.unacked >= this.streamUpdateThreshold) {
+      this.output(windowUpdateFrame(stream.id, stream.unacked));
+      stream.recvWindow += stream.unacked;
+      stream.unacked = 0;
+    }
+  }
+
   /** @internal Resets a stream from our side. */
   resetStream(stream: Stream, code: number, error: Error | undefined): void {
     if (stream.closed) return;
@@ -587,6 +615,10 @@ class SessionCore {
     this.streams.delete(stream.id);
     if (this.#lastStream === stream) this.#lastStream = null;
     this.activeStreams--;
+    if (stream.unconsumed > 0) {
+      this.creditConnection(stream.unconsumed);
+      stream.unconsumed = 0;
+    }
     const onClose = stream.onClose;
     if (onClose !== null) {
       try {
@@ -898,35 +930,35 @@ class SessionCore {
       dataStart = start + 1;
       dataLength = length - 1 - pad;
     }
-    // Connection window: every DATA byte counts, whatever happens to the stream.
+    // Connection window: every DATA byte counts. Bytes delivered to an owner come back when it
+    // consumes them (or its stream closes), so what owners hold is bounded by the connection window;
+    // padding and bytes that are never delivered come back at once.
     this.#connRecvWindow -= length;
     if (this.#connRecvWindow < 0) return this.#connectionError(H2_FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
-    this.#connUnacked += length;
-    if (this.#connUnacked >= this.options.connectionWindowSize >>> 1) {
-      // The peer may use the credit only once it has the WINDOW_UPDATE: count it when it is written.
-      this.output(windowUpdateFrame(0, this.#connUnacked));
-      this.#connCreditInFlight += this.#connUnacked;
-      this.#connUnacked = 0;
-    }
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     if (length === 0 && !endStream && !this.#countControl()) return;
     const stream = this.#stream(streamId);
     if (stream === undefined) {
+      if (length > 0) this.creditConnection(length);
       if (this.#isIdle(streamId)) return this.#connectionError(H2_PROTOCOL_ERROR, 'DATA on an idle stream');
       // A stream we closed or reset: frames in flight are ignored (RFC 9113 §5.1, "closed").
       return;
     }
+    if (dataLength !== length) this.creditConnection(length - dataLength);
     if (stream.remoteEnded || !stream.headReceived) {
+      if (dataLength > 0) this.creditConnection(dataLength);
       this.resetStream(stream, stream.remoteEnded ? H2_STREAM_CLOSED : H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA on a half-closed stream or before its head', { h2Code: H2_STREAM_CLOSED }));
       return;
     }
     stream.recvWindow -= length;
+    // From here on the bytes belong to the stream: its close gives back what was not consumed.
+    stream.unconsumed += dataLength;
     if (stream.recvWindow < 0 && (this.#settingsAcked || stream.recvWindow < this.options.initialWindowSize - DEFAULT_WINDOW)) {
       this.resetStream(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA beyond the stream window', { h2Code: H2_FLOW_CONTROL_ERROR }));
       return;
     }
-    // Padding is never delivered: its window comes back right away.
-    if (dataLength !== length && !endStream) stream.consume(length - dataLength);
+    // Padding is never delivered: its stream window comes back right away (the connection's did above).
+    if (dataLength !== length && !endStream) this.#returnStreamWindow(stream, length - dataLength);
     if (stream.expectedLength >= 0) {
       stream.receivedLength += dataLength;
       if (stream.receivedLength > stream.expectedLength || (endStream && stream.receivedLength !== stream.expectedLength)) {
