@@ -361,3 +361,34 @@ test('interop: the own codec as a client of node http2 (h2c upstream) — stream
   assert.equal(client.ctx.plainH2Pool.size, 1, 'one h2c session to the app');
   await sleep(0);
 });
+
+test('gRPC over the h2 hop: a client that cancels a streaming call resets it all the way to the app (RST_STREAM CANCEL)', async () => {
+  let appStream: http2.ServerHttp2Stream | undefined;
+  let appRstCode: number | undefined;
+  const app = await startH2cServer((stream) => {
+    appStream = stream;
+    stream.on('close', () => (appRstCode = stream.rstCode));
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    const msg = Buffer.from('hello');
+    const frame = Buffer.alloc(5 + msg.length);
+    frame.writeUInt32BE(msg.length, 1);
+    msg.copy(frame, 5);
+    stream.write(frame); // one message, then the call stays open
+  });
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port, appProtocol: 'grpc', upstreamListener: true, servicePort: 9090 });
+  cleanups.push(() => pair.close());
+  const session = http2.connect(`http://127.0.0.1:${pair.upstreamPort!}`);
+  cleanups.push(() => session.destroy());
+  const call = session.request({ ':method': 'POST', ':path': '/echo.Echo/ServerStream', ':authority': 'catalog.shop:9090', 'content-type': 'application/grpc', te: 'trailers' });
+  call.end(Buffer.from([0, 0, 0, 0, 0]));
+  call.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    call.once('data', () => resolve());
+    call.once('close', () => reject(new Error(`the call closed before its first message (rst ${call.rstCode})`)));
+  });
+  assert.ok(appStream !== undefined && !appStream.closed, 'the app holds the call open');
+  call.close(http2.constants.NGHTTP2_CANCEL);
+  await waitFor(() => appRstCode !== undefined, 'the app saw its stream reset', 20_000);
+  assert.equal(appRstCode, http2.constants.NGHTTP2_CANCEL);
+});

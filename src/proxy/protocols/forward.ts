@@ -238,7 +238,8 @@ class H2Call implements UpstreamCall {
       const reason = error !== undefined ? `${this.target}: ${error.message}` : `${this.target} reset the stream (code ${code ?? 0}) before responding`;
       this.#finish(refused ? new RefusedStreamError('UPSTREAM_RESET', reason, { cause: error }) : new ProxyError('UPSTREAM_RESET', reason, { cause: error }));
     } else {
-      this.ex.fail(new ProxyError('UPSTREAM_RESET', `${this.target} reset the stream mid-response`, { cause: error }), this.target);
+      // details.h2Code: the upstream's RST code, for a downstream h2 stream to reset with the same (CANCEL stays CANCEL).
+      this.ex.fail(new ProxyError('UPSTREAM_RESET', `${this.target} reset the stream mid-response (code ${code ?? 'none'})`, { cause: error, details: code !== null ? { h2Code: code } : undefined }), this.target);
       this.#finish({ status: this.#status, completed: false });
     }
   };
