@@ -377,6 +377,24 @@ describe('raw frames → serveH2', () => {
     assert.equal(get(seen!, ':authority'), 'a');
   });
 
+  test('frames trickling in a few bytes per read are reassembled', async () => {
+    const streams: { stream: H2Stream; headers: H2HeaderList; body: Buffer[]; code?: number | null }[] = [];
+    const { port } = await ownServer(recordingHandler(streams));
+    const raw = await rawClient(port);
+    raw.socket.setNoDelay(true);
+    const bytes = Buffer.concat([
+      frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST', '/trickle')),
+      frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from('x'.repeat(300))),
+    ]);
+    for (let i = 0; i < bytes.length; i += 7) {
+      raw.write(bytes.subarray(i, i + 7));
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => streams[0]?.code !== undefined, 'the trickled request to complete');
+    assert.equal(get(streams[0]!.headers, ':path'), '/trickle');
+    assert.equal(Buffer.concat(streams[0]!.body).toString(), 'x'.repeat(300));
+  });
+
   test('a frame between HEADERS and its CONTINUATION is a connection PROTOCOL_ERROR', async () => {
     const { port } = await ownServer(() => {});
     const raw = await rawClient(port);

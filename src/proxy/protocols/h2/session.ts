@@ -347,7 +347,11 @@ class SessionCore {
   #stalledStreams: Stream[] = [];
 
   // input
-  #pending: Buffer | null = null;
+  /** Bytes of an incomplete frame (or preface), kept as received until enough arrived: no concat per read. */
+  #pendingChunks: Buffer[] = [];
+  #pendingBytes = 0;
+  /** How many pending bytes the parser needs to make progress. */
+  #pendingNeeded = 0;
   #awaitingPreface: boolean;
   #firstFrame = true;
   #lastStream: Stream | null = null;
@@ -733,7 +737,8 @@ class SessionCore {
       this.output(goawayFrame(this.#lastPeerStreamId, code, message));
     }
     this.draining = true;
-    this.#pending = null;
+    this.#pendingChunks = [];
+    this.#pendingBytes = 0;
     this.#failAll(code, error);
     this.#finish();
     // Read no more: what follows a connection error is not interpreted.
@@ -745,9 +750,14 @@ class SessionCore {
   #onData(chunk: Buffer): void {
     if (this.#inputDead) return;
     let buf = chunk;
-    if (this.#pending !== null) {
-      buf = Buffer.concat([this.#pending, chunk]);
-      this.#pending = null;
+    if (this.#pendingBytes > 0) {
+      this.#pendingChunks.push(chunk);
+      this.#pendingBytes += chunk.length;
+      // A frame trickling in byte by byte is joined once, when it is complete (not once per read).
+      if (this.#pendingBytes < this.#pendingNeeded && !this.#awaitingPreface) return;
+      buf = Buffer.concat(this.#pendingChunks, this.#pendingBytes);
+      this.#pendingChunks = [];
+      this.#pendingBytes = 0;
     }
     let pos = 0;
     if (this.#awaitingPreface) {
@@ -759,7 +769,7 @@ class SessionCore {
         return;
       }
       if (n < CLIENT_PREFACE.length) {
-        this.#pending = buf;
+        this.#keepPending(buf, CLIENT_PREFACE.length);
         return;
       }
       this.#awaitingPreface = false;
@@ -788,7 +798,16 @@ class SessionCore {
       }
       if (this.#inputDead) return;
     }
-    if (pos < buf.length) this.#pending = pos === 0 ? buf : buf.subarray(pos);
+    if (pos < buf.length) {
+      const rest = pos === 0 ? buf : buf.subarray(pos);
+      this.#keepPending(rest, rest.length >= FRAME_HEADER_LENGTH ? FRAME_HEADER_LENGTH + readFrameLength(rest, 0) : FRAME_HEADER_LENGTH);
+    }
+  }
+
+  #keepPending(rest: Buffer, needed: number): void {
+    this.#pendingChunks.push(rest);
+    this.#pendingBytes = rest.length;
+    this.#pendingNeeded = needed;
   }
 
   #onFrame(buf: Buffer, start: number, length: number, type: number, flags: number, streamId: number): void {
