@@ -68,7 +68,7 @@ interface Goaway {
 
 class HostileClient {
   readonly frames: Frame[] = [];
-  readonly decoder = new HpackDecoder();
+  decoder = new HpackDecoder();
   /** :status of each response HEADERS, by stream. */
   readonly statuses = new Map<number, string>();
   closed = false;
@@ -491,6 +491,20 @@ describe('serveH2 under hostile input (h2c, raw sockets)', () => {
     await waitFor(() => server.bigDone - doneBefore === streams && c.dataBytes >= streams * BIG_ANSWER, { what: 'every answer to arrive once the client reads', timeoutMs: 30_000 });
     assert.equal(c.dataBytes, streams * BIG_ANSWER);
     c.destroy();
+  });
+
+  test('a client that allows no HPACK dynamic table (SETTINGS_HEADER_TABLE_SIZE 0) gets heads that never refer to one', async () => {
+    const noTable = Buffer.alloc(6);
+    noTable.writeUInt16BE(0x1, 0);
+    const c = await connect(Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0, noTable)]));
+    c.decoder = new HpackDecoder(0);
+    for (let id = 1; id <= 9; id += 2) {
+      c.write(headers(id, block('/')));
+      await waitFor(() => c.statuses.has(id) || c.closed, `the answer on stream ${id}`);
+      assert.equal(c.statuses.get(id), '200');
+    }
+    assert.equal(c.decoder.dynamicTableLength, 0);
+    assert.equal(c.goaway(), undefined);
   });
 
   test('frames on closed and idle streams: ignored after a reset or end, connection errors on idle ids and on reused ids', async () => {
