@@ -120,6 +120,13 @@ function connectMesh(port: number, identity: TestIdentity = clientIdentity): htt
   return session;
 }
 
+/** Resolves with the code of the first GOAWAY the session receives; fails (instead of hanging) if none comes. */
+function goawayOf(session: http2.ClientHttp2Session, what: string): Promise<number> {
+  let code: number | undefined;
+  session.once('goaway', (c) => (code = c));
+  return eventually(() => (code === undefined ? undefined : { code }), `a GOAWAY: ${what}`).then((r) => r.code);
+}
+
 interface Answer {
   status: number;
   headers: http2.IncomingHttpHeaders;
@@ -257,8 +264,7 @@ test('rapid reset (HEADERS then RST_STREAM in a loop) gets GOAWAY(ENHANCE_YOUR_C
   const app = await startApp();
   const proxy = await startInbound([{ port: app.port, protocol: 'http1' }], { limits: { maxResetsPer10s: 100 } });
   const abuser = connectMesh(proxy.addresses.inbound!.port);
-  const goaway = new Promise<number>((resolve) => abuser.once('goaway', (code) => resolve(code)));
-  const closed = new Promise<void>((resolve) => abuser.once('close', () => resolve()));
+  const goaway = goawayOf(abuser, 'the abuser is sent away');
   await new Promise<void>((resolve) => abuser.once('connect', () => resolve()));
   for (let i = 0; i < 400 && !abuser.destroyed && !abuser.closed; i++) {
     try {
@@ -271,7 +277,7 @@ test('rapid reset (HEADERS then RST_STREAM in a loop) gets GOAWAY(ENHANCE_YOUR_C
     if (i % 50 === 49) await new Promise((r) => setImmediate(r));
   }
   assert.equal(await goaway, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-  await closed;
+  await eventually(() => abuser.closed || abuser.destroyed, 'the abuser connection closed');
   app.release();
   const other = connectMesh(proxy.addresses.inbound!.port);
   assert.equal((await request(other, { ':method': 'GET', ':path': '/', ':authority': 'catalog', 'weft-dst-port': String(app.port) })).body, 'ok');
@@ -281,7 +287,7 @@ test('drain: GOAWAY to the peer, streams in flight finish, then the proxy closes
   const app = await startApp();
   const proxy = await startInbound([{ port: app.port, protocol: 'http1' }]);
   const session = connectMesh(proxy.addresses.inbound!.port);
-  const goaway = new Promise<number>((resolve) => session.once('goaway', (code) => resolve(code)));
+  const goaway = goawayOf(session, 'drain');
   const inFlight = Array.from({ length: 3 }, () => request(session, { ':method': 'GET', ':path': '/hang', ':authority': 'catalog', 'weft-dst-port': String(app.port) }));
   await waitFor(() => app.hanging.length === 3, 'three requests reached the app');
   let drained = false;
@@ -325,4 +331,47 @@ test('a proxy pair serving HTTP/1 traffic over the mesh never loads node:http2 (
   const line = out.trim().split('\n').find((l) => l.startsWith('{"body"'));
   assert.ok(line, `no result line in ${out}`);
   assert.deepEqual(JSON.parse(line), { body: '200 ok', loaded: [] });
+});
+
+test('limits from the snapshot are advertised; idle sessions are closed by the sweep, busy ones are not', async () => {
+  const app = await startApp();
+  const proxy = await startInbound([{ port: app.port, protocol: 'http1' }], { limits: { idleTimeoutMs: 300, maxConcurrentStreams: 7, maxHeaderBytes: 8192 } });
+  const busy = connectMesh(proxy.addresses.inbound!.port);
+  let settings: http2.Settings | undefined;
+  busy.once('remoteSettings', (s) => (settings = s));
+  await waitFor(() => settings !== undefined, 'the inbound SETTINGS');
+  assert.ok(settings);
+  assert.equal(settings.maxConcurrentStreams, 7);
+  assert.equal(settings.maxHeaderListSize, 8192);
+  const hanging = request(busy, { ':method': 'GET', ':path': '/hang', ':authority': 'catalog', 'weft-dst-port': String(app.port) });
+  await waitFor(() => app.hanging.length === 1, 'the request reached the app');
+  const idle = connectMesh(proxy.addresses.inbound!.port);
+  assert.equal((await request(idle, { ':method': 'GET', ':path': '/', ':authority': 'catalog', 'weft-dst-port': String(app.port) })).body, 'ok');
+  const idleGoaway = goawayOf(idle, 'the idle session is closed');
+  assert.equal(await idleGoaway, http2.constants.NGHTTP2_NO_ERROR);
+  await eventually(() => idle.closed || idle.destroyed, 'the idle session closed');
+  // The session with a stream in flight was idle just as long by the clock, but is still open.
+  assert.equal(busy.closed || busy.destroyed, false);
+  app.release();
+  assert.equal((await hanging).body, 'late');
+});
+
+test('PERMISSIVE: plaintext h2c on the inbound port goes to node:http2 (loaded on demand) and reaches the app', async () => {
+  const h2app = await startH2cServer();
+  cleanups.push(() => h2app.close());
+  const proxy = await startProxy({
+    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(serverIdentity), inbound: { mtlsMode: 'PERMISSIVE', ports: [{ port: h2app.port, protocol: 'http2' }] } },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+  });
+  cleanups.push(() => proxy.close());
+  const plain = http2.connect(`http://127.0.0.1:${proxy.addresses.inbound!.port}`);
+  plain.on('error', () => {});
+  cleanups.push(() => {
+    if (!plain.destroyed) plain.destroy();
+  });
+  const answers = await Promise.all([0, 1, 2].map((i) => request(plain, { ':method': 'POST', ':path': `/p${i}`, ':authority': 'catalog' }, { chunks: [`body${i}`] })));
+  assert.deepEqual(answers.map((a) => `${a.status} ${a.headers['x-method']} ${a.body}`), ['200 POST body0', '200 POST body1', '200 POST body2']);
+  // mTLS on the same port still goes to the own codec.
+  const mesh = connectMesh(proxy.addresses.inbound!.port);
+  assert.equal((await request(mesh, { ':method': 'POST', ':path': '/m', ':authority': 'catalog', 'weft-dst-port': String(h2app.port) }, { chunks: ['mtls'] })).body, 'mtls');
 });

@@ -136,7 +136,8 @@ export class H2StreamExchange implements Exchange {
 
   readonly #onClose = (code: number | null): void => {
     if (this.#body !== undefined && !this.#body.readableEnded && code !== null) this.#body.destroy();
-    if (this.#completed && code === null) return;
+    // Our response was complete (or we reset the stream ourselves after failing): nobody to tell.
+    if (this.#completed) return;
     // Reset (or the session died) before our response was complete: the client went away.
     const cbs = this.#abortCbs;
     this.#abortCbs = undefined;
