@@ -50,7 +50,7 @@ import {
   SETTINGS_MAX_CONCURRENT_STREAMS,
   SETTINGS_MAX_FRAME_SIZE,
   SETTINGS_MAX_HEADER_LIST_SIZE,
-  frameHeader,
+  writeFrameHeader,
   goawayFrame,
   pingFrame,
   readFrameLength,
@@ -82,6 +82,10 @@ export class H2SessionError extends WeftError {
 const WRITE_HIGH_WATER = 64 * 1024;
 /** Output of one turn up to this size is joined into one buffer; above it, corked writes of the pieces. */
 const CONCAT_LIMIT = 64 * 1024;
+/** Output pieces up to this size are copied into a per-session chunk instead of queued as Buffers. */
+const SMALL_OUTPUT = 1024;
+/** Size of those chunks; a new one is allocated only when the current one is full. */
+const OUTPUT_CHUNK_SIZE = 16 * 1024;
 /** Counting window of the flood and rapid-reset guards. */
 const GUARD_WINDOW_MS = 10_000;
 /** Header block bytes beyond maxHeaderListSize that one block may carry before it is a flood. */
@@ -343,6 +347,10 @@ class SessionCore {
   // output
   #out: Buffer[] = [];
   #outBytes = 0;
+  /** Where small output is copied: bytes [#chunkStart, #chunkPos) are this turn's, not yet on #out. */
+  #chunk: Buffer = EMPTY;
+  #chunkStart = 0;
+  #chunkPos = 0;
   #dirty = false;
   #stalledStreams: Stream[] = [];
 
@@ -433,17 +441,56 @@ class SessionCore {
   /** @internal Queues one encoded frame (or frame part) for this turn's write. */
   output(buffer: Buffer): void {
     if (this.#ended) return;
-    this.#out.push(buffer);
-    this.#outBytes += buffer.length;
+    const n = buffer.length;
+    if (n <= SMALL_OUTPUT) {
+      // Small pieces are copied into the turn's chunk: no Buffer object per frame reaches the socket.
+      this.#room(n);
+      this.#chunk.set(buffer, this.#chunkPos);
+      this.#chunkPos += n;
+    } else {
+      this.#sealChunk();
+      this.#out.push(buffer);
+    }
+    this.#outBytes += n;
     if (!this.#dirty) {
       this.#dirty = true;
       scheduleFlush(this);
     }
   }
 
+  /** Queues a 9-byte frame header, written in place into the turn's chunk. */
+  #outputFrameHeader(length: number, type: number, flags: number, streamId: number): void {
+    if (this.#ended) return;
+    this.#room(FRAME_HEADER_LENGTH);
+    writeFrameHeader(this.#chunk, this.#chunkPos, length, type, flags, streamId);
+    this.#chunkPos += FRAME_HEADER_LENGTH;
+    this.#outBytes += FRAME_HEADER_LENGTH;
+    if (!this.#dirty) {
+      this.#dirty = true;
+      scheduleFlush(this);
+    }
+  }
+
+  /** Makes room for `n` bytes in the current chunk (a fresh one when full; handed-out bytes are never rewritten). */
+  #room(n: number): void {
+    if (this.#chunk.length - this.#chunkPos >= n) return;
+    this.#sealChunk();
+    this.#chunk = Buffer.allocUnsafeSlow(n > OUTPUT_CHUNK_SIZE ? n : OUTPUT_CHUNK_SIZE);
+    this.#chunkStart = 0;
+    this.#chunkPos = 0;
+  }
+
+  /** Moves the bytes written into the chunk since the last seal onto the output list. */
+  #sealChunk(): void {
+    if (this.#chunkPos === this.#chunkStart) return;
+    this.#out.push(this.#chunk.subarray(this.#chunkStart, this.#chunkPos));
+    this.#chunkStart = this.#chunkPos;
+  }
+
   /** @internal Writes everything queued this turn in one go. */
   flush(): void {
     this.#dirty = false;
+    this.#sealChunk();
     const out = this.#out;
     if (out.length === 0) return;
     const bytes = this.#outBytes;
@@ -499,7 +546,7 @@ class SessionCore {
   #writeHeaderBlock(streamId: number, block: Buffer, flags: number): void {
     const max = this.#peerMaxFrameSize;
     if (block.length <= max) {
-      this.output(frameHeader(block.length, FRAME_HEADERS, flags | FLAG_END_HEADERS, streamId));
+      this.#outputFrameHeader(block.length, FRAME_HEADERS, flags | FLAG_END_HEADERS, streamId);
       this.output(block);
       return;
     }
@@ -508,7 +555,7 @@ class SessionCore {
     while (offset < block.length) {
       const n = Math.min(max, block.length - offset);
       const last = offset + n === block.length;
-      this.output(frameHeader(n, type, (type === FRAME_HEADERS ? flags : 0) | (last ? FLAG_END_HEADERS : 0), streamId));
+      this.#outputFrameHeader(n, type, (type === FRAME_HEADERS ? flags : 0) | (last ? FLAG_END_HEADERS : 0), streamId);
       this.output(block.subarray(offset, offset + n));
       offset += n;
       type = FRAME_CONTINUATION;
@@ -539,7 +586,7 @@ class SessionCore {
       if (n > this.#peerMaxFrameSize) n = this.#peerMaxFrameSize;
       const lastPiece = n === stream.queueBytes;
       const flags = lastPiece && stream.localEnded && stream.pendingTrailers === null ? FLAG_END_STREAM : 0;
-      this.output(frameHeader(n, FRAME_DATA, flags, stream.id));
+      this.#outputFrameHeader(n, FRAME_DATA, flags, stream.id);
       if (n === chunk.length) {
         this.output(chunk);
         queue.shift();
@@ -560,7 +607,7 @@ class SessionCore {
       if (trailers !== null) {
         stream.pendingTrailers = null;
         this.#writeHeaderBlock(stream.id, this.#encoder.encode(trailers), FLAG_END_STREAM);
-      } else this.output(frameHeader(0, FRAME_DATA, FLAG_END_STREAM, stream.id));
+      } else this.#outputFrameHeader(0, FRAME_DATA, FLAG_END_STREAM, stream.id);
       this.#endSent(stream);
       return false;
     }
@@ -692,7 +739,10 @@ class SessionCore {
   /** Everything done: end the socket (the 'close' event reports the session gone). */
   #finish(): void {
     if (this.#ended) return;
-    if (this.#out.length > 0) this.flush();
+    if (this.#out.length > 0 || this.#chunkPos !== this.#chunkStart) {
+      this.flush();
+      if (this.#ended) return; // the flush finished already
+    }
     this.#ended = true;
     this.draining = true;
     this.socket.end();
@@ -723,6 +773,7 @@ class SessionCore {
     this.#graceDeadline?.cancel();
     this.#out = [];
     this.#outBytes = 0;
+    this.#chunkStart = this.#chunkPos;
     this.#stalledStreams.length = 0;
     this.onClose?.(error);
   }
