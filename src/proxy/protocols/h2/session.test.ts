@@ -263,6 +263,14 @@ describe('own client ↔ own server', () => {
     assert.throws(() => client.request(REQUEST, false), (e: unknown) => e instanceof H2SessionError && e.code === 'H2_STREAMS_EXHAUSTED');
   });
 
+  test('request() on a closed session throws H2_SESSION_CLOSED', async () => {
+    const { port } = await ownServer(() => {});
+    const client = await ownClient(port);
+    client.destroy();
+    await waitFor(() => client.closed, 'the session to close');
+    assert.throws(() => client.request(REQUEST, true), (e: unknown) => e instanceof H2SessionError && e.code === 'H2_SESSION_CLOSED');
+  });
+
   test('a 40 KiB head goes out as HEADERS + CONTINUATION and arrives intact', async () => {
     let seen: H2HeaderList | undefined;
     const { port } = await ownServer((_stream, headers) => (seen = headers));
@@ -451,6 +459,33 @@ describe('raw frames → serveH2', () => {
     for (let i = 0; i < 200; i++) pings.push(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
     raw.write(Buffer.concat(pings));
     await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+
+  test('empty DATA frames without END_STREAM count as control frames → GOAWAY ENHANCE_YOUR_CALM', async () => {
+    const { port } = await ownServer((stream) => (stream.onData = () => {}), { maxControlFramesPer10s: 100 });
+    const raw = await rawClient(port);
+    const frames: Buffer[] = [frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST'))];
+    for (let i = 0; i < 200; i++) frames.push(frame(FrameType.DATA, 0, 1));
+    raw.write(Buffer.concat(frames));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+
+  test('padded HEADERS and DATA, PRIORITY frames and unknown frame types are accepted', async () => {
+    const streams: { stream: H2Stream; headers: H2HeaderList; body: Buffer[]; code?: number | null }[] = [];
+    const { port } = await ownServer(recordingHandler(streams));
+    const raw = await rawClient(port);
+    const block = requestBlock('a', 'POST', '/padded');
+    // HEADERS: PADDED (0x8) | PRIORITY (0x20): pad length 3, dependency 0 + weight, block, 3 bytes padding.
+    const headersPayload = Buffer.concat([Buffer.from([3]), u32(0), Buffer.from([16]), block, Buffer.alloc(3)]);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | 0x8 | 0x20, 1, headersPayload));
+    raw.write(frame(FrameType.PRIORITY, 0, 1, Buffer.concat([u32(0), Buffer.from([200])])));
+    raw.write(frame(0xfa, 0, 0, Buffer.from('unknown frame type')));
+    raw.write(frame(FrameType.DATA, Flag.END_STREAM | 0x8, 1, Buffer.concat([Buffer.from([5]), Buffer.from('body'), Buffer.alloc(5)])));
+    await waitFor(() => streams[0]?.code !== undefined, 'the padded request to complete');
+    assert.equal(get(streams[0]!.headers, ':path'), '/padded');
+    assert.equal(Buffer.concat(streams[0]!.body).toString(), 'body');
+    assert.equal(streams[0]!.code, null);
+    assert.equal(raw.goaway(), undefined);
   });
 
   test('a request head beyond maxHeaderListSize is answered 431 with END_STREAM and never reaches the handler', async () => {
