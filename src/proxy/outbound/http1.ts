@@ -324,7 +324,7 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   if (h2) {
     const bridge = (st.bridge ??= new H2Bridge(conn));
     const plan = h2PlanFor(ctx, decision.route, cluster);
-    bridge.start(plan, requestHeaderList(head, authority, path, plan.requestEdits, meshTargetOf(ctx, ep.config, cluster).extra));
+    if (!bridge.start(plan, requestHeaderList(head, authority, path, plan.requestEdits, meshTargetOf(ctx, ep.config, cluster).extra))) return;
   }
   send(conn, st, decision, ep);
 }

@@ -9,6 +9,7 @@ import { http1Request, type Http1ClientRequest } from './http1/client.ts';
 import type { Http1Pool } from './http1/pool.ts';
 import { HOP_BY_HOP, type Exchange, type HeaderMap } from './exchange.ts';
 import { H2_CANCEL, H2_REFUSED_STREAM, type H2ClientSession, type H2HeaderList, type H2Stream } from './h2/api.ts';
+import { refusedByCapacity } from './h2-bridge.ts';
 
 /** How an upstream call ended. `reachedUpstream` = the endpoint answered (feeds passive health). */
 export interface Outcome {
@@ -113,8 +114,9 @@ class H2Call implements UpstreamCall {
     try {
       this.#stream = session.request(headers, ex.bodyless);
     } catch (e) {
-      // Draining, closed or out of streams: nothing was sent.
-      throw new RefusedStreamError('UPSTREAM_RESET', `${target} accepts no new streams: ${(e as Error).message}`, { cause: e });
+      // Draining, closed or out of streams: nothing was sent, another attempt may go elsewhere.
+      if (refusedByCapacity(session, e)) throw new RefusedStreamError('UPSTREAM_RESET', `${target} took no new stream: ${(e as Error).message}`, { cause: e });
+      throw new ProxyError('BAD_REQUEST', `the request cannot be sent over HTTP/2: ${(e as Error).message}`, { cause: e });
     }
     const stream = this.#stream;
     stream.onHeaders = this.#onHeaders;

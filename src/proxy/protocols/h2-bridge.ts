@@ -170,6 +170,17 @@ function declaredLength(list: H2HeaderList): number {
   return -1;
 }
 
+/**
+ * True when `request()` threw because the session takes no new stream (closed, draining, at the
+ * peer's stream limit, or out of stream ids): nothing was sent. A session out of stream ids (2^30
+ * streams) never frees one, so it is closed gracefully here and leaves its pool.
+ */
+export function refusedByCapacity(session: H2ClientSession, error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code === 'H2_STREAMS_EXHAUSTED' && session.activeStreams < session.peerMaxConcurrentStreams && !session.draining) session.close();
+  return code === 'H2_STREAMS_EXHAUSTED' || code === 'H2_SESSION_DRAINING' || code === 'H2_SESSION_CLOSED';
+}
+
 /** The client-side half of one HTTP/1 connection's bridged exchanges; see the module comment. */
 export class H2Bridge implements ExchangeHooks {
   readonly raw = false;
@@ -203,9 +214,13 @@ export class H2Bridge implements ExchangeHooks {
     this.conn = conn;
   }
 
-  /** Starts a new exchange for the connection's current request (before the first attempt). */
-  start(plan: H2BridgePlan, headers: H2HeaderList): void {
+  /** Starts a new exchange for the connection's current request (before the first attempt); false when the client is gone already. */
+  start(plan: H2BridgePlan, headers: H2HeaderList): boolean {
     this.generation++;
+    if (this.conn.closed) {
+      this.finished = true;
+      return false;
+    }
     this.plan = plan;
     this.headers = headers;
     this.stream = null;
@@ -221,6 +236,7 @@ export class H2Bridge implements ExchangeHooks {
     this.bodyLeft = -1;
     this.conn.attach(this, false);
     if (plan.requestTimeoutMs > 0) this.conn.setDeadline(plan.requestTimeoutMs);
+    return true;
   }
 
   /** Sends the request as a new stream on `session` (one attempt); `generation` as when it was asked for. */
@@ -231,8 +247,9 @@ export class H2Bridge implements ExchangeHooks {
     try {
       stream = session.request(this.headers!, this.bodyless);
     } catch (e) {
-      // Draining / closed / out of streams: nothing was sent.
-      this.#attemptFailed(new ProxyError('UPSTREAM_RESET', `${target} accepts no new streams: ${(e as Error).message}`, { cause: e }), true);
+      // Draining / closed / out of streams: nothing was sent, another attempt may go elsewhere.
+      const refused = refusedByCapacity(session, e);
+      this.#attemptFailed(new ProxyError(refused ? 'UPSTREAM_RESET' : 'BAD_REQUEST', `${target} took no new stream: ${(e as Error).message}`, { cause: e }), refused);
       return;
     }
     this.stream = stream;

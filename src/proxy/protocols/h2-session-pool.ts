@@ -16,6 +16,9 @@ import type { H2ClientSession, H2SessionOptions } from './h2/api.ts';
 let codec: Promise<typeof import('./h2/session.ts')> | null = null;
 const loadCodec = (): Promise<typeof import('./h2/session.ts')> => (codec ??= import('./h2/session.ts'));
 
+/** Starts a client session on a connected socket (the codec's connectH2). */
+export type ConnectSession = (socket: Duplex, options?: H2SessionOptions) => H2ClientSession;
+
 export interface H2SessionPoolOptions {
   /** Our limit of concurrent streams per session (cluster maxStreamsPerConnection); the peer's may be lower. */
   maxStreams: number;
@@ -56,9 +59,12 @@ export class H2SessionPool {
   #sweepMs = 0;
   #closed = false;
   readonly #options: H2SessionOptions;
+  readonly #connectSession: ConnectSession | undefined;
 
-  constructor(options: H2SessionOptions = CLIENT_SESSION_OPTIONS) {
+  /** `connectSession` replaces the codec's connectH2 (tests). */
+  constructor(options: H2SessionOptions = CLIENT_SESSION_OPTIONS, connectSession?: ConnectSession) {
     this.#options = options;
+    this.#connectSession = connectSession;
   }
 
   /**
@@ -86,8 +92,9 @@ export class H2SessionPool {
     }
     const pooled = new PooledSession(key, bucket, options.maxStreams, options.idleTimeoutMs);
     bucket.push(pooled);
-    pooled.connecting = Promise.all([connect(), loadCodec()]).then(
-      ([socket, { connectH2 }]) => this.#handshake(pooled, socket, connectH2),
+    const codec: Promise<ConnectSession> = this.#connectSession !== undefined ? Promise.resolve(this.#connectSession) : loadCodec().then((m) => m.connectH2);
+    pooled.connecting = Promise.all([connect(), codec]).then(
+      ([socket, connectH2]) => this.#handshake(pooled, socket, connectH2),
       (error: unknown) => {
         this.#remove(pooled);
         throw error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', `cannot connect to ${key}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
@@ -97,7 +104,7 @@ export class H2SessionPool {
   }
 
   /** Starts HTTP/2 on `socket`; resolves once the peer's SETTINGS arrived. */
-  #handshake(pooled: PooledSession, socket: Duplex, connectH2: (socket: Duplex, options?: H2SessionOptions) => H2ClientSession): Promise<H2ClientSession> {
+  #handshake(pooled: PooledSession, socket: Duplex, connectH2: ConnectSession): Promise<H2ClientSession> {
     return new Promise((resolve, reject) => {
       let session: H2ClientSession;
       try {
