@@ -38,6 +38,11 @@ import { identitySpec, startProxy } from '../support/proxies.ts';
 import { makeTestPki, type TestIdentity } from '../support/pki.ts';
 import { eventually, waitFor } from '../support/wait.ts';
 import type { WeftProxy } from '../../src/proxy/proxy.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -757,5 +762,145 @@ describe('weft proxy inbound (own codec, ALPN h2 over mTLS) under hostile input'
     }, { what: 'the heap to return near its baseline', timeoutMs: 20_000, intervalMs: 200 }).then(
       (now) => t.diagnostic(`heap ${(baseline.heapUsed / MB).toFixed(1)} → ${(now.heapUsed / MB).toFixed(1)} MB, rss ${(baseline.rss / MB).toFixed(1)} → ${(now.rss / MB).toFixed(1)} MB`),
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Part 3: a `weft proxy --bootstrap` process: it survives the whole batch, and its own RSS (read from
+// its admin /memory) does not keep growing from one batch to the next.
+
+describe('a weft proxy process under repeated batches of hostile h2 input', () => {
+  let child: ChildProcess;
+  let inboundPort: number;
+  let adminPort: number;
+  let appPort: number;
+  let app: http.Server;
+  let client: TestIdentity;
+  const block = (path = '/'): Buffer => requestBlock('catalog', 'GET', path, [literal('weft-dst-port', String(appPort))]);
+
+  function getJson(port: number, path: string): Promise<{ rssBytes: number; heapUsedBytes: number }> {
+    return new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => void collect(res).then((b) => resolve(JSON.parse(b.toString()) as { rssBytes: number; heapUsedBytes: number }))).on('error', reject);
+    });
+  }
+
+  async function wellBehaved(count: number): Promise<void> {
+    const session = http2.connect(`https://127.0.0.1:${inboundPort}`, {
+      createConnection: () =>
+        tls.connect({ host: '127.0.0.1', port: inboundPort, key: client.keyPem, cert: client.certChainPem, ca: client.trustBundlePem, ALPNProtocols: ['h2'], minVersion: 'TLSv1.3', checkServerIdentity: () => undefined }),
+    });
+    session.on('error', () => {});
+    try {
+      for (let i = 0; i < count; i++) {
+        const body = await collect(session.request({ ':method': 'GET', ':path': '/', ':authority': 'catalog', 'weft-dst-port': String(appPort) }));
+        assert.equal(body.toString(), 'ok');
+      }
+    } finally {
+      session.destroy();
+    }
+  }
+
+  /** One batch: rapid reset, HPACK bomb, CONTINUATION flood, SETTINGS flood, and 200 abrupt TCP resets mid-request. */
+  async function hostileBatch(): Promise<void> {
+    const abusers: HostileClient[] = [];
+    const open = async (): Promise<HostileClient> => {
+      const c = await HostileClient.mesh(inboundPort, client);
+      abusers.push(c);
+      return c;
+    };
+    const rapid = await open();
+    for (let i = 0; i < 1000 && !rapid.closed && rapid.goaway() === undefined; i++) {
+      rapid.write(Buffer.concat([headers(1 + 2 * i, block('/hang')), rst(1 + 2 * i)]));
+      if (i % 100 === 99) await pause();
+    }
+    assert.equal((await rapid.waitGoaway('rapid reset')).code, H2_ENHANCE_YOUR_CALM);
+    const bomb = await open();
+    const entry = Buffer.concat([Buffer.from([0x40, 6]), Buffer.from('x-bomb'), Buffer.from([0x7f, 0xa1, 0x1e]), Buffer.alloc(4000, 0x62)]);
+    bomb.write(headers(1, Buffer.concat([block('/bomb'), entry, Buffer.alloc(2000, 0xbe)])));
+    await waitFor(() => bomb.statuses.get(1) === '431', 'the 431 for the bomb');
+    const cont = await open();
+    cont.write(headers(1, block('/'), 0));
+    const piece = literal('x-flood', 'a'.repeat(50));
+    for (let i = 0; i < 5000 && !cont.closed && cont.goaway() === undefined; i++) {
+      cont.write(frame(FrameType.CONTINUATION, 0, 1, piece));
+      if (i % 500 === 499) await pause();
+    }
+    assert.equal((await cont.waitGoaway('a CONTINUATION flood')).code, H2_ENHANCE_YOUR_CALM);
+    const settings = await open();
+    const flood = Buffer.concat(Array.from({ length: 200 }, () => frame(FrameType.SETTINGS, 0, 0)));
+    for (let i = 0; i < 200 && !settings.closed && settings.goaway() === undefined; i++) {
+      settings.write(flood);
+      await pause();
+    }
+    assert.equal((await settings.waitGoaway('a SETTINGS flood')).code, H2_ENHANCE_YOUR_CALM);
+    for (let round = 0; round < 4; round++) {
+      const group = await Promise.all(Array.from({ length: 50 }, () => open()));
+      for (const c of group) c.write(Buffer.concat([headers(1, block('/hang'), Flag.END_HEADERS), frame(FrameType.DATA, 0, 1, Buffer.alloc(500, 0x64))]));
+      await Promise.all(group.map((c) => c.sync()));
+      for (const c of group) c.tcp!.resetAndDestroy();
+    }
+    for (const c of abusers) c.destroy();
+  }
+
+  before(async () => {
+    const pki = await makeTestPki({ trustDomain: 'test.local' });
+    const server = await pki.issue('shop/catalog');
+    client = await pki.issue('shop/web');
+    app = http.createServer((req, res) => {
+      if (req.url === '/hang') {
+        // Answered late, so the proxy's app-side requests do not pile up across batches.
+        setTimeout(() => res.end('late'), 200);
+        return;
+      }
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    appPort = (app.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'weft-h2-hardening-'));
+    const file = join(dir, 'proxy.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(server), inbound: { mtlsMode: 'STRICT', ports: [{ port: appPort, protocol: 'http1' }] } },
+        listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: { address: '127.0.0.1', port: 0 } },
+        limits: { maxResetsPer10s: 100, maxHeaderBytes: 8192 },
+      }),
+    );
+    const weft = join(new URL('../..', import.meta.url).pathname, 'bin', 'weft.js');
+    child = spawn(process.execPath, [weft, 'proxy', '--bootstrap', file], { env: { ...process.env, WEFT_FROM_SOURCE: '1', WEFT_LOG_LEVEL: 'error', NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const first = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`weft proxy exited ${code}: ${stderr}`)));
+    });
+    const ports = JSON.parse(first) as { inbound: number; admin: number };
+    // Keep reading what it prints: a full stdout pipe would block the proxy's event loop.
+    child.stdout!.resume();
+    inboundPort = ports.inbound;
+    adminPort = ports.admin;
+  });
+  after(async () => {
+    if (child !== undefined && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    app?.closeAllConnections();
+    await new Promise((resolve) => app?.close(resolve));
+  });
+
+  test('three batches: the process serves throughout, and its RSS after the third is within 16 MB of the first', async (t) => {
+    await wellBehaved(200);
+    const idle = await getJson(adminPort, '/memory');
+    const rss: number[] = [];
+    for (let batch = 0; batch < 3; batch++) {
+      await hostileBatch();
+      await wellBehaved(50);
+      assert.equal(child.exitCode, null, 'the proxy process is alive');
+      rss.push((await getJson(adminPort, '/memory')).rssBytes);
+    }
+    t.diagnostic(`proxy RSS: after warm-up ${(idle.rssBytes / MB).toFixed(1)} MB, after batches ${rss.map((r) => (r / MB).toFixed(1)).join(', ')} MB`);
+    assert.ok(rss[2]! - rss[0]! < 16 * MB, `RSS grew from ${(rss[0]! / MB).toFixed(1)} to ${(rss[2]! / MB).toFixed(1)} MB over two more batches`);
   });
 });
