@@ -650,6 +650,46 @@ describe('raw frames → serveH2', () => {
   });
 });
 
+describe('raw frames → serveH2: settings ack and draining', () => {
+  test('a peer that sends SETTINGS but never acks ours fails the session with GOAWAY(SETTINGS_TIMEOUT)', async () => {
+    const port = await listen((socket) => serveH2(socket, () => {}, { settingsTimeoutMs: 100 }));
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    const received: Buffer[] = [];
+    socket.on('data', (d: Buffer) => received.push(d));
+    socket.write(Buffer.concat([PREFACE, frame(FrameType.SETTINGS, 0, 0)]));
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const all = Buffer.concat(received);
+    let code: number | undefined;
+    for (let p = 0; p + 9 <= all.length; p += 9 + all.readUIntBE(p, 3)) if (all[p + 3] === FrameType.GOAWAY) code = all.readUInt32BE(p + 13);
+    assert.equal(code, H2_SETTINGS_TIMEOUT);
+  });
+
+  test('after close(): GOAWAY names the last stream, streams opened later are refused, the open one finishes', async () => {
+    const streams: H2Stream[] = [];
+    const { port, sessions } = await ownServer((stream) => {
+      streams.push(stream);
+      stream.onData = () => {};
+    });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('a')));
+    await waitFor(() => streams.length === 1);
+    sessions[0]!.close();
+    const g = await eventually(() => raw.goaway());
+    assert.equal(g.payload.readUInt32BE(0), 1, 'last stream id 1');
+    assert.equal(goawayCode(g), H2_NO_ERROR);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, requestBlock('a')));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 3));
+    assert.equal(rst.payload.readUInt32BE(0), H2_REFUSED_STREAM);
+    assert.equal(streams.length, 1);
+    assert.equal(raw.closed, false, 'stream 1 is still open');
+    streams[0]!.sendHeaders([':status', '200'], true);
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 1));
+    await waitFor(() => raw.closed, 'the server to end the connection once stream 1 finished');
+  });
+});
+
 /** A raw server for client-side tests: accepts our client, records its frames, lets the test write. */
 class RawServer {
   frames: Frame[] = [];
