@@ -392,3 +392,30 @@ test('gRPC over the h2 hop: a client that cancels a streaming call resets it all
   await waitFor(() => appRstCode !== undefined, 'the app saw its stream reset', 20_000);
   assert.equal(appRstCode, http2.constants.NGHTTP2_CANCEL);
 });
+
+test('h2c client → plain HTTP/1 app: a response whose last bytes met a full downstream does not leave the pooled app connection paused', async () => {
+  const big = Buffer.alloc(48 * 1024, 'b');
+  const appPort = await listenApp((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': big.length });
+    res.end(big);
+  });
+  const client = await startProxy({
+    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', inbound: { mtlsMode: 'DISABLED', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
+    services: [{ name: 'blob', namespace: 'shop', ports: [{ port: 80, protocol: 'http1', cluster: 'blob' }] }],
+    clusters: [{ name: 'blob', protocol: 'http1', pool: { maxConnections: 1 }, endpoints: [{ address: '127.0.0.1', port: appPort }] }],
+  });
+  cleanups.push(() => client.close());
+  const session = http2.connect(`http://127.0.0.1:${client.addresses.outbound!.port}`);
+  cleanups.push(() => session.destroy());
+  const get = (i: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':method': 'GET', ':path': `/b/${i}`, ':authority': 'blob' });
+      s.on('response', () => void collect(s).then((b) => resolve(b.length), reject));
+      s.on('error', reject);
+    });
+  // One app connection (maxConnections 1): each 48 KiB response fills the h2 downstream stream's
+  // buffer on its last bytes; the next request reuses the connection and must be answered.
+  for (let i = 0; i < 5; i++) assert.equal(await get(i), big.length, `response ${i}`);
+});

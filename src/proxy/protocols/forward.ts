@@ -311,9 +311,20 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
   const bodyLength = ex.bodyless ? 0 : typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
   const headRequest = ex.method === 'HEAD';
   let drainWaiting = false;
+  // The upstream socket paused for a full downstream. The pool takes the connection back (and may
+  // hand it to the next request) before onEnd runs, so a pause set on the response's last bytes is
+  // lifted here through the socket itself: a connection must never go back to the pool paused.
+  let pausedSocket: import('node:net').Socket | null = null;
   const onDownstreamDrain = () => {
     drainWaiting = false;
+    if (finished) return;
+    pausedSocket = null;
     req.resumeResponse();
+  };
+  const liftPause = (): void => {
+    const s = pausedSocket;
+    pausedSocket = null;
+    if (s !== null && !s.destroyed) s.resume();
   };
   let req!: Http1ClientRequest;
   const handler: Parameters<typeof http1Request>[2] = {
@@ -342,11 +353,13 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
     onData(chunk) {
       if (!ex.writeBody(chunk) && !drainWaiting) {
         drainWaiting = true;
+        pausedSocket = req.up?.socket ?? null;
         req.pauseResponse();
         ex.onBodyDrain(onDownstreamDrain);
       }
     },
     onEnd(trailers) {
+      liftPause();
       if (finished) return;
       if (trailers.length > 0) {
         const t: HeaderMap = {};
