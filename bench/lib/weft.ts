@@ -104,7 +104,7 @@ export function outboundSpec(o: { port: number; upstreamPort: number; peerProtoc
     clusters: [
       {
         name: WEFT_SERVICE,
-        // Absent: the proxy's default for a meshed endpoint (see ClusterSpec.peerProtocol).
+        // Absent: the proxy's default for a meshed endpoint (`h2` on weft's own codec; see ClusterSpec.peerProtocol).
         ...(o.peerProtocol !== undefined ? { peerProtocol: o.peerProtocol } : {}),
         protocol: 'http1',
         endpoints: [
@@ -136,7 +136,7 @@ export function inboundSpec(o: { port: number; upstreamPort: number; pair: MtlsP
 
 /**
  * The weft mesh path: client → outbound proxy → (`link`, mTLS) → inbound proxy → upstream.
- * `link` absent = the proxy's default peer protocol; `tag` names the processes and profiles.
+ * `link` absent = the proxy's default peer protocol (`h2`); `tag` names the processes and profiles.
  */
 export async function startWeftMesh(upstreamPort: number, pair: MtlsPair, o: WeftStartOptions & { link?: 'h2' | 'http1'; tag?: string } = {}): Promise<Endpoint> {
   const inPort = await freePort();
