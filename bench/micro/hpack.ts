@@ -2,7 +2,7 @@
 // proxy sends between peers: a repeated request head (steady state: every field indexed), the same head
 // with a per-request unique field (literals), and a response head; encoding with raw and with Huffman
 // string literals, decoding raw and Huffman blocks. Baselines in the same run: Huffman decoding by a
-// bit-at-a-time walk of the code tree (the simple alternative to the nibble state table), and
+// bit-at-a-time walk of the code tree (the simple alternative to the byte state table), and
 // serialising the same head as HTTP/1.1 text (what the HTTP/1 hop pays). Times are CPU time of this
 // process (process.cpuUsage). Prints a table and one JSON line.
 //
@@ -163,7 +163,7 @@ for (const huffman of [false, true]) {
   const userAgent = requestHead[9]!;
   const encoded = Buffer.alloc(huffmanEncodedLength(userAgent));
   huffmanEncodeInto(userAgent, encoded, 0);
-  results.push(measure(`Huffman decode user-agent (${encoded.length} B), nibble table`, encoded.length, () => huffmanDecode(encoded, 0, encoded.length)!.length));
+  results.push(measure(`Huffman decode user-agent (${encoded.length} B), byte state table`, encoded.length, () => huffmanDecode(encoded, 0, encoded.length)!.length));
   results.push(measure(`baseline: Huffman decode user-agent, bit-at-a-time tree walk`, encoded.length, () => bitWalkDecode(encoded).length));
   const raw = Buffer.from(userAgent, 'latin1');
   results.push(measure(`baseline: raw user-agent to string (${raw.length} B)`, raw.length, () => raw.toString('latin1').length));
@@ -184,6 +184,6 @@ printJsonLine({
   ratios: {
     huffmanOverRawEncodeUnique: Number((byName('encode request head + unique x-request-id, Huffman') / byName('encode request head + unique x-request-id, raw')).toFixed(2)),
     huffmanOverRawDecodeLiterals: Number((byName('decode request head, all literals, Huffman') / byName('decode request head, all literals, raw')).toFixed(2)),
-    nibbleTableOverBitWalk: Number((byName('Huffman decode user-agent') / byName('baseline: Huffman decode user-agent, bit-at-a-time')).toFixed(2)),
+    byteTableOverBitWalk: Number((byName('Huffman decode user-agent') / byName('baseline: Huffman decode user-agent, bit-at-a-time')).toFixed(2)),
   },
 });
