@@ -1,10 +1,11 @@
-// Hostile HTTP/2 input on raw sockets against weft's own codec: first `serveH2` on a plain loopback
-// listener (h2c), then a real weft proxy's inbound listener over mTLS (ALPN h2, a mesh certificate).
-// Rapid reset, HPACK bombs, CONTINUATION floods, SETTINGS/PING floods, window overflow, frames on
-// closed and idle streams, bad prefaces, oversized frames, half-open sockets and thousands of abrupt
-// TCP resets: each case checks the session's answer (GOAWAY code or stream reset), that a well-behaved
-// client is still served, and at the end that every session and stream was released and the heap is
-// back near its baseline.
+// Hostile HTTP/2 input on raw sockets against weft's own codec: `serveH2` on a plain loopback listener
+// (h2c), `connectH2` (the outbound side) against a hostile peer server, a real weft proxy's inbound
+// listener over mTLS (ALPN h2, a mesh certificate), and a `weft proxy` process through repeated
+// batches. Rapid reset, HPACK bombs, CONTINUATION floods, SETTINGS/PING floods, window overflow and
+// flow control, frames on closed and idle streams, bad prefaces, oversized frames, half-open sockets
+// and thousands of abrupt TCP resets: each case checks the session's answer (GOAWAY code or stream
+// reset), that a well-behaved client is still served, and that sessions, streams and memory are
+// released afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -15,7 +16,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { serveH2 } from '../../src/proxy/protocols/h2/session.ts';
+import { connectH2, serveH2, H2SessionError } from '../../src/proxy/protocols/h2/session.ts';
 import { HpackDecoder } from '../../src/proxy/protocols/h2/hpack.ts';
 import {
   H2_CANCEL,
@@ -604,6 +605,176 @@ describe('serveH2 under hostile input (h2c, raw sockets)', () => {
     const now = await settledHeap();
     t.diagnostic(`sessions served ${server.sessionsServed}, streams ${server.streamsOpened}; heap ${(baseline.heapUsed / MB).toFixed(1)} → ${(now.heapUsed / MB).toFixed(1)} MB, rss ${(baseline.rss / MB).toFixed(1)} → ${(now.rss / MB).toFixed(1)} MB`);
     assert.ok(now.heapUsed - baseline.heapUsed < 8 * MB, `heap grew by ${((now.heapUsed - baseline.heapUsed) / MB).toFixed(1)} MB`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Part 1b: the client side (connectH2, what the outbound pool uses) against a hostile peer server.
+
+/**
+ * A raw server: sends its SETTINGS (unless told not to), acknowledges the client's, and hands every
+ * other frame from the client to `onFrame` with the socket to answer on. Records GOAWAY codes.
+ */
+async function startHostileServer(onFrame: (socket: net.Socket, f: Frame) => void, sendSettings = true): Promise<{ port: number; goaways: number[]; close(): Promise<void> }> {
+  const goaways: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    if (sendSettings) socket.write(frame(FrameType.SETTINGS, 0, 0));
+    let pending = Buffer.alloc(0);
+    let prefaceSeen = false;
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!prefaceSeen) {
+        if (pending.length < PREFACE.length) return;
+        pending = pending.subarray(PREFACE.length);
+        prefaceSeen = true;
+      }
+      while (pending.length >= 9) {
+        const length = pending.readUIntBE(0, 3);
+        if (pending.length < 9 + length) break;
+        const f: Frame = { type: pending[3]!, flags: pending[4]!, stream: pending.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(pending.subarray(9, 9 + length)) };
+        pending = pending.subarray(9 + length);
+        if (f.type === FrameType.GOAWAY) goaways.push(f.payload.readUInt32BE(4));
+        if (f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0 && sendSettings) socket.write(frame(FrameType.SETTINGS, Flag.ACK, 0));
+        onFrame(socket, f);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    goaways,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+interface ClientOutcome {
+  heads: number;
+  streamCode: number | null | undefined;
+  streamClosed: boolean;
+  sessionClosed: boolean;
+  sessionError: Error | undefined;
+}
+
+/** connectH2 to `port`, one GET; resolves once the stream and (when `untilSessionCloses`) the session are closed. */
+async function clientAgainst(port: number, untilSessionCloses: boolean, options: H2SessionOptions = {}): Promise<ClientOutcome> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const session = connectH2(socket, { maxHeaderListSize: 8192, maxControlFramesPer10s: 500, settingsTimeoutMs: 500, ...options });
+  const outcome: ClientOutcome = { heads: 0, streamCode: undefined, streamClosed: false, sessionClosed: false, sessionError: undefined };
+  session.onClose = (error) => {
+    outcome.sessionClosed = true;
+    outcome.sessionError = error;
+  };
+  const stream = session.request([':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'peer.test'], true);
+  stream.onHeaders = () => outcome.heads++;
+  stream.onClose = (code) => {
+    outcome.streamClosed = true;
+    outcome.streamCode = code;
+  };
+  await waitFor(() => outcome.streamClosed && (!untilSessionCloses || outcome.sessionClosed), 'the client stream (and session) to close');
+  if (!session.closed) session.destroy();
+  return outcome;
+}
+
+describe('connectH2 (the outbound side) against a hostile peer', () => {
+  // 12 KB: over the 8 KiB list limit, within one 16 KiB frame.
+  const bigHead = Buffer.concat([Buffer.from([0x88]), ...Array.from({ length: 12 }, (_, i) => literal(`x-big-${i}`, 'b'.repeat(1000)))]);
+
+  test('a response head over maxHeaderListSize resets the stream (never delivered); the session stays open', async () => {
+    const server = await startHostileServer((socket, f) => {
+      if (f.type === FrameType.HEADERS) socket.write(headers(f.stream, bigHead));
+    });
+    try {
+      const outcome = await clientAgainst(server.port, false);
+      assert.equal(outcome.heads, 0);
+      assert.equal(outcome.streamCode, H2_PROTOCOL_ERROR);
+      assert.equal(outcome.sessionClosed, false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('HPACK bomb in a response (one 4 KB entry referenced 2000 times): the stream is reset, no head delivered', async () => {
+    const entry = Buffer.concat([Buffer.from([0x40, 6]), Buffer.from('x-bomb'), Buffer.from([0x7f, 0xa1, 0x1e]), Buffer.alloc(4000, 0x62)]);
+    const server = await startHostileServer((socket, f) => {
+      if (f.type === FrameType.HEADERS) socket.write(headers(f.stream, Buffer.concat([Buffer.from([0x88]), entry, Buffer.alloc(2000, 0xbe)])));
+    });
+    try {
+      const outcome = await clientAgainst(server.port, false);
+      assert.equal(outcome.heads, 0);
+      assert.equal(outcome.streamCode, H2_PROTOCOL_ERROR);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('CONTINUATION flood, SETTINGS flood, PUSH_PROMISE and a malformed HPACK block each close the session with the right GOAWAY', async () => {
+    const cases: [string, (socket: net.Socket, stream: number) => void, number][] = [
+      [
+        'CONTINUATION flood',
+        (socket, stream) => {
+          socket.write(headers(stream, Buffer.from([0x88]), 0));
+          const piece = frame(FrameType.CONTINUATION, 0, stream, literal('x-flood', 'a'.repeat(50)));
+          socket.write(Buffer.concat(Array.from({ length: 2000 }, () => piece)));
+        },
+        H2_ENHANCE_YOUR_CALM,
+      ],
+      ['SETTINGS flood', (socket) => socket.write(Buffer.concat(Array.from({ length: 2000 }, () => frame(FrameType.SETTINGS, 0, 0)))), H2_ENHANCE_YOUR_CALM],
+      ['PUSH_PROMISE', (socket, stream) => socket.write(frame(5 /* PUSH_PROMISE */, Flag.END_HEADERS, stream, Buffer.concat([Buffer.from([0, 0, 0, 2]), Buffer.from([0x82, 0x84, 0x86])]))), H2_PROTOCOL_ERROR],
+      ['malformed HPACK', (socket, stream) => socket.write(headers(stream, Buffer.from([0xff, 0x80, 0x01]))), H2_COMPRESSION_ERROR],
+    ];
+    for (const [what, attack, code] of cases) {
+      const server = await startHostileServer((socket, f) => {
+        if (f.type === FrameType.HEADERS) attack(socket, f.stream);
+      });
+      try {
+        const outcome = await clientAgainst(server.port, true);
+        assert.equal(outcome.heads, 0, what);
+        assert.ok(outcome.sessionError instanceof H2SessionError, `${what}: ${String(outcome.sessionError)}`);
+        await waitFor(() => server.goaways.length > 0, `the client's GOAWAY after ${what}`);
+        assert.equal(server.goaways[0], code, what);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  test('DATA beyond the stream window resets the stream with FLOW_CONTROL_ERROR', async () => {
+    const server = await startHostileServer((socket, f) => {
+      if (f.type !== FrameType.HEADERS) return;
+      socket.write(headers(f.stream, Buffer.from([0x88]), Flag.END_HEADERS));
+      const chunk = frame(FrameType.DATA, 0, f.stream, Buffer.alloc(16384, 0x61));
+      // The client's stream window is 64 KiB here; 5 frames exceed it.
+      socket.write(Buffer.concat(Array.from({ length: 5 }, () => chunk)));
+    });
+    try {
+      // Leave the stream's DATA unconsumed: onData is not set, so nothing re-opens the window.
+      const outcome = await clientAgainst(server.port, false, { initialWindowSize: 65535 });
+      assert.equal(outcome.streamCode, H2_FLOW_CONTROL_ERROR);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a peer that answers with HTTP/1.1 text, or never sends SETTINGS, fails the session instead of hanging it', async () => {
+    const http1 = await startHostileServer((socket) => socket.write('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n'), false);
+    const silent = await startHostileServer(() => {}, false);
+    try {
+      const text = await clientAgainst(http1.port, true);
+      assert.ok(text.sessionError instanceof H2SessionError, String(text.sessionError));
+      const quiet = await clientAgainst(silent.port, true);
+      assert.ok(quiet.sessionError instanceof H2SessionError && quiet.sessionError.code === 'H2_SETTINGS_TIMEOUT', String(quiet.sessionError));
+      assert.equal(quiet.streamClosed, true);
+    } finally {
+      await http1.close();
+      await silent.close();
+    }
   });
 });
 
