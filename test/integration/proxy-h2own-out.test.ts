@@ -419,3 +419,28 @@ test('h2c client → plain HTTP/1 app: a response whose last bytes met a full do
   // buffer on its last bytes; the next request reuses the connection and must be answered.
   for (let i = 0; i < 5; i++) assert.equal(await get(i), big.length, `response ${i}`);
 });
+
+test('HTTP/1 client → h2c app (plain cluster, protocol http2): bridged onto one own-codec session, bodies both ways', async () => {
+  const app = await startH2cServer((stream, headers) => {
+    void collect(stream).then((body) => {
+      stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-method': String(headers[':method']) });
+      stream.end(`${String(headers[':path'])} ${body.length}`);
+    });
+  });
+  cleanups.push(() => app.close());
+  const client = await startProxy({
+    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', inbound: { mtlsMode: 'DISABLED', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
+    services: [{ name: 'blob', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'blob' }] }],
+    clusters: [{ name: 'blob', protocol: 'http2', endpoints: [{ address: '127.0.0.1', port: app.port }] }],
+  });
+  cleanups.push(() => client.close());
+  const c = rawClient(client.addresses.outbound!.port);
+  c.socket.write('GET /one HTTP/1.1\r\nhost: blob\r\n\r\n');
+  // No content-length from the app: chunked to the HTTP/1.1 client.
+  await waitFor(() => c.seen().endsWith('\r\n/one 0\r\n0\r\n\r\n'), 'GET answered', 20_000);
+  c.socket.write('POST /two HTTP/1.1\r\nhost: blob\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n');
+  await waitFor(() => c.seen().endsWith('\r\n/two 7\r\n0\r\n\r\n'), 'chunked POST answered', 20_000);
+  assert.match(c.seen().toLowerCase(), /x-method: post/);
+  assert.equal(client.ctx.plainH2Pool.size, 1, 'one h2c session to the app');
+});

@@ -2,9 +2,10 @@
 // edits → deadline → balance → endpoint → passive health + metrics), on two fast paths: an HTTP/1 →
 // HTTP/1 hop (peerProtocol `http1`: pooled HTTP/1.1 over mTLS to the peer; or a plain HTTP/1 upstream)
 // re-serialises the head once and passes bodies through as bytes; an HTTP/1 → HTTP/2 hop to a peer
-// proxy (peerProtocol `h2`, the default) puts the request straight onto a stream of weft's own codec
-// (protocols/h2-bridge.ts) on the one pooled mTLS session to that peer. h2c upstreams go through the
-// Exchange stack; Upgrade requests to HTTP/2 peers become byte tunnels (outbound/tcp.ts).
+// proxy (peerProtocol `h2`, the default) or to an h2c app (a plain cluster of protocol `http2`) puts
+// the request straight onto a stream of weft's own codec (protocols/h2-bridge.ts) on the one pooled
+// session to that endpoint. gRPC upstreams go through the Exchange stack; Upgrade requests to HTTP/2
+// peers become byte tunnels (outbound/tcp.ts).
 import { performance } from 'node:perf_hooks';
 import type { ProxyContext } from '../context.ts';
 import { ProxyError, fromUpstreamError, rescue, ERROR_MAP } from '../errors.ts';
@@ -19,7 +20,7 @@ import type { PoolLimits } from '../protocols/http1-pools.ts';
 import { requestTimeoutFor } from '../runtime/snapshot.ts';
 import { isRedirect, routeHttpRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
-import { ALPN_H2, DST_PORT_HEADER, connectPeer } from '../protocols/mesh-tls.ts';
+import { ALPN_H2, DST_PORT_HEADER, connectPeer, connectTcp } from '../protocols/mesh-tls.ts';
 import { H2Bridge, compileFlatEdits, requestHeaderList, type H2BridgePlan, type BridgeOutcome } from '../protocols/h2-bridge.ts';
 import type { H2ClientSession } from '../protocols/h2/api.ts';
 import { outboundHttp } from './stack.ts';
@@ -37,8 +38,10 @@ export class H1State {
   req: RoutableRequest | null = null;
   attempts = 0;
   lastEndpoint: EndpointConfig | null = null;
-  /** The HTTP/2 bridge of this connection (peerProtocol h2), made on its first such request. */
+  /** The HTTP/2 bridge of this connection (peer h2 or an h2c app), made on its first such request. */
   bridge: H2Bridge | null = null;
+  /** The current request goes over HTTP/2 (the bridge). */
+  h2 = false;
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
@@ -154,40 +157,49 @@ function h2PlanFor(ctx: ProxyContext, route: RouteConfig, cluster: ClusterConfig
   return plan;
 }
 
-/** What the h2 path needs per meshed endpoint, built once per endpoint config. */
-interface MeshTarget {
+/** What the h2 path needs per endpoint (a peer proxy over mTLS, or an h2c app), built once per endpoint config. */
+interface H2Target {
+  /** Pool key: endpoint + expected identity (mesh), or address:port (h2c). */
   readonly key: string;
   readonly target: string;
+  /** Fields added to every request ([name, value]): weft-dst-port to a peer, none to an app. */
   readonly extra: readonly string[];
+  readonly mesh: boolean;
   readonly connect: () => Promise<import('node:stream').Duplex>;
 }
-const meshTargets = new WeakMap<EndpointConfig, MeshTarget>();
+const h2Targets = new WeakMap<EndpointConfig, H2Target>();
 
-function meshTargetOf(ctx: ProxyContext, e: EndpointConfig, cluster: ClusterConfig): MeshTarget {
-  let t = meshTargets.get(e);
+function h2TargetOf(ctx: ProxyContext, e: EndpointConfig, cluster: ClusterConfig): H2Target {
+  let t = h2Targets.get(e);
   if (t === undefined) {
-    const material = (): NonNullable<ProxyContext['identity']> => {
-      const m = ctx.identity;
-      if (m === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
-      return m;
-    };
-    t = {
-      key: `${e.address}:${e.proxyPort}|${e.spiffeId}`,
-      target: `${e.address}:${e.proxyPort} (${e.spiffeId})`,
-      extra: [DST_PORT_HEADER, String(e.port)],
-      connect: () => connectPeer({ host: e.address, port: e.proxyPort!, material: material(), expectedPeer: e.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
-    };
-    meshTargets.set(e, t);
+    if (cluster.peerProtocol === 'h2') {
+      const material = (): NonNullable<ProxyContext['identity']> => {
+        const m = ctx.identity;
+        if (m === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
+        return m;
+      };
+      t = {
+        key: `${e.address}:${e.proxyPort}|${e.spiffeId}`,
+        target: `${e.address}:${e.proxyPort} (${e.spiffeId})`,
+        extra: [DST_PORT_HEADER, String(e.port)],
+        mesh: true,
+        connect: () => connectPeer({ host: e.address, port: e.proxyPort!, material: material(), expectedPeer: e.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
+      };
+    } else {
+      const target = `${e.address}:${e.port}`;
+      t = { key: target, target, extra: [], mesh: false, connect: () => connectTcp(e.address, e.port, cluster.connectTimeoutMs) };
+    }
+    h2Targets.set(e, t);
   }
   return t;
 }
 
-/** One attempt of an h2 request: a ready session to the peer (or the wait for one), then a stream. */
+/** One attempt of an h2 request: a ready session (or the wait for one), then a stream. */
 function sendH2(conn: Http1ServerConn, st: H1State, cluster: ClusterConfig, e: EndpointConfig): void {
   const bridge = st.bridge!;
-  const t = meshTargetOf(st.ctx, e, cluster);
+  const t = h2TargetOf(st.ctx, e, cluster);
   const headers = bridge.headers!;
-  if (headers[headers.length - 1] !== t.extra[1]) {
+  if (t.extra.length > 0 && headers[headers.length - 1] !== t.extra[1]) {
     // Another attempt, to an endpoint whose app port differs: a fresh list (the codec may still hold the old one).
     const copy = headers.slice();
     copy[copy.length - 1] = t.extra[1]!;
@@ -195,8 +207,9 @@ function sendH2(conn: Http1ServerConn, st: H1State, cluster: ClusterConfig, e: E
   }
   let session: H2ClientSession | Promise<H2ClientSession>;
   try {
-    if (st.ctx.identity === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
-    session = st.ctx.meshPool.acquire(t.key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, t.connect);
+    if (t.mesh && st.ctx.identity === undefined) throw new ProxyError('TLS_HANDSHAKE_FAILED', 'this proxy has no workload identity yet, so it cannot open mTLS to peers');
+    const pool = t.mesh ? st.ctx.meshPool : st.ctx.plainH2Pool;
+    session = pool.acquire(t.key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, t.connect);
   } catch (error) {
     bridge.connectFailed(error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', String(error), { cause: error }), bridge.generation);
     return;
@@ -256,7 +269,7 @@ function send(conn: Http1ServerConn, st: H1State, decision: RouteDecision, ep: E
     limitsCache.set(cluster, limits);
   }
   const e = ep.config;
-  if (cluster.peerProtocol === 'h2') {
+  if (st.h2) {
     sendH2(conn, st, cluster, e);
   } else if (cluster.peerProtocol === 'http1') {
     let extra = dstHeaders.get(e);
@@ -292,7 +305,8 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   }
   const decision = routed;
   const cluster = decision.cluster.config;
-  const h2 = cluster.peerProtocol === 'h2' && head.method !== 'CONNECT' && !(head.upgrade !== '' && head.connectionUpgrade);
+  // HTTP/2 upstreams (a peer proxy, or an h2c app) take the bridge; CONNECT and Upgrade do not.
+  const h2 = (cluster.peerProtocol === 'h2' || (cluster.peerProtocol === 'plain' && cluster.protocol === 'http2')) && head.method !== 'CONNECT' && !(head.upgrade !== '' && head.connectionUpgrade);
   const fast = h2 || cluster.peerProtocol === 'http1' || (cluster.peerProtocol === 'plain' && (cluster.protocol === 'http1' || cluster.protocol === 'auto'));
   if (!fast) {
     if (head.upgrade !== '' && head.connectionUpgrade) {
@@ -321,10 +335,11 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   st.decision = decision;
   st.req = req;
   st.attempts = 0;
+  st.h2 = h2;
   if (h2) {
     const bridge = (st.bridge ??= new H2Bridge(conn));
     const plan = h2PlanFor(ctx, decision.route, cluster);
-    if (!bridge.start(plan, requestHeaderList(head, authority, path, plan.requestEdits, meshTargetOf(ctx, ep.config, cluster).extra))) return;
+    if (!bridge.start(plan, requestHeaderList(head, authority, path, plan.requestEdits, h2TargetOf(ctx, ep.config, cluster).extra))) return;
   }
   send(conn, st, decision, ep);
 }
