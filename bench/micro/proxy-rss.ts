@@ -7,12 +7,14 @@
 // the rest of the anonymous memory (V8's heap pages, thread arenas and stacks). The sidecar's admin
 // `/memory` adds V8's heap spaces (committed vs used) and the node builtins loaded. Baselines: `node`
 // idle with nothing loaded, with `net` + `tls` (CommonJS and ESM entry), and with `http` + `http2`.
-// With --traffic, the plain hop and the mesh pair then serve a few thousand requests and are measured
-// idle again (what a proxy holds once its JIT and pools have warmed up). With --modules, each proxy
+// With --reducer, each proxy is measured once more 12 s after start: V8's memory reducer runs once about
+// 8 s after start-up (a memory-reducing mark-compact that also shrinks the young generation), which is
+// where an idle proxy then stays. With --traffic, the plain hop and the mesh pair then serve a few
+// thousand requests and are measured idle again (what a proxy holds once its JIT and pools have warmed up). With --modules, each proxy
 // is started once more with a loader hook that lists every module it imports.
 // Prints tables and one JSON line. Measure twice; on a shared machine, memory moves less than CPU.
 //
-// Usage: npm run bench -- micro/proxy-rss [--traffic] [--modules] [--node-flags "--flag ..."]
+// Usage: npm run bench -- micro/proxy-rss [--reducer] [--traffic] [--modules] [--node-flags "--flag ..."]
 //          [--env NAME=VALUE,...] [--settle-ms 15000]
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -32,6 +34,7 @@ import type { ProxyConfigSpec } from '../../src/proxy/runtime/spec.ts';
 const { values: args } = parseArgs({
   options: {
     traffic: { type: 'boolean' },
+    reducer: { type: 'boolean' },
     modules: { type: 'boolean' },
     'node-flags': { type: 'string' },
     env: { type: 'string' },
@@ -162,6 +165,7 @@ interface Measured {
   kind: 'baseline' | 'weft';
   idle: MemorySplit;
   settledMs: number;
+  afterReducer?: MemorySplit;
   afterTraffic?: MemorySplit;
   memoryEndpoint?: Record<string, unknown>;
   modules?: { weft: number; packages: string[]; builtins: string[] };
@@ -322,6 +326,7 @@ async function main(): Promise<void> {
   ];
 
   // All proxies run at once (the mesh outbound needs its inbound for traffic); each is measured when idle.
+  const startedAt = Date.now();
   const procs = configs.map((c) => ({ config: c, p: weft.start(c.name, c.spec) }));
   try {
     await Promise.all(procs.map(({ p }) => firstEvent(p)));
@@ -329,6 +334,12 @@ async function main(): Promise<void> {
     const measured = procs.map(({ config }, i): Measured => ({ name: config.name, kind: 'weft', idle: idle[i]!.memory, settledMs: idle[i]!.settledMs }));
     const side = measured[3]!;
     side.memoryEndpoint = await getJson(sideAdmin!, '/memory');
+    if (args.reducer === true) {
+      // V8 schedules its memory reducer ~8 s after the isolate starts; wait past it, then for idle.
+      await sleep(Math.max(0, startedAt + 12_000 - Date.now()));
+      const reduced = await Promise.all(procs.map(({ p }) => sampleWhenIdle(p)));
+      reduced.forEach((r, i) => (measured[i]!.afterReducer = r.memory));
+    }
     if (args.traffic === true) {
       for (const { config } of procs) if (config.trafficPort !== undefined) await drive(config.trafficPort, TRAFFIC_REQUESTS);
       const after = await Promise.all(procs.map(({ p }) => sampleWhenIdle(p)));
@@ -352,6 +363,9 @@ async function main(): Promise<void> {
     name, mb(m.rss), mb(m.rss - reference.rss), mb(m.anon), mb(m.file), mb(m.nodeCode), mb(m.nodeData), mb(m.libraries), mb(m.mallocMain), mb(m.otherAnon), m.threads,
   ];
   printTable(`Idle RSS (weft ${weftSourceCommit()}, node flags: ${NODE_FLAGS.join(' ') || 'none'}, env: ${JSON.stringify(EXTRA_ENV)})`, header, results.map((r) => row(r.name, r.idle)));
+  if (args.reducer === true) {
+    printTable('Idle 12 s after start (after V8\'s memory reducer)', header, results.filter((r) => r.afterReducer).map((r) => row(r.name, r.afterReducer!)));
+  }
   if (args.traffic === true) {
     printTable(`Idle again after ${TRAFFIC_REQUESTS} requests through each proxy that takes traffic`, header, results.filter((r) => r.afterTraffic).map((r) => row(r.name, r.afterTraffic!)));
   }
@@ -379,6 +393,7 @@ async function main(): Promise<void> {
       kind: r.kind,
       settledMs: r.settledMs,
       idleMb: Object.fromEntries(Object.entries(r.idle).map(([k, v]) => [k, k === 'threads' ? v : mb(v)])),
+      ...(r.afterReducer ? { afterReducerMb: Object.fromEntries(Object.entries(r.afterReducer).map(([k, v]) => [k, k === 'threads' ? v : mb(v)])) } : {}),
       ...(r.afterTraffic ? { afterTrafficMb: Object.fromEntries(Object.entries(r.afterTraffic).map(([k, v]) => [k, k === 'threads' ? v : mb(v)])) } : {}),
       ...(r.memoryEndpoint ? { memoryEndpoint: r.memoryEndpoint } : {}),
       ...(r.modules ? { modules: r.modules } : {}),
