@@ -117,8 +117,9 @@ function statusOf(list: H2HeaderList): number {
   return 0;
 }
 
-// Client sockets corked by a response head: uncorked together once the codec finished the read that
-// carried the head (its DATA frames usually come in the same read), so head and body leave in one write.
+// Client sockets corked by a response head: uncorked together at the end of this event-loop iteration
+// (one shared setImmediate) — its DATA frames come in the same TLS read or a later one of the same
+// poll phase — so head and body leave in one write.
 let corked: net.Socket[] = [];
 const uncorkAll = (): void => {
   const list = corked;
@@ -127,11 +128,12 @@ const uncorkAll = (): void => {
 };
 function corkUntilReadEnds(socket: net.Socket): void {
   socket.cork();
-  if (corked.push(socket) === 1) queueMicrotask(uncorkAll);
+  if (corked.push(socket) === 1) setImmediate(uncorkAll);
 }
 
-// Bridges holding a response head (declared length) for the body bytes of the same read: written
-// alone once the codec finished that read if no DATA came with it.
+// Bridges holding a response head (declared length) for its first body bytes: written alone at the
+// end of this event-loop iteration (one shared setImmediate) if no DATA came by then — the DATA
+// often sits in the next TLS read of the same poll phase.
 let heldHeads: H2Bridge[] = [];
 const flushHeldHeads = (): void => {
   const list = heldHeads;
@@ -342,7 +344,7 @@ export class H2Bridge implements ExchangeHooks {
         if (conn.server.draining) conn.keepAlive = false;
         this.heldHead = declaredLengthHead(status, headers, this.plan!.responseEdits, !conn.keepAlive);
         this.bodyLeft = length;
-        if (heldHeads.push(this) === 1) queueMicrotask(flushHeldHeads);
+        if (heldHeads.push(this) === 1) setImmediate(flushHeldHeads);
         return;
       }
     }
