@@ -147,3 +147,14 @@ test('redirect routes: Location per Gateway API (prefix, full path, scheme, host
   refused({ backends: [], redirect: { statusCode: 304 } }, /301, 302, 303, 307 or 308/);
   refused({ backends: [], redirect: { scheme: 'ftp' } }, /http or https/);
 });
+
+test('peerProtocol: h2 (the own codec) by default for meshed endpoints, plain otherwise; http1 on request', () => {
+  const meshed = { address: '127.0.0.1', port: 8080, proxyPort: 15006, spiffeId: 'spiffe://test.local/ns/shop/sa/catalog' };
+  const spec = structuredClone(base) as any;
+  spec.clusters.push({ name: 'm', endpoints: [meshed] }, { name: 'm1', peerProtocol: 'http1', endpoints: [meshed] });
+  const r = compileSnapshot(spec);
+  assert.ok(r.ok, r.ok ? '' : r.error.message);
+  assert.equal(r.value.clusters.get('m')!.peerProtocol, 'h2');
+  assert.equal(r.value.clusters.get('m1')!.peerProtocol, 'http1');
+  assert.equal(r.value.clusters.get('a')!.peerProtocol, 'plain');
+});
