@@ -126,7 +126,7 @@ const uncorkAll = (): void => {
   corked = [];
   for (let i = 0; i < list.length; i++) list[i]!.uncork();
 };
-function corkUntilReadEnds(socket: net.Socket): void {
+function corkUntilTurnEnds(socket: net.Socket): void {
   socket.cork();
   if (corked.push(socket) === 1) setImmediate(uncorkAll);
 }
@@ -148,7 +148,7 @@ const latin1Write = (out: Buffer, text: string, pos: number): number => (out as 
  * The HTTP/1.1 head of a response whose length the upstream declared, for a keep-alive HTTP/1.1
  * client (the common case, written by the bridge itself so head and body leave in one write). The
  * codec validated the fields (RFC 9113 §8.2: no CR/LF/NUL, lower-case names, no connection-specific
- * fields), so they serialise as they are. Null when the response needs the engine's general writer.
+ * fields), so they serialise as they are. Other responses go through the engine's writeHead.
  */
 function declaredLengthHead(status: number, list: H2HeaderList, edits: FlatHeaderEdits | null, close: boolean): string {
   let s = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
@@ -207,7 +207,7 @@ export class H2Bridge implements ExchangeHooks {
   requestEnded = false;
   /** Where the current attempt goes, for error messages. */
   target = '';
-  /** A serialised response head waiting for the first body bytes of the same read ('' = none). */
+  /** A serialised response head waiting for its first body bytes, at most until the end of this event-loop iteration ('' = none). */
   heldHead = '';
   /** Body bytes still due on a response this bridge frames itself (declared length); -1 = the engine frames it. */
   bodyLeft = -1;
@@ -354,7 +354,7 @@ export class H2Bridge implements ExchangeHooks {
       this.#complete(null);
       return;
     }
-    corkUntilReadEnds(conn.socket);
+    corkUntilTurnEnds(conn.socket);
     conn.writeHead(status, pairs);
   };
 
