@@ -4,7 +4,7 @@
 // all in one run so the ratios share the machine's load. wrk drives 1 KiB GETs at 64 connections;
 // CPU is utime+stime from /proc/PID/stat divided by the requests served.
 //
-// Usage: npm run bench -- e2e/mesh-hops [--seconds N] [--only weft-h2,weft-http1,haproxy-h2,haproxy-h1]
+// Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,haproxy-h2,haproxy-h1]
 import { startUpstream, startHaproxyMesh, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
 import { startWeftMesh, weftProxyAvailable, WEFT_SERVICE } from '../lib/weft.ts';
@@ -12,15 +12,9 @@ import { runWrk } from '../lib/load-tools.ts';
 import { CpuMeter, processTree, machineBusyCores } from '../lib/proc-stat.ts';
 import { printTable, printJsonLine } from '../lib/report.ts';
 import { killAll } from '../lib/processes.ts';
-import { log } from '../lib/options.ts';
+import { log, parseE2eOptions } from '../lib/options.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const seconds = Number(flag('--seconds') ?? 4);
-const only = flag('--only')?.split(',');
+const { seconds, only } = parseE2eOptions();
 const CONNECTIONS = 64;
 
 interface Plan {
@@ -73,7 +67,7 @@ async function main(): Promise<void> {
   ];
   const rows: Row[] = [];
   for (const plan of plans) {
-    if (only !== undefined && !only.includes(plan.key)) continue;
+    if (only !== undefined && !only.has(plan.key)) continue;
     log(`${plan.key}: starting`);
     try {
       rows.push(await measure(plan));
