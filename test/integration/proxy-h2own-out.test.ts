@@ -444,3 +444,64 @@ test('HTTP/1 client → h2c app (plain cluster, protocol http2): bridged onto on
   assert.match(c.seen().toLowerCase(), /x-method: post/);
   assert.equal(client.ctx.plainH2Pool.size, 1, 'one h2c session to the app');
 });
+
+test('the bridged request head: hop-by-hop and Connection-listed fields dropped, te: trailers kept, route edits applied both ways, weft-dst-port from the app ignored', async () => {
+  const appPort = await listenApp((req, res) => {
+    req.resume();
+    const text = JSON.stringify(req.headers);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-secret': 'hide', 'x-keep': 'yes' });
+    res.end(text);
+  });
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const serverIdentity = await pki.issue('shop/catalog');
+  const clientIdentity = await pki.issue('shop/web');
+  const server = await startProxy({
+    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(serverIdentity), inbound: { mtlsMode: 'STRICT', ports: [{ port: appPort, protocol: 'http1' }] } },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+  });
+  cleanups.push(() => server.close());
+  const client = await startProxy({
+    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
+    services: [
+      {
+        name: 'catalog',
+        namespace: 'shop',
+        ports: [
+          {
+            port: 80,
+            protocol: 'http1',
+            routes: [
+              {
+                backends: [{ cluster: 'catalog', weight: 1 }],
+                requestHeaders: { set: { 'x-set': 'one' }, add: { 'x-add': 'a' }, remove: ['x-drop'] },
+                responseHeaders: { set: { 'x-res': 'r' }, remove: ['x-secret'] },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+    clusters: [{ name: 'catalog', endpoints: [{ address: '127.0.0.1', port: appPort, proxyPort: server.addresses.inbound!.port, spiffeId: serverIdentity.spiffeId }] }],
+  });
+  cleanups.push(() => client.close());
+  const c = rawClient(client.addresses.outbound!.port);
+  c.socket.write(
+    'GET /h HTTP/1.1\r\nhost: catalog\r\nconnection: keep-alive, x-hop\r\nx-hop: 1\r\nkeep-alive: timeout=5\r\nproxy-connection: keep-alive\r\nte: trailers, deflate\r\nweft-dst-port: 1\r\nx-set: client\r\nx-drop: 1\r\nx-end: 2\r\ncookie: a=1\r\ncookie: b=2\r\n\r\n',
+  );
+  await waitFor(() => c.seen().includes('}'), 'answered', 20_000);
+  const text = c.seen();
+  const head = text.slice(0, text.indexOf('\r\n\r\n')).toLowerCase();
+  const got = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+  assert.equal(got['x-end'], '2');
+  assert.equal(got.te, 'trailers', 'te: trailers kept, other codings dropped');
+  for (const hop of ['x-hop', 'keep-alive', 'proxy-connection', 'x-drop']) assert.equal(got[hop], undefined, hop);
+  assert.equal(got['x-set'], 'one', 'route set replaces the client value');
+  assert.equal(got['x-add'], 'a');
+  assert.equal(got.host, 'catalog', 'Host travels as :authority and is restored for the app');
+  assert.equal(got.cookie, 'a=1; b=2');
+  assert.equal(got['weft-dst-port'], undefined, 'the mesh-internal header does not reach the app');
+  assert.match(head, /\r\nx-res: r/);
+  assert.match(head, /\r\nx-keep: yes/);
+  assert.doesNotMatch(head, /x-secret/);
+});
