@@ -23,6 +23,8 @@ const options: ts.CompilerOptions = {
   rewriteRelativeImportExtensions: true,
   sourceMap: false,
   inlineSourceMap: false,
+  // V8 keeps each module's source text in the heap: without comments every proxy idles ~0.4 MB lower.
+  removeComments: true,
 };
 
 function walk(dir: string, out: string[]): string[] {

@@ -1,7 +1,7 @@
 // node:tls helpers for mTLS between workloads: TLS 1.3, chain verified against the trust bundle (any
 // root), then the peer's SPIFFE ID checked instead of a hostname. One SecureContext per material.
-import tls from 'node:tls';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { tls } from '../core/tls-module.ts';
+import type { PeerCertificate, TLSSocket, SecureContext, TlsOptions, ConnectionOptions, Server as TlsServer } from 'node:tls';
 import { err, ok, type Result } from '../core/result.ts';
 import type { Watch } from '../core/watch.ts';
 import { IdentityError } from './errors.ts';
@@ -20,10 +20,10 @@ export type PeerExpectation =
       readonly match?: (peer: SpiffeId) => boolean;
     };
 
-const contexts = new WeakMap<IdentityMaterial, tls.SecureContext>();
+const contexts = new WeakMap<IdentityMaterial, SecureContext>();
 
 /** The SecureContext for a material, built once and cached for the material object's lifetime. */
-export function secureContextFor(material: IdentityMaterial): tls.SecureContext {
+export function secureContextFor(material: IdentityMaterial): SecureContext {
   let ctx = contexts.get(material);
   if (ctx === undefined) {
     ctx = tls.createSecureContext({
@@ -94,7 +94,7 @@ export interface ServerTlsOptionsInput {
  * Options for `tls.createServer`: TLS 1.3, client certificates required and verified against the bundle.
  * The SPIFFE ID check happens after the handshake: use `guardServer` (or call verifyPeerSpiffeId yourself).
  */
-export function serverTlsOptions(material: IdentityMaterial, _options: ServerTlsOptionsInput = {}): tls.TlsOptions {
+export function serverTlsOptions(material: IdentityMaterial, _options: ServerTlsOptionsInput = {}): TlsOptions {
   return {
     key: material.keyPem,
     cert: material.certChainPem,
@@ -116,7 +116,7 @@ export interface ClientTlsOptionsInput {
  * Options for `tls.connect`: the cached SecureContext of `material`, TLS 1.3, and a checkServerIdentity
  * that checks the server's SPIFFE ID (trust domain, exact ID where given) instead of a hostname.
  */
-export function clientTlsOptions(material: IdentityMaterial, options: ClientTlsOptionsInput = {}): tls.ConnectionOptions {
+export function clientTlsOptions(material: IdentityMaterial, options: ClientTlsOptionsInput = {}): ConnectionOptions {
   const localTd = trustDomainOf(material.spiffeId);
   const expectation = options.expectedPeer;
   return {
@@ -146,7 +146,7 @@ export interface GuardOptions {
  * server's SecureContext is replaced (`setSecureContext`), so renewals and bundle changes apply to new
  * connections without a restart. Returns a function that stops following the watch.
  */
-export function guardServer(server: tls.Server, materials: Watch<IdentityMaterial | undefined>, options: GuardOptions = {}): () => void {
+export function guardServer(server: TlsServer, materials: Watch<IdentityMaterial | undefined>, options: GuardOptions = {}): () => void {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const current = materials.current;
     const result = verifyPeerSpiffeId(socket, options.allowedPeers, current ? trustDomainOf(current.spiffeId) : undefined);
@@ -173,7 +173,7 @@ export function createSpiffeServer(
   materials: Watch<IdentityMaterial | undefined>,
   options: Omit<GuardOptions, 'onAccept'>,
   onConnection: (socket: TLSSocket, peer: SpiffeId) => void,
-): tls.Server {
+): TlsServer {
   const material = materials.current;
   if (material === undefined) throw new IdentityError('IDENTITY_UNAVAILABLE', 'no identity material yet: wait for the workload client to enrol');
   const server = tls.createServer(serverTlsOptions(material));

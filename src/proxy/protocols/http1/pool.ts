@@ -12,7 +12,7 @@
 // Failures reach `hooks.onUpstreamError` (or the acquire callback) as UpstreamError subclasses with stable
 // codes: connect refused/failed/timeout, identity rejected, pool exhausted, reset before/after the response
 // head, malformed response. A connection is reused only after a complete response.
-import tls from 'node:tls';
+import { tls } from '../../../core/tls-module.ts';
 import type net from 'node:net';
 import { sharedTimer, type CoarseTimer, type Deadline } from '../../../core/coarse-timer.ts';
 import { Http1Parser, NEED_MORE, PARSE_ERROR, type Http1Head, type Http1Limits } from './parser.ts';
