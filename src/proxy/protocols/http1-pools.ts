@@ -3,7 +3,8 @@
 // the peer's SPIFFE ID verified on every new connection. Pools survive snapshot updates (keyed by
 // address, port and expected identity) and close when idle.
 import net from 'node:net';
-import tls from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { tls } from '../../core/tls-module.ts';
 import type { IdentityMaterial } from '../../identity/material.ts';
 import { clientTlsOptions } from '../../identity/tls.ts';
 import { Http1Pool } from './http1/pool.ts';
@@ -62,9 +63,9 @@ export class Http1Pools {
             queueMicrotask(() => s.destroy(new Error('this proxy has no workload identity yet')));
             return s;
           }
-          return tls.connect({ host, port: proxyPort, ...clientTlsOptions(material, { expectedPeer: spiffeId }), ALPNProtocols: [ALPN_HTTP1], noDelay: true } as tls.ConnectionOptions);
+          return tls.connect({ host, port: proxyPort, ...clientTlsOptions(material, { expectedPeer: spiffeId }), ALPNProtocols: [ALPN_HTTP1], noDelay: true } as ConnectionOptions);
         },
-        verify: (socket) => ((socket as tls.TLSSocket).alpnProtocol === ALPN_HTTP1 ? null : new Error(`peer ${host}:${proxyPort} did not agree to ${ALPN_HTTP1}`)),
+        verify: (socket) => ((socket as TLSSocket).alpnProtocol === ALPN_HTTP1 ? null : new Error(`peer ${host}:${proxyPort} did not agree to ${ALPN_HTTP1}`)),
         name: `${host}:${proxyPort} (${spiffeId})`,
         ...limits,
       });
