@@ -403,6 +403,7 @@ export class H2Bridge implements ExchangeHooks {
   readonly onStreamClose = (code: number | null, error: Error | undefined): void => {
     if (this.finished) return;
     this.stream = null;
+    this.#forgetUnwrittenHead();
     if (!this.responded) {
       // Refused (RST REFUSED_STREAM, or above a GOAWAY's last stream): the peer processed nothing.
       const refused = code === H2_REFUSED_STREAM || (error as { code?: string } | undefined)?.code === 'H2_GOAWAY';
@@ -475,6 +476,7 @@ export class H2Bridge implements ExchangeHooks {
   #failAfterAttempt(error: ProxyError): void {
     this.finished = true;
     this.#detach(true);
+    this.#forgetUnwrittenHead();
     if (!this.responded) {
       this.#done(false, error);
       this.plan!.onError(this.conn, error, false);
@@ -482,6 +484,17 @@ export class H2Bridge implements ExchangeHooks {
       this.#done(false, error);
       this.conn.destroy(error);
     }
+  }
+
+  /**
+   * A response head still held for its body never reached the client: the failure can be answered
+   * with an error response instead of a reset connection.
+   */
+  #forgetUnwrittenHead(): void {
+    if (this.heldHead === '') return;
+    this.heldHead = '';
+    this.bodyLeft = -1;
+    this.responded = false;
   }
 
   /** Marks the exchange over after the plan answered a failure itself. */
