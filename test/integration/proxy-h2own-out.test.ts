@@ -505,3 +505,21 @@ test('the bridged request head: hop-by-hop and Connection-listed fields dropped,
   assert.match(head, /\r\nx-keep: yes/);
   assert.doesNotMatch(head, /x-secret/);
 });
+
+test('an idle h2 session to a peer is closed by the pool sweep (cluster idleTimeoutMs), and the next request opens a new one', async () => {
+  const appPort = await listenApp((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': 2 });
+    res.end('ok');
+  });
+  const pair = await startProxyPair({ appPort, cluster: { idleTimeoutMs: 200 } });
+  cleanups.push(() => pair.close());
+  const c = rawClient(pair.outboundPort);
+  c.socket.write('GET /1 HTTP/1.1\r\nhost: catalog\r\n\r\n');
+  await waitFor(() => c.seen().endsWith('ok'), 'first answer', 20_000);
+  assert.equal(pair.client.ctx.meshPool.size, 1);
+  await waitFor(() => pair.client.ctx.meshPool.size === 0, 'the idle session left the pool', 20_000);
+  c.socket.write('GET /2 HTTP/1.1\r\nhost: catalog\r\n\r\n');
+  await waitFor(() => c.seen().split('ok').length - 1 === 2, 'second answer on a new session', 20_000);
+  assert.equal(pair.server.ctx.metrics.connections.get({ listener: 'inbound' }), 2, 'a second mTLS connection was opened');
+});
