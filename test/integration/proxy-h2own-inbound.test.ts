@@ -191,11 +191,17 @@ test('node http2 client over mTLS → inbound (own codec) → HTTP/1.1 app: head
   assert.equal(app.seen.at(-1)!.headers['content-length'], '7');
   assert.equal(app.seen.at(-1)!.headers['transfer-encoding'], undefined);
 
-  // A larger upload and download stream through with back-pressure on both sides.
-  const big = 'x'.repeat(3 * 1024 * 1024 + 17);
-  const large = await request(session, { ':method': 'POST', ':path': '/echo', ':authority': 'catalog', 'weft-dst-port': String(app.port) }, { chunks: [big] });
-  assert.equal(large.body.length, big.length);
-  assert.equal(large.body, big);
+  // Larger uploads and downloads stream through with back-pressure on both sides; the app connection
+  // is reused afterwards (regression: a pause set on the last response chunk — the client's 64 KiB
+  // stream window spent — went back to the pool with the connection, and the next request on it hung).
+  for (const size of [70_000, 3 * 1024 * 1024 + 17]) {
+    const big = 'x'.repeat(size);
+    const large = await request(session, { ':method': 'POST', ':path': '/echo', ':authority': 'catalog', 'weft-dst-port': String(app.port), 'content-length': String(size) }, { chunks: [big] });
+    assert.equal(large.body.length, big.length);
+    assert.equal(large.body, big);
+    const after = await Promise.all(Array.from({ length: 10 }, () => request(session, { ':method': 'GET', ':path': '/after', ':authority': 'catalog', 'weft-dst-port': String(app.port) })));
+    assert.deepEqual(new Set(after.map((a) => a.body)), new Set(['ok']));
+  }
 
   const many = await Promise.all(Array.from({ length: 50 }, (_, i) => request(session, { ':method': 'GET', ':path': `/n/${i}`, ':authority': 'catalog', 'weft-dst-port': String(app.port) })));
   assert.deepEqual(new Set(many.map((a) => `${a.status} ${a.body}`)), new Set(['200 ok']));

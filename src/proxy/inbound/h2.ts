@@ -137,6 +137,8 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   readonly started = performance.now();
   req: Http1ClientRequest | null = null;
   pool: Http1Pool | null = null;
+  /** The app connection this request got (kept to un-pause it once the response ended; see onEnd). */
+  up: Http1UpstreamConn | null = null;
   status = 0;
   responded = false;
   /** The exchange is over for us (response ended, failed or the stream was reset). */
@@ -206,6 +208,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
 
   readonly onAcquired = (error: UpstreamError | null, up: Http1UpstreamConn | null): void => {
     const req = this.req!;
+    this.up = up;
     req.onAcquired(error, up);
     // Body bytes queued while connecting are now in the socket: give them back to the window unless it is full.
     if (error === null && up !== null && !this.finished && !up.socket.writableNeedDrain) this.onDrain();
@@ -282,6 +285,12 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   onEnd(trailers: Array<[string, string]>): void {
     if (this.finished) return;
     this.finished = true;
+    // A pause for back-pressure set on the last body chunk would go back to the pool with the
+    // connection (the engine's pool does not lift it): the next request on it would never be read.
+    if (this.responsePaused) {
+      this.responsePaused = false;
+      this.up?.socket.resume();
+    }
     const stream = this.stream;
     if (!stream.closed && !stream.localEnded) {
       if (trailers.length > 0) {
