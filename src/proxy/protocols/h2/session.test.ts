@@ -128,6 +128,7 @@ describe('validateHeaders (RFC 9113 §8.2–8.3)', () => {
       [[':method', 'CONNECT', ':authority', 'a', ':path', '/'], KIND_REQUEST],
       [['x', 'y'], KIND_RESPONSE], // no :status
       [[':status', '20'], KIND_RESPONSE],
+      [[':status', '101'], KIND_RESPONSE], // no Upgrade in HTTP/2
       [[':status', '200', ':path', '/'], KIND_RESPONSE],
       [[':status', '200'], KIND_TRAILERS], // pseudo in trailers
     ];

@@ -168,7 +168,8 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
           authority = true;
         } else return -2;
       } else {
-        if (name !== ':status' || status || !STATUS_PATTERN.test(value)) return -2;
+        // 101 Switching Protocols does not exist in HTTP/2 (RFC 9113 §8.6).
+        if (name !== ':status' || status || !STATUS_PATTERN.test(value) || value === '101') return -2;
         status = true;
       }
       continue;
