@@ -29,7 +29,6 @@ import { Http1Server, type Http1ServerConn } from './protocols/http1/server.ts';
 import type { Http1Head } from './protocols/http1/parser.ts';
 import { outboundHttp1, H1State } from './outbound/http1.ts';
 import { inboundHttp1 } from './inbound/http1.ts';
-import { serveInboundH2 } from './inbound/h2.ts';
 import type { H2ServerSession } from './protocols/h2/api.ts';
 import { routeRequest, type RoutableRequest } from './layers/route.ts';
 import type { RuntimeSnapshot, ServicePortConfig, UpstreamListenerConfig } from './runtime/snapshot.ts';
@@ -75,6 +74,15 @@ type Handler = (ex: Exchange) => void;
 
 /** node:http2's NGHTTP2_ENHANCE_YOUR_CALM, written out so that loading this module does not load node:http2. */
 const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
+
+type InboundH2Module = typeof import('./inbound/h2.ts');
+let inboundH2Loading: Promise<InboundH2Module> | undefined;
+let inboundH2Module: InboundH2Module | undefined;
+
+/** The inbound HTTP/2 stack (own codec, bridges): imported on the first ALPN h2 connection and cached (idle RSS). */
+function loadInboundH2(): Promise<InboundH2Module> {
+  return (inboundH2Loading ??= import('./inbound/h2.ts').then((m) => (inboundH2Module = m)));
+}
 
 let http2Loading: Promise<typeof http2> | undefined;
 let http2Module: typeof http2 | undefined;
@@ -237,6 +245,25 @@ export class WeftProxy {
     return { server, ctx: this.ctx, direction, fixed };
   }
 
+  /** Serves a peer's mTLS socket (ALPN h2) on the own codec; the first one loads the inbound h2 stack. */
+  #serveOwnH2(socket: tls.TLSSocket): void {
+    socket.allowHalfOpen = false;
+    if (inboundH2Module !== undefined) {
+      inboundH2Module.serveInboundH2(this.ctx, socket, this.#ownH2Sessions);
+      return;
+    }
+    // Nothing reads the socket meanwhile: the peer's preface waits in its buffer.
+    loadInboundH2().then(
+      (m) => {
+        if (!socket.destroyed) m.serveInboundH2(this.ctx, socket, this.#ownH2Sessions);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'the inbound HTTP/2 stack could not be loaded');
+        socket.destroy();
+      },
+    );
+  }
+
   #sweepIdleSessions(): void {
     const idleMs = this.ctx.snapshot.limits.idleTimeoutMs;
     const now = performance.now();
@@ -361,10 +388,7 @@ export class WeftProxy {
         return;
       }
       const alpn = socket.alpnProtocol;
-      if (alpn === ALPN_H2) {
-        socket.allowHalfOpen = false;
-        serveInboundH2(this.ctx, socket, this.#ownH2Sessions);
-      }
+      if (alpn === ALPN_H2) this.#serveOwnH2(socket);
       else if (alpn === ALPN_HTTP1) handOffH1(appH1, socket);
       else if (alpn === ALPN_TCP) {
         acceptMeshTunnel(socket, (p) => inbound.ports.has(p), inbound.appAddress, 1000).then(

@@ -3,6 +3,7 @@
 // apps). The request head arrives as a flat header list; the body becomes a Readable only when the
 // request has one, and the stream's receive window re-opens as that Readable is read (back-pressure).
 import { Readable } from 'node:stream';
+import { WeftError } from '../../core/errors.ts';
 import { rescue } from '../errors.ts';
 import { HOP_BY_HOP, type Exchange, type HeaderMap } from './exchange.ts';
 import { H2_CANCEL, H2_INTERNAL_ERROR, type H2HeaderList, type H2Session, type H2Stream } from './h2/api.ts';
@@ -215,7 +216,9 @@ export class H2StreamExchange implements Exchange {
     if (stream.closed) return;
     if (this.#headersSent || stream.localEnded) {
       this.#completed = true;
-      stream.reset(H2_INTERNAL_ERROR);
+      // The upstream's own RST code when it reset mid-response (CANCEL stays CANCEL for gRPC clients).
+      const h2Code = error instanceof WeftError ? error.details?.h2Code : undefined;
+      stream.reset(typeof h2Code === 'number' ? h2Code : H2_INTERNAL_ERROR);
       return;
     }
     const r = rescue(error, { grpc: this.isGrpc, head: this.method === 'HEAD', where });
