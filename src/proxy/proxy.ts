@@ -6,7 +6,8 @@
 // is loaded on the first h2c connection (a proxy without h2c traffic never pays its memory).
 import type http2 from 'node:http2';
 import net from 'node:net';
-import tls from 'node:tls';
+import type { SecureContextOptions, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
+import { tls } from '../core/tls-module.ts';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Watch } from '../core/watch.ts';
@@ -246,7 +247,7 @@ export class WeftProxy {
   }
 
   /** Serves a peer's mTLS socket (ALPN h2) on the own codec; the first one loads the inbound h2 stack. */
-  #serveOwnH2(socket: tls.TLSSocket): void {
+  #serveOwnH2(socket: TLSSocket): void {
     socket.allowHalfOpen = false;
     if (inboundH2Module !== undefined) {
       inboundH2Module.serveInboundH2(this.ctx, socket, this.#ownH2Sessions);
@@ -353,25 +354,25 @@ export class WeftProxy {
     const appH1 = this.#h1Server(inboundHttp1, 'inbound', undefined);
     const appH2 = this.#h2Server((ex) => void inboundHttp(this.ctx, ex));
     const snapshot = () => this.ctx.snapshot;
-    // One tls.Server (never listening itself) terminates mTLS for sockets the inbound listener hands
+    // One TlsServer (never listening itself) terminates mTLS for sockets the inbound listener hands
     // it; it follows identity renewals through setSecureContext.
-    let tlsServer: tls.Server | undefined;
+    let tlsServer: TlsServer | undefined;
     let appliedMaterial: IdentityMaterial | undefined;
-    const tlsFor = (material: IdentityMaterial): tls.Server => {
+    const tlsFor = (material: IdentityMaterial): TlsServer => {
       if (tlsServer === undefined) {
-        tlsServer = tls.createServer({ ...inboundTlsOptions(material), allowHalfOpen: true } as tls.TlsOptions);
-        tlsServer.on('tlsClientError', (_e: Error, s: tls.TLSSocket) => s.destroy());
+        tlsServer = tls.createServer({ ...inboundTlsOptions(material), allowHalfOpen: true } as TlsOptions);
+        tlsServer.on('tlsClientError', (_e: Error, s: TLSSocket) => s.destroy());
         tlsServer.on('secureConnection', onSecure);
         appliedMaterial = material;
       } else if (appliedMaterial !== material) {
-        tlsServer.setSecureContext(inboundTlsOptions(material) as tls.SecureContextOptions);
+        tlsServer.setSecureContext(inboundTlsOptions(material) as SecureContextOptions);
         appliedMaterial = material;
       }
       return tlsServer;
     };
-    // Raw sockets whose TLS handshake completed (a TLSSocket made by tls.Server keeps its raw socket in _parent).
+    // Raw sockets whose TLS handshake completed (a TLSSocket made by TlsServer keeps its raw socket in _parent).
     const handshaken = new WeakSet<object>();
-    const onSecure = (socket: tls.TLSSocket) => {
+    const onSecure = (socket: TLSSocket) => {
       handshaken.add((socket as unknown as { _parent?: object })._parent ?? socket);
       this.#sockets.add(socket);
       socket.setNoDelay(true);

@@ -2,7 +2,8 @@
 // ALPN choosing what runs inside — `h2` (multiplexed HTTP), `http/1.1`, or `weft-tcp/1` (an opaque
 // TCP stream whose 3-byte preface names the target port; see docs/PROXY.md for the wire format).
 import net from 'node:net';
-import tls from 'node:tls';
+import type { ConnectionOptions, TLSSocket, TlsOptions } from 'node:tls';
+import { tls } from '../../core/tls-module.ts';
 import { sharedTimer } from '../../core/coarse-timer.ts';
 import type { IdentityMaterial } from '../../identity/material.ts';
 import { clientTlsOptions, serverTlsOptions, verifyPeerSpiffeId, type PeerExpectation } from '../../identity/tls.ts';
@@ -61,7 +62,7 @@ export function connectPeer(options: {
   expectedPeer: string;
   alpn: string;
   timeoutMs: number;
-}): Promise<tls.TLSSocket> {
+}): Promise<TLSSocket> {
   const target = `${options.host}:${options.port} (${options.expectedPeer})`;
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
@@ -71,7 +72,7 @@ export function connectPeer(options: {
       ALPNProtocols: [options.alpn],
       noDelay: true,
       allowHalfOpen: options.alpn === ALPN_TCP,
-    } as tls.ConnectionOptions);
+    } as ConnectionOptions);
     const deadline = sharedTimer.deadline(options.timeoutMs, () => {
       socket.destroy();
       reject(new ProxyError('CONNECT_TIMEOUT', `connect to ${target} timed out after ${options.timeoutMs} ms`));
@@ -105,7 +106,7 @@ export function peerConnectError(e: unknown, target: string): ProxyError {
 }
 
 /** Server-side TLS options for the inbound port: TLS 1.3, client cert required, ALPN dispatch. */
-export function inboundTlsOptions(material: IdentityMaterial): tls.TlsOptions {
+export function inboundTlsOptions(material: IdentityMaterial): TlsOptions {
   return { ...serverTlsOptions(material), ALPNProtocols: INBOUND_ALPN };
 }
 
