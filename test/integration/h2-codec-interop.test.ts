@@ -1,7 +1,8 @@
 // Interop of weft's own HTTP/2 codec with independent implementations on loopback: node's http2 client
 // and nghttp (nghttp2-client) against a serveH2 echo server; connectH2 against node's http2 server (h2c
 // and TLS with ALPN h2); h2load against serveH2. Methods, many and large headers (CONTINUATION), bodies
-// of 0 B / 1 KiB / 5 MiB (flow control both ways), trailers, 200 concurrent streams, resets mid-body.
+// of 0 B / 1 KiB / 5 MiB (flow control both ways), trailers, 200 concurrent streams, resets mid-body,
+// and frames larger than 16 KiB when the receiver advertises a larger SETTINGS_MAX_FRAME_SIZE.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -231,6 +232,18 @@ describe('nghttp (nghttp2-client) → serveH2 echo server', { skip: onPath('nght
     const post = await run('nghttp', ['-d', file, url], { encoding: 'buffer', maxBuffer: 8 << 20 });
     assert.equal(digest(post.stdout), digest(body));
   });
+
+  test('request trailers come back as response trailers; a small header table (-c 0) works', async () => {
+    const url = `http://127.0.0.1:${portOf(server)}/nghttp-trailers`;
+    const file = join(dir, 'small.bin');
+    writeFileSync(file, 'hello');
+    const out = await run('nghttp', ['-v', '-c', '0', '-d', file, '--trailer', 'x-sum: 5', url]);
+    assert.match(out.stdout, /:status: 200/);
+    // The response trailers arrive in a HEADERS frame after the DATA: nghttp prints them as received headers.
+    const afterData = out.stdout.slice(out.stdout.lastIndexOf('recv DATA'));
+    assert.match(afterData, /x-sum: 5/);
+    assert.match(out.stdout, /hello/);
+  });
 });
 
 describe('h2load (nghttp2-client) → serveH2', { skip: onPath('h2load') ? false : 'h2load not on PATH: install Debian package nghttp2-client' }, () => {
@@ -326,6 +339,50 @@ function nodeEcho(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHe
     stream.end(Buffer.concat(chunks));
   });
 }
+
+describe('larger SETTINGS_MAX_FRAME_SIZE both ways (node http2 ↔ own codec)', () => {
+  test('connectH2 sends frames up to the node server\'s 64 KiB maximum; serveH2 accepts node\'s 64 KiB frames when it advertises them', async () => {
+    const body = pattern(3 * 1024 * 1024 + 5);
+    // Our client → node server advertising 65536.
+    const nodeServer = http2.createServer({ settings: { maxFrameSize: 65536, initialWindowSize: 1 << 20 } });
+    let largestFrame = 0;
+    nodeServer.on('stream', nodeEcho);
+    await new Promise<void>((resolve) => nodeServer.listen(0, '127.0.0.1', () => resolve()));
+    const socket = net.connect(portOf(nodeServer), '127.0.0.1');
+    const written: Buffer[] = [];
+    const write = socket.write.bind(socket) as (b: Buffer) => boolean;
+    (socket as unknown as { write: (b: Buffer) => boolean }).write = (b: Buffer) => {
+      written.push(b);
+      return write(b);
+    };
+    const session = connectH2(socket);
+    try {
+      await waitFor(() => session.ready);
+      const r = await ownRequest(session, [':method', 'POST', ':scheme', 'http', ':authority', 'x', ':path', '/big-frames'], body);
+      assert.equal(digest(r.body), digest(body));
+      // Walk the frames we wrote: some DATA frame must be larger than the default 16 KiB.
+      const all = Buffer.concat(written).subarray(24);
+      for (let p = 0; p + 9 <= all.length; p += 9 + all.readUIntBE(p, 3)) if (all[p + 3] === 0) largestFrame = Math.max(largestFrame, all.readUIntBE(p, 3));
+      assert.ok(largestFrame > 16384 && largestFrame <= 65536, `largest DATA frame ${largestFrame}`);
+    } finally {
+      session.close();
+      nodeServer.close();
+    }
+    // node client → our server advertising 65536.
+    const sessions: H2ServerSession[] = [];
+    const server = net.createServer((s) => sessions.push(serveH2(s, echoHandler([]), { maxFrameSize: 65536 })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const client = http2.connect(`http://127.0.0.1:${portOf(server)}`);
+    try {
+      const r = await nodeRequest(client, { ':method': 'POST', ':path': '/big-frames' }, body);
+      assert.equal(digest(r.body), digest(body));
+    } finally {
+      client.close();
+      for (const s of sessions) s.destroy();
+      server.close();
+    }
+  });
+});
 
 for (const transport of ['h2c', 'tls'] as const) {
   describe(`connectH2 → node http2 server (${transport})`, () => {
