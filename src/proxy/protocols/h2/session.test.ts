@@ -691,6 +691,53 @@ describe('raw frames → serveH2: settings ack and draining', () => {
   });
 });
 
+describe('random frames → serveH2 (seeded fuzz)', () => {
+  test('300 connections of random frames never throw out of the session; a normal request works afterwards', async () => {
+    let seed = 0x2545f491;
+    const rand = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const randomBytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => rand(256)));
+    const { port, sessions } = await ownServer((stream, headers, endStream) => {
+      stream.onData = (chunk) => stream.consume(chunk.length);
+      if (get(headers, ':path') === '/ok' || rand(2) === 0) stream.sendHeaders([':status', '200'], endStream);
+    });
+    const closedAll: Promise<void>[] = [];
+    for (let c = 0; c < 300; c++) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.resume();
+      closedAll.push(new Promise((resolve) => socket.on('close', () => resolve())));
+      const frames: Buffer[] = [PREFACE, frame(FrameType.SETTINGS, 0, 0)];
+      let id = 1;
+      for (let i = 0; i < 20; i++) {
+        const type = rand(11);
+        const flags = [0, 1, 4, 5, 8, 0x20, 0x2d][rand(7)]!;
+        const stream = [0, id, id + 2, rand(50)][rand(4)]!;
+        let payload: Buffer;
+        if (type === FrameType.HEADERS) {
+          payload = rand(3) === 0 ? randomBytes(rand(40)) : requestBlock('a', ['GET', 'POST'][rand(2)], '/', rand(2) ? [literal('content-length', String(rand(5)))] : []);
+          id += 2;
+        } else payload = randomBytes([0, 4, 5, 8, 6, rand(100)][rand(6)]!);
+        frames.push(frame(type, flags, stream, payload));
+      }
+      socket.write(Buffer.concat(frames));
+      socket.end();
+    }
+    await Promise.all(closedAll);
+    const client = await ownClient(port);
+    const stream = client.request([':method', 'GET', ':scheme', 'http', ':authority', 't', ':path', '/ok'], true);
+    let status: string | undefined;
+    stream.onHeaders = (h) => (status = get(h, ':status'));
+    await waitFor(() => status !== undefined, 'an answer after the fuzz');
+    assert.equal(status, '200');
+    // Every fuzzed session is gone (301 served in all: the fuzzed ones and ours).
+    assert.equal(sessions.length, 301);
+    await waitFor(() => sessions.slice(0, 300).every((s) => s.closed), 'the fuzzed sessions to close');
+  });
+});
+
 /** A raw server for client-side tests: accepts our client, records its frames, lets the test write. */
 class RawServer {
   frames: Frame[] = [];
