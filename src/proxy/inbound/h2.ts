@@ -223,8 +223,9 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
     }
     const req = this.req;
     if (n > 0) {
-      // The chunk may be a view into the codec's read buffer; the HTTP/1 client may hold it (socket queue).
-      const ok = req.write(Buffer.from(chunk));
+      // The chunk is a view into a socket read the codec never overwrites (C1's forward.ts relies on the
+      // same): the HTTP/1 client may keep it in its queue without a copy.
+      const ok = req.write(chunk);
       if (ok && req.up !== null) this.stream.consume(n);
       else this.held += n;
     }

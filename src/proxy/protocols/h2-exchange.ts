@@ -114,8 +114,8 @@ export class H2StreamExchange implements Exchange {
     }
     const body = this.body;
     if (chunk.length > 0) {
-      // The chunk may be a view into the codec's read buffer: the Readable keeps it, so copy.
-      const pushed = body.push(Buffer.from(chunk));
+      // A view into a socket read the codec never overwrites: the Readable may keep it without a copy.
+      const pushed = body.push(chunk);
       if (pushed) this.#stream.consume(chunk.length);
       else this.#unconsumed += chunk.length;
     }
