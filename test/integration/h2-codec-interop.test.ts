@@ -259,6 +259,28 @@ describe('h2load (nghttp2-client) → serveH2', { skip: onPath('h2load') ? false
       server.close();
     }
   });
+
+  test('over TLS 1.3 with ALPN h2: 3000 requests with 1 KiB bodies over 2 connections × 32 streams, 0 errors', async () => {
+    const pki = await makeTestPki();
+    const leaf = await pki.issue('default/server');
+    const sessions: H2ServerSession[] = [];
+    const server = tls.createServer({ cert: leaf.certChainPem, key: leaf.keyPem, ALPNProtocols: ['h2'] }, (socket) => {
+      sessions.push(serveH2(socket, echoHandler([])));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const dir = mkdtempSync(join(tmpdir(), 'weft-h2load-'));
+    try {
+      const file = join(dir, 'body.bin');
+      writeFileSync(file, pattern(1024));
+      const { stdout } = await run('h2load', ['-n', '3000', '-c', '2', '-m', '32', '-d', file, `https://127.0.0.1:${portOf(server)}/tls`]);
+      assert.match(stdout, /Application protocol: h2/);
+      assert.match(stdout, /requests: 3000 total, 3000 started, 3000 done, 3000 succeeded, 0 failed, 0 errored/);
+    } finally {
+      for (const s of sessions) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 // ---- connectH2 → node http2 server ----
