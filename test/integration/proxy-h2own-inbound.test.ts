@@ -381,3 +381,38 @@ test('PERMISSIVE: plaintext h2c on the inbound port goes to node:http2 (loaded o
   const mesh = connectMesh(proxy.addresses.inbound!.port);
   assert.equal((await request(mesh, { ':method': 'POST', ':path': '/m', ':authority': 'catalog', 'weft-dst-port': String(h2app.port) }, { chunks: ['mtls'] })).body, 'mtls');
 });
+
+test('nghttp (nghttp2, C) over mTLS with a mesh certificate: many streams with bodies and trailers on one connection', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const found = await new Promise<boolean>((resolve) => execFile('nghttp', ['--version'], (e) => resolve(e === null)));
+  if (!found) return t.skip('nghttp (Debian nghttp2-client) is not installed');
+  const app = await startApp();
+  const proxy = await startInbound([{ port: app.port, protocol: 'http1' }]);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-nghttp-'));
+  writeFileSync(join(dir, 'cert.pem'), clientIdentity.certChainPem);
+  writeFileSync(join(dir, 'key.pem'), clientIdentity.keyPem);
+  writeFileSync(join(dir, 'body'), 'from nghttp');
+  const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      'nghttp',
+      ['-v', '-m', '20', '--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem'), '-d', join(dir, 'body'), '--trailer', 'x-checksum: nghttp', '-H', `weft-dst-port: ${app.port}`, '-H', ':authority: catalog', `https://127.0.0.1:${proxy.addresses.inbound!.port}/echo`],
+      { timeout: 30_000 },
+      (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  assert.equal(out.code, 0, out.stderr);
+  // -v prints every frame (the body bytes land between them): count the heads and trailers received.
+  assert.equal((out.stdout.match(/recv \(stream_id=\d+\) :status: 201/g) ?? []).length, 20);
+  assert.equal((out.stdout.match(/recv \(stream_id=\d+\) x-sum: 11/g) ?? []).length, 20, 'every response trailer arrived');
+  const echoed = app.seen.filter((r) => r.url === '/echo');
+  assert.equal(echoed.length, 20);
+  for (const r of echoed) {
+    assert.equal(r.body, 'from nghttp');
+    assert.equal(r.trailers['x-checksum'], 'nghttp');
+    assert.equal(r.headers.host, 'catalog');
+  }
+  assert.equal(proxy.ctx.metrics.connections.get({ listener: 'inbound' }), 1);
+});

@@ -166,6 +166,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
     let host = '';
     let cookie: string | undefined;
     let bodyLength = endStream ? 0 : -1;
+    let announcesTrailers = false;
     const headers: Array<[string, string]> = [];
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i]!;
@@ -184,6 +185,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
         host = value;
         continue;
       }
+      if (name === 'trailer') announcesTrailers = true;
       // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
       if (name === 'cookie') {
         cookie = cookie === undefined ? value : `${cookie}; ${value}`;
@@ -192,6 +194,9 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
       headers.push([name, value]);
     }
     if (cookie !== undefined) headers.push(['cookie', cookie]);
+    // HTTP/1.1 carries trailers only in chunked framing: a request that announces them goes chunked
+    // even when it declared its length (nghttp does), so they reach the app.
+    if (announcesTrailers && !endStream) bodyLength = -1;
     if (authority === '') authority = host;
     let req: Http1ClientRequest;
     try {
