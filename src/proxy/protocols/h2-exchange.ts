@@ -80,6 +80,8 @@ export class H2StreamExchange implements Exchange {
   #body: Readable | undefined;
   /** Received bytes pushed into the body Readable but not yet handed back to the stream's window. */
   #unconsumed = 0;
+  /** The request ended while bytes were still held: the body ends once they were read (see #onRead). */
+  #endPending = false;
   #trailers: HeaderMap | undefined;
   #headersSent = false;
   #completed = false;
@@ -119,14 +121,20 @@ export class H2StreamExchange implements Exchange {
       if (pushed) this.#stream.consume(chunk.length);
       else this.#unconsumed += chunk.length;
     }
-    if (endStream) body.push(null);
+    if (endStream) this.#endBody();
   };
+
+  /** Ends the body — after the held bytes were read: a Readable that got push(null) never asks for more (no #onRead). */
+  #endBody(): void {
+    if (this.#unconsumed > 0) this.#endPending = true;
+    else this.body.push(null);
+  }
 
   readonly #onTrailers = (trailers: H2HeaderList): void => {
     const t: HeaderMap = {};
     for (let i = 0; i < trailers.length; i += 2) addField(t, trailers[i]!, trailers[i + 1]!);
     this.#trailers = t;
-    if (!this.#discarding) this.body.push(null);
+    if (!this.#discarding) this.#endBody();
   };
 
   readonly #onWritable = (): void => {
@@ -152,6 +160,10 @@ export class H2StreamExchange implements Exchange {
     if (n > 0) {
       this.#unconsumed = 0;
       this.#stream.consume(n);
+    }
+    if (this.#endPending) {
+      this.#endPending = false;
+      this.#body!.push(null);
     }
   };
 
