@@ -135,3 +135,41 @@ test('idle connections are closed after the idle timeout, and a server-closed id
   assert.equal(proxy.pool.idleCount, 0, 'idle sweep closed it');
   await waitFor(() => upstreamSockets[1]!.destroyed || upstreamSockets[1]!.readableEnded, 'the upstream to see the close');
 });
+
+test('a connection whose response ended while its reader had paused it goes back to the pool reading again', async () => {
+  const srv = http.createServer((req, res) => res.end(`answer to ${req.url}`));
+  srv.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  closers.push(() => srv.close());
+  const port = (srv.address() as net.AddressInfo).port;
+  const pool = new Http1Pool({ connect: () => net.connect(port, '127.0.0.1'), maxConnections: 1 });
+  closers.push(() => pool.close());
+  const get = (conn: Http1UpstreamConn, path: string, pauseOnHead: boolean) =>
+    new Promise<string>((resolve, reject) => {
+      let body = '';
+      conn.start('GET', {
+        raw: false,
+        onInformational: () => {},
+        onResponseHead: () => {
+          // downstream back-pressure: the reader pauses and never resumes before the response ends
+          if (pauseOnHead) conn.pauseResponse();
+        },
+        onResponseBytes: () => {},
+        onBodyData: (b: Buffer, s: number, e: number) => {
+          body += b.toString('latin1', s, e);
+        },
+        onTrailers: () => {},
+        onResponseEnd: () => resolve(body),
+        onUpgrade: () => reject(new Error('unexpected upgrade')),
+        onUpstreamError: (e: UpstreamError) => reject(e),
+        onUpstreamDrain: () => {},
+      });
+      conn.write(Buffer.from(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`));
+      conn.endRequest();
+    });
+  const first = await acquire(pool);
+  assert.equal(await get(first.conn!, '/one', true), 'answer to /one');
+  const second = await acquire(pool);
+  assert.equal(second.conn, first.conn, 'the pooled connection is reused');
+  assert.equal(await get(second.conn!, '/two', false), 'answer to /two');
+});

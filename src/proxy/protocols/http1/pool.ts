@@ -228,6 +228,10 @@ export class Http1UpstreamConn {
   #finish(): void {
     this.hooks = null;
     this.link = undefined;
+    // A response that completed while its reader had paused us (downstream back-pressure on the last
+    // bytes) must not go back to the pool paused: the next exchange's response would never be read,
+    // nor a close of the idle connection noticed.
+    if (this.socket.isPaused()) this.socket.resume();
     if (this.#reusable) this.pool.release(this, true);
     else this.abort();
   }
