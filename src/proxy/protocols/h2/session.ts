@@ -658,6 +658,18 @@ class SessionCore {
     this.#closeStream(stream, code, error);
   }
 
+  /**
+   * Resets a stream because of the peer's stream error. A peer stream that we had not answered yet
+   * counts toward the rapid-reset budget like a peer RST_STREAM: otherwise a peer could start requests
+   * and provoke their resets at no cost ("MadeYouReset", CVE-2025-8671).
+   */
+  #peerReset(stream: Stream, code: number, error: Error | undefined): void {
+    if (stream.closed) return;
+    const early = stream.remote && !stream.localEnded;
+    this.resetStream(stream, code, error);
+    if (early) this.#countEarlyReset();
+  }
+
   #closeStream(stream: Stream, code: number | null, error: Error | undefined): void {
     if (stream.closed) return;
     stream.closed = true;
@@ -986,7 +998,7 @@ class SessionCore {
 
   #streamErrorById(id: number, code: number): void {
     const s = this.#stream(id);
-    if (s !== undefined) this.resetStream(s, code, new H2SessionError('H2_PROTOCOL', `HTTP/2 stream error ${code}`, { h2Code: code }));
+    if (s !== undefined) this.#peerReset(s, code, new H2SessionError('H2_PROTOCOL', `HTTP/2 stream error ${code}`, { h2Code: code }));
     else this.#refuse(id, code);
   }
 
@@ -1018,14 +1030,14 @@ class SessionCore {
     if (dataLength !== length) this.creditConnection(length - dataLength);
     if (stream.remoteEnded || !stream.headReceived) {
       if (dataLength > 0) this.creditConnection(dataLength);
-      this.resetStream(stream, stream.remoteEnded ? H2_STREAM_CLOSED : H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA on a half-closed stream or before its head', { h2Code: H2_STREAM_CLOSED }));
+      this.#peerReset(stream, stream.remoteEnded ? H2_STREAM_CLOSED : H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA on a half-closed stream or before its head', { h2Code: H2_STREAM_CLOSED }));
       return;
     }
     stream.recvWindow -= length;
     // From here on the bytes belong to the stream: its close gives back what was not consumed.
     stream.unconsumed += dataLength;
     if (stream.recvWindow < 0 && (this.#settingsAcked || stream.recvWindow < this.options.initialWindowSize - DEFAULT_WINDOW)) {
-      this.resetStream(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA beyond the stream window', { h2Code: H2_FLOW_CONTROL_ERROR }));
+      this.#peerReset(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA beyond the stream window', { h2Code: H2_FLOW_CONTROL_ERROR }));
       return;
     }
     // Padding is never delivered: its stream window comes back right away (the connection's did above).
@@ -1033,7 +1045,7 @@ class SessionCore {
     if (stream.expectedLength >= 0) {
       stream.receivedLength += dataLength;
       if (stream.receivedLength > stream.expectedLength || (endStream && stream.receivedLength !== stream.expectedLength)) {
-        this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
+        this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
         return;
       }
     }
@@ -1121,12 +1133,12 @@ class SessionCore {
     const existing = this.#stream(streamId);
     if (existing !== undefined) {
       // Trailers of a request.
-      if (existing.remoteEnded) return this.resetStream(existing, H2_STREAM_CLOSED, undefined);
+      if (existing.remoteEnded) return this.#peerReset(existing, H2_STREAM_CLOSED, undefined);
       if (!endStream || !withinLimit || validateHeaders(list, KIND_TRAILERS) === -2) {
-        return this.resetStream(existing, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
+        return this.#peerReset(existing, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
       }
       if (existing.expectedLength >= 0 && existing.receivedLength !== existing.expectedLength) {
-        return this.resetStream(existing, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
+        return this.#peerReset(existing, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
       }
       existing.remoteEnded = true;
       existing.onTrailers?.(list);
@@ -1192,34 +1204,34 @@ class SessionCore {
       if (this.#isIdle(streamId)) return this.#connectionError(H2_PROTOCOL_ERROR, 'HEADERS on an idle stream');
       return; // a stream we already closed (reset): ignore
     }
-    if (stream.remoteEnded) return this.resetStream(stream, H2_STREAM_CLOSED, undefined);
+    if (stream.remoteEnded) return this.#peerReset(stream, H2_STREAM_CLOSED, undefined);
     if (selfDependent || !withinLimit) {
-      return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', withinLimit ? 'stream depends on itself' : 'response head exceeds maxHeaderListSize', { h2Code: H2_PROTOCOL_ERROR }));
+      return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', withinLimit ? 'stream depends on itself' : 'response head exceeds maxHeaderListSize', { h2Code: H2_PROTOCOL_ERROR }));
     }
     if (stream.headReceived) {
       if (!endStream || validateHeaders(list, KIND_TRAILERS) === -2) {
-        return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
+        return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
       }
       if (stream.expectedLength >= 0 && stream.receivedLength !== stream.expectedLength) {
-        return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
+        return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA length does not match content-length', { h2Code: H2_PROTOCOL_ERROR }));
       }
       stream.remoteEnded = true;
       stream.onTrailers?.(list);
     } else {
       const contentLength = validateHeaders(list, KIND_RESPONSE);
       if (contentLength === -2) {
-        return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed response head', { h2Code: H2_PROTOCOL_ERROR }));
+        return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed response head', { h2Code: H2_PROTOCOL_ERROR }));
       }
       const status = list[1]!; // validated: the first pair is :status
       const informational = status.charCodeAt(0) === 49; /* '1' */
       if (informational) {
-        if (endStream) return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', '1xx response with END_STREAM', { h2Code: H2_PROTOCOL_ERROR }));
+        if (endStream) return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', '1xx response with END_STREAM', { h2Code: H2_PROTOCOL_ERROR }));
       } else {
         stream.headReceived = true;
         if (!stream.headRequest && status !== '304' && status !== '204') {
           stream.expectedLength = contentLength;
           if (endStream && contentLength > 0) {
-            return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'content-length without body', { h2Code: H2_PROTOCOL_ERROR }));
+            return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'content-length without body', { h2Code: H2_PROTOCOL_ERROR }));
           }
         }
       }
@@ -1306,11 +1318,11 @@ class SessionCore {
       return;
     }
     if (increment === 0) {
-      return this.resetStream(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'WINDOW_UPDATE with increment 0', { h2Code: H2_PROTOCOL_ERROR }));
+      return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'WINDOW_UPDATE with increment 0', { h2Code: H2_PROTOCOL_ERROR }));
     }
     stream.sendWindow += increment;
     if (stream.sendWindow > MAX_WINDOW) {
-      return this.resetStream(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'stream window above 2^31-1', { h2Code: H2_FLOW_CONTROL_ERROR }));
+      return this.#peerReset(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'stream window above 2^31-1', { h2Code: H2_FLOW_CONTROL_ERROR }));
     }
     if (stream.sendWindow > 0 && (stream.queueBytes > 0 || stream.wantWritable || (stream.localEnded && !stream.endSent))) this.pump(stream);
   }
