@@ -60,3 +60,39 @@ test('sizes the operator chose with node flags are left alone', () => {
   const r = heapAfterLoad(true, ['--max-semi-space-size=8', '--max-old-space-size=512']);
   assert.deepEqual(r.limits, { youngGenerationFrozen: false, oldGenerationGrowthPercent: null });
 });
+
+/**
+ * In a fresh process (V8 flags are process-wide): calls a small function `calls` times while the
+ * optimizing compiler is held, and another after it is released; reports whether TurboFan compiled
+ * each (`%GetOptimizationStatus` bit 16; `--no-concurrent-recompilation` makes compiling synchronous).
+ */
+function optimizedUnderHold(calls: number, nodeFlags: string[] = []): { state: string; released: string; heldOptimized: boolean; releasedOptimized: boolean } {
+  const script = `
+    const { holdOptimizingCompiler, releaseOptimizingCompiler } = await import(${JSON.stringify(heapModule)});
+    const optimized = (f) => (%GetOptimizationStatus(f) & 16) !== 0;
+    function duringStartUp(a) { return a + 1; }
+    function afterStartUp(a) { return a + 1; }
+    const state = holdOptimizingCompiler();
+    let x = 0;
+    for (let i = 0; i < ${calls}; i++) x = duringStartUp(x);
+    const heldOptimized = optimized(duringStartUp);
+    const released = releaseOptimizingCompiler();
+    for (let i = 0; i < ${calls}; i++) x = afterStartUp(x);
+    process.stdout.write(JSON.stringify({ state, released, heldOptimized, releasedOptimized: optimized(afterStartUp) }));
+  `;
+  const flags = ['--allow-natives-syntax', '--no-concurrent-recompilation', ...nodeFlags];
+  return JSON.parse(execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }));
+}
+
+test('holdOptimizingCompiler keeps a hot function out of TurboFan; after releaseOptimizingCompiler the same load optimizes', () => {
+  const r = optimizedUnderHold(100_000);
+  assert.deepEqual({ state: r.state, released: r.released }, { state: 'held', released: 'released' });
+  assert.equal(r.heldOptimized, false, 'optimized while held');
+  assert.equal(r.releasedOptimized, true, 'not optimized after the release: request-path code would stay slow');
+});
+
+test('an operator\'s own tiering flags are left alone', () => {
+  const r = optimizedUnderHold(100_000, ['--interrupt-budget=67584']);
+  assert.deepEqual({ state: r.state, released: r.released }, { state: 'operator-chosen', released: 'operator-chosen' });
+  assert.equal(r.heldOptimized, true);
+});
