@@ -86,3 +86,37 @@ describe('finding 1: stream errors provoked by the peer count as early resets (M
     assert.equal(raw.goaway(), undefined);
   });
 });
+
+describe('finding 2: a peer that never reads cannot make the session buffer without bound', () => {
+  test('requests keep coming, responses are not read: the server stops reading; once the peer reads, every request is answered', async () => {
+    const bigValue = 'v'.repeat(5000); // larger than the HPACK table: every response head carries it in full
+    let answered = 0;
+    const { port, sessions } = await ownServer((stream) => {
+      answered++;
+      stream.sendHeaders([':status', '200', 'x-pad', bigValue], true);
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.pause(); // never reads until told
+    const total = 20_000;
+    const frames: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(FrameType.SETTINGS, 0, 0), frame(FrameType.SETTINGS, Flag.ACK, 0)];
+    for (let i = 0; i < total; i++) frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1 + 2 * i, requestBlock('a')));
+    socket.write(Buffer.concat(frames));
+    // ~100 MB of response heads if nothing stopped the server; it must stop reading instead.
+    await waitFor(() => sessions.length === 1 && answered > 0, 'the first requests');
+    const server = sessions[0]!;
+    const serverSocket = (server as unknown as { socket: net.Socket }).socket;
+    await waitFor(() => serverSocket.isPaused(), 'the server to stop reading');
+    const buffered = serverSocket.writableLength;
+    assert.ok(buffered < 4 * 1024 * 1024, `the server buffers ${buffered} bytes`);
+    assert.ok(answered < total, `the server stopped answering (${answered} of ${total})`);
+    assert.equal(server.closed, false);
+    // The peer reads now: the server reads again and answers everything.
+    socket.on('data', () => {});
+    socket.resume();
+    await waitFor(() => answered === total, `all ${total} requests answered`, 60_000);
+    assert.equal(server.closed, false);
+  });
+});

@@ -86,6 +86,13 @@ const CONCAT_LIMIT = 64 * 1024;
 const SMALL_OUTPUT = 1024;
 /** Size of those chunks; a new one is allocated only when the current one is full. */
 const OUTPUT_CHUNK_SIZE = 16 * 1024;
+/**
+ * Output (queued + in the socket) beyond which the session stops reading: a peer that sends requests
+ * (or PINGs, SETTINGS…) and never reads cannot make us buffer their answers without bound.
+ */
+const INPUT_PAUSE_OUTPUT = 1024 * 1024;
+/** Output in the socket beyond which the session is destroyed (ENHANCE_YOUR_CALM): nothing reads it. */
+const OUTPUT_HARD_CAP = 16 * 1024 * 1024;
 /** Counting window of the flood and rapid-reset guards. */
 const GUARD_WINDOW_MS = 10_000;
 /** Header block bytes beyond maxHeaderListSize that one block may carry before it is a flood. */
@@ -362,6 +369,8 @@ class SessionCore {
   /** How many pending bytes the parser needs to make progress. */
   #pendingNeeded = 0;
   #awaitingPreface: boolean;
+  /** Reading stopped because too much output waits (INPUT_PAUSE_OUTPUT); the unparsed rest is pending. */
+  #inputPaused = false;
   #firstFrame = true;
   #lastStream: Stream | null = null;
   #headerStreamId = 0;
@@ -508,6 +517,10 @@ class SessionCore {
       for (let i = 0; i < out.length; i++) this.socket.write(out[i]!);
       this.socket.uncork();
     }
+    if (this.socket.writableLength > OUTPUT_HARD_CAP) {
+      this.destroy(new H2SessionError('H2_PROTOCOL', 'the peer does not read what the session writes'), H2_ENHANCE_YOUR_CALM);
+      return;
+    }
     if (this.#stalledStreams.length > 0 && !this.#backedUp()) this.#pumpStalled();
     if (this.draining && this.activeStreams === 0 && !this.closed) this.#finish();
   }
@@ -517,7 +530,22 @@ class SessionCore {
   }
 
   #onDrain(): void {
+    if (this.#inputPaused) this.#resumeInput();
     if (this.#stalledStreams.length > 0 && !this.#backedUp()) this.#pumpStalled();
+  }
+
+  /** Reads again after the output drained: parses what was left pending, then lets the socket flow. */
+  #resumeInput(): void {
+    this.#inputPaused = false;
+    if (this.#inputDead) return;
+    if (this.#pendingBytes > 0) {
+      const chunks = this.#pendingChunks;
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#pendingBytes);
+      this.#pendingChunks = [];
+      this.#pendingBytes = 0;
+      this.#onData(buf);
+    }
+    if (!this.#inputPaused && !this.#inputDead) this.socket.resume();
   }
 
   #pumpStalled(): void {
@@ -813,6 +841,12 @@ class SessionCore {
 
   #onData(chunk: Buffer): void {
     if (this.#inputDead) return;
+    if (this.#inputPaused) {
+      // A read that was already under way when we paused: kept for #resumeInput.
+      this.#pendingChunks.push(chunk);
+      this.#pendingBytes += chunk.length;
+      return;
+    }
     let buf = chunk;
     if (this.#pendingBytes > 0) {
       this.#pendingChunks.push(chunk);
@@ -841,7 +875,15 @@ class SessionCore {
     }
     this.lastActive = performance.now();
     const maxFrame = this.options.maxFrameSize;
+    const outputRoom = INPUT_PAUSE_OUTPUT - this.socket.writableLength;
     while (buf.length - pos >= FRAME_HEADER_LENGTH) {
+      if (this.#outBytes > outputRoom) {
+        // The peer does not read fast enough: stop parsing, keep the rest, go on when the output drained.
+        this.#inputPaused = true;
+        this.socket.pause();
+        this.#keepPending(pos === 0 ? buf : buf.subarray(pos), 0);
+        return;
+      }
       const length = readFrameLength(buf, pos);
       if (length > maxFrame) {
         this.#connectionError(H2_FRAME_SIZE_ERROR, `frame of ${length} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${maxFrame}`);
