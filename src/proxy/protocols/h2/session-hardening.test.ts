@@ -120,3 +120,61 @@ describe('finding 2: a peer that never reads cannot make the session buffer with
     assert.equal(server.closed, false);
   });
 });
+
+/** Counts how often the session walks its streams (the cost the SETTINGS/GOAWAY findings are about). */
+function countStreamWalks(session: H2ServerSession): () => number {
+  const streams = (session as unknown as { streams: Map<number, unknown> }).streams;
+  let walks = 0;
+  const values = streams.values.bind(streams);
+  streams.values = () => {
+    walks++;
+    return values();
+  };
+  return () => walks;
+}
+
+describe('finding 3: SETTINGS and GOAWAY floods cost one walk over the streams, not one per entry/frame', () => {
+  test('a SETTINGS frame of 1000 INITIAL_WINDOW_SIZE entries walks the streams once and applies the last value', async () => {
+    const streams: H2Stream[] = [];
+    const { port, sessions } = await ownServer((stream) => streams.push(stream));
+    const raw = await rawClient(port);
+    for (let id = 1; id <= 19; id += 2) raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('a', 'POST')));
+    await waitFor(() => streams.length === 10, 'ten open streams');
+    const walks = countStreamWalks(sessions[0]!);
+    const entries = Buffer.alloc(6 * 1000);
+    for (let i = 0; i < 1000; i++) {
+      entries.writeUInt16BE(0x4, i * 6);
+      entries.writeUInt32BE(i === 999 ? 10 : 70000 + i, i * 6 + 2);
+    }
+    raw.write(frame(FrameType.SETTINGS, 0, 0, entries));
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.from('synced!!')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'synced!!'), 'the PING ack');
+    assert.ok(walks() <= 1, `the streams were walked ${walks()} times`);
+    // The last value (10 bytes) is what applies: a 100-byte body leaves in 10-byte DATA frames.
+    streams[0]!.sendHeaders([':status', '200'], false);
+    streams[0]!.sendData(Buffer.alloc(100, 1), true);
+    const data = await eventually(() => raw.frames.find((f) => f.type === FrameType.DATA && f.stream === 1), 'DATA on stream 1');
+    assert.equal(data.payload.length, 10);
+    assert.equal(raw.goaway(), undefined);
+  });
+
+  test('repeated GOAWAYs do not walk the streams again, and a GOAWAY flood trips the control-frame guard', async () => {
+    const streams: H2Stream[] = [];
+    const { port, sessions } = await ownServer((stream) => streams.push(stream), { maxControlFramesPer10s: 500 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    await waitFor(() => streams.length === 1, 'an open stream');
+    const walks = countStreamWalks(sessions[0]!);
+    const goaway = Buffer.alloc(8);
+    goaway.writeUInt32BE(1, 0);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 300; i++) frames.push(frame(FrameType.GOAWAY, 0, 0, goaway));
+    raw.write(Buffer.concat(frames));
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.from('synced!!')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'synced!!'), 'the PING ack');
+    assert.ok(walks() <= 1, `the streams were walked ${walks()} times`);
+    assert.equal(raw.goaway(), undefined);
+    raw.write(Buffer.concat(frames));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+});

@@ -397,6 +397,8 @@ class SessionCore {
   #lastPeerStreamId = 0;
   #goawaySent = false;
   #goawayLastStreamId = MAX_WINDOW;
+  /** The lowest last-stream-id of the GOAWAYs the peer sent (above any id: none yet). */
+  #peerGoawayLastStreamId = MAX_WINDOW + 1;
 
   // guards
   #guardWindowStart = performance.now();
@@ -1296,6 +1298,9 @@ class SessionCore {
     }
     if (length % 6 !== 0) return this.#connectionError(H2_FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6');
     if (!this.#countControl()) return;
+    // INITIAL_WINDOW_SIZE changes every open stream: only the frame's last value is applied, once, so a
+    // frame of thousands of entries costs one walk over the streams, not one per entry.
+    let initialWindow = -1;
     for (let p = start; p < start + length; p += 6) {
       const id = buf.readUInt16BE(p);
       const value = buf.readUInt32BE(p + 2);
@@ -1309,27 +1314,25 @@ class SessionCore {
         case SETTINGS_MAX_CONCURRENT_STREAMS:
           this.peerMaxConcurrentStreams = value;
           break;
-        case SETTINGS_INITIAL_WINDOW_SIZE: {
+        case SETTINGS_INITIAL_WINDOW_SIZE:
           if (value > MAX_WINDOW) return this.#connectionError(H2_FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          if (delta !== 0) {
-            for (const s of this.streams.values()) {
-              s.sendWindow += delta;
-              if (s.sendWindow > MAX_WINDOW) return this.#connectionError(H2_FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
-            }
-            if (delta > 0) {
-              for (const s of this.streams.values()) if (s.queueBytes > 0 || s.wantWritable) this.#stall(s);
-            }
-          }
+          initialWindow = value;
           break;
-        }
         case SETTINGS_MAX_FRAME_SIZE:
           if (value < MIN_MAX_FRAME_SIZE || value > MAX_MAX_FRAME_SIZE) return this.#connectionError(H2_PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
           this.#peerMaxFrameSize = value;
           break;
         default:
           break; // MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored
+      }
+    }
+    if (initialWindow >= 0 && initialWindow !== this.#peerInitialWindow) {
+      const delta = initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = initialWindow;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) return this.#connectionError(H2_FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
+        if (delta > 0 && (s.queueBytes > 0 || s.wantWritable)) this.#stall(s);
       }
     }
     this.output(SETTINGS_ACK_FRAME);
@@ -1389,10 +1392,15 @@ class SessionCore {
   #onGoaway(buf: Buffer, start: number, length: number, streamId: number): void {
     if (streamId !== 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'GOAWAY on a stream');
     if (length < 8) return this.#connectionError(H2_FRAME_SIZE_ERROR, 'GOAWAY payload too short');
+    // Every GOAWAY costs a look at the streams: counted like other control frames, and one that does
+    // not lower the last stream id of an earlier one changes nothing (no walk).
+    if (!this.#countControl()) return;
     const lastStreamId = buf.readUInt32BE(start) & 0x7fffffff;
     const code = buf.readUInt32BE(start + 4);
     const first = !this.draining;
     this.draining = true;
+    if (lastStreamId >= this.#peerGoawayLastStreamId) return;
+    this.#peerGoawayLastStreamId = lastStreamId;
     // Streams we opened above lastStreamId were not processed: fail them as refused (safe to retry).
     const refused: Stream[] = [];
     for (const s of this.streams.values()) if (!s.remote && s.id > lastStreamId) refused.push(s);
