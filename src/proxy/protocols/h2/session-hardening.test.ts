@@ -4,7 +4,7 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { connectH2, serveH2 } from './session.ts';
+import { connectH2, serveH2, validateHeaderListForTest, KIND_REQUEST } from './session.ts';
 import type { H2ClientSession, H2ServerSession, H2SessionOptions, H2Stream, H2StreamHandler } from './api.ts';
 import { H2_ENHANCE_YOUR_CALM, H2_FLOW_CONTROL_ERROR, H2_PROTOCOL_ERROR } from './api.ts';
 import { RawH2, FrameType, Flag, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
@@ -176,5 +176,45 @@ describe('finding 3: SETTINGS and GOAWAY floods cost one walk over the streams, 
     assert.equal(raw.goaway(), undefined);
     raw.write(Buffer.concat(frames));
     await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+});
+
+describe('finding 4: :path, :authority and host are validated before a request reaches the HTTP/1 side', () => {
+  const req = (path: string, ...rest: string[]): string[] => [':method', 'GET', ':scheme', 'https', ':path', path, ...rest];
+  test('rejects absolute-form, relative and * paths, userinfo, odd authorities, two hosts, a host unlike :authority', () => {
+    const bad: string[][] = [
+      req('http://admin.internal/secret?x=1', ':authority', 'app.default'),
+      req('secret'),
+      req('*'),
+      req('/', ':authority', 'user:pw@evil.example'),
+      req('/', ':authority', ''),
+      req('/', ':authority', 'a b'),
+      req('/', ':authority', 'a/b'),
+      req('/', 'host', 'user:pw@evil.example'),
+      req('/', 'host', 'a', 'host', 'b'),
+      req('/', 'host', 'a', 'host', 'a'),
+      req('/', ':authority', 'app.default', 'host', 'admin.internal'),
+    ];
+    for (const list of bad) assert.equal(validateHeaderListForTest(list, KIND_REQUEST), -2, JSON.stringify(list));
+  });
+  test('accepts origin-form, OPTIONS *, host:port, IP literals, a host equal to :authority', () => {
+    const good: string[][] = [
+      req('/a/b?c=d', ':authority', 'app.default:8080'),
+      [':method', 'OPTIONS', ':scheme', 'http', ':path', '*', ':authority', 'a'],
+      req('/', ':authority', '[::1]:8080'),
+      req('/', ':authority', '10.0.0.1'),
+      req('/', ':authority', 'App.Default', 'host', 'app.default'),
+      req('/', 'host', 'app.default:80'),
+    ];
+    for (const list of good) assert.equal(validateHeaderListForTest(list, KIND_REQUEST), -1, JSON.stringify(list));
+  });
+  test('an absolute-form :path is refused with RST_STREAM(PROTOCOL_ERROR) and never reaches the handler', async () => {
+    let opened = 0;
+    const { port } = await ownServer(() => opened++);
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('app.default', 'GET', 'http://admin.internal/secret')));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 1), 'RST_STREAM on stream 1');
+    assert.equal(rst.payload.readUInt32BE(0), H2_PROTOCOL_ERROR);
+    assert.equal(opened, 0);
   });
 });

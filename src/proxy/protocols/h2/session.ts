@@ -105,6 +105,8 @@ const CLOSE_GRACE_MS = 2000;
 const UPPER_OR_INVALID_NAME = /[^a-z0-9!#$%&'*+\-.^_`|~]/;
 const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
 const STATUS_PATTERN = /^[1-9][0-9][0-9]$/;
+/** host[:port] (RFC 3986 reg-name, IPv4 or an IP literal in brackets), no userinfo: what :authority and host may hold. */
+const AUTHORITY_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]+)(?::[0-9]{0,5})?$/;
 const CONTENT_LENGTH_PATTERN = /^[0-9]{1,15}$/;
 
 const KIND_REQUEST = 0;
@@ -150,8 +152,9 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
   let pseudoAllowed = kind !== KIND_TRAILERS;
   let method: string | undefined;
   let scheme = false;
-  let path = false;
-  let authority = false;
+  let path: string | undefined;
+  let authority: string | undefined;
+  let host: string | undefined;
   let status = false;
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!;
@@ -168,11 +171,11 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
           if (scheme || value.length === 0) return -2;
           scheme = true;
         } else if (name === ':path') {
-          if (path || value.length === 0) return -2;
-          path = true;
+          if (path !== undefined || value.length === 0) return -2;
+          path = value;
         } else if (name === ':authority') {
-          if (authority) return -2;
-          authority = true;
+          if (authority !== undefined || !AUTHORITY_PATTERN.test(value)) return -2;
+          authority = value;
         } else return -2;
       } else {
         // 101 Switching Protocols does not exist in HTTP/2 (RFC 9113 §8.6).
@@ -186,6 +189,13 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
     switch (name.length) {
       case 2:
         if (name === 'te' && value !== 'trailers') return -2;
+        break;
+      case 4:
+        // One host, a valid host[:port], the same as :authority when both are present (RFC 9113 §8.3.1).
+        if (name === 'host' && kind === KIND_REQUEST) {
+          if (host !== undefined || !AUTHORITY_PATTERN.test(value)) return -2;
+          host = value;
+        }
         break;
       case 7:
         if (name === 'upgrade') return -2;
@@ -212,8 +222,13 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
   if (kind === KIND_REQUEST) {
     if (method === undefined) return -2;
     if (method === 'CONNECT') {
-      if (scheme || path || !authority) return -2;
-    } else if (!scheme || !path) return -2;
+      if (scheme || path !== undefined || authority === undefined) return -2;
+    } else {
+      if (!scheme || path === undefined) return -2;
+      // origin-form, or '*' for OPTIONS: never absolute-form or a relative path the HTTP/1 side would pass on.
+      if (path.charCodeAt(0) !== 47 /* / */ && (path !== '*' || method !== 'OPTIONS')) return -2;
+    }
+    if (host !== undefined && authority !== undefined && host !== authority && host.toLowerCase() !== authority.toLowerCase()) return -2;
   } else if (kind === KIND_RESPONSE && !status) return -2;
   return contentLength;
 }
