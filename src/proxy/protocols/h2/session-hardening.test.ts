@@ -218,3 +218,34 @@ describe('finding 4: :path, :authority and host are validated before a request r
     assert.equal(opened, 0);
   });
 });
+
+describe('finding 5: late frames on a stream we reset long ago', () => {
+  test('trailers on a stream reset 100 resets ago are ignored; the connection stays', async () => {
+    const streams: H2Stream[] = [];
+    const { port } = await ownServer((stream) => {
+      streams.push(stream);
+      stream.onData = () => {};
+    });
+    const raw = await rawClient(port);
+    for (let id = 1; id <= 201; id += 2) raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock('a', 'POST')));
+    await waitFor(() => streams.length === 101, 'a hundred and one streams');
+    for (const s of streams) s.reset(0x8 /* CANCEL */);
+    await eventually(() => raw.frames.filter((f) => f.type === FrameType.RST_STREAM).length === 101 || undefined, 'every RST_STREAM');
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, literal('x-trailer', 'late')));
+    raw.write(frame(FrameType.DATA, 0, 3, Buffer.from('late body')));
+    raw.write(frame(FrameType.PING, 0, 0, Buffer.from('stillok!')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'stillok!'), 'the session to answer');
+    assert.equal(raw.goaway(), undefined);
+  });
+
+  test('a flood of HEADERS on closed streams trips the control-frame guard', async () => {
+    const { port } = await ownServer((stream) => stream.sendHeaders([':status', '204'], true), { maxControlFramesPer10s: 100 });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('a')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 1), 'the response');
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 300; i++) frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, literal('x-trailer', 'late')));
+    raw.write(Buffer.concat(frames));
+    await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
+  });
+});

@@ -1206,10 +1206,11 @@ class SessionCore {
     }
     if ((streamId & 1) === 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'client opened an even stream id');
     if (streamId <= this.#lastPeerStreamId) {
-      // A stream we reset recently may still have trailers in flight: ignored (the block was decoded).
-      // HEADERS on any other closed stream is a connection error (RFC 9113 §5.1).
-      if (this.#recentlyReset(streamId)) return;
-      return this.#connectionError(H2_STREAM_CLOSED, 'HEADERS on a closed stream');
+      // A closed stream (the block was decoded, HPACK stays in sync): a stream we reset may still have
+      // trailers in flight, however many resets ago, so the frame is ignored (RFC 9113 §5.1). Unless it
+      // is one of our recent resets it counts toward the control-frame budget, which bounds a flood.
+      if (!this.#recentlyReset(streamId)) this.#countControl();
+      return;
     }
     this.#lastPeerStreamId = streamId;
     if (this.#goawaySent && streamId > this.#goawayLastStreamId) {
