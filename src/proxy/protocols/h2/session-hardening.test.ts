@@ -249,3 +249,37 @@ describe('finding 5: late frames on a stream we reset long ago', () => {
     await expectGoaway(raw, H2_ENHANCE_YOUR_CALM);
   });
 });
+
+describe('finding 6: an onWritable that throws', () => {
+  test('run from the flush after back-pressure: that session is destroyed, the process lives, other sessions still flush', async () => {
+    let bodies = 0;
+    const closes: (Error | undefined)[] = [];
+    const port = await listen((socket) => {
+      const session = serveH2(socket, (stream) => {
+        stream.onWritable = () => {
+          throw new Error('owner bug in onWritable');
+        };
+        stream.sendHeaders([':status', '200'], false);
+        // Beyond the session's write high-water mark: the stream stalls and is pumped again from the flush.
+        stream.sendData(Buffer.alloc(200_000, 1), false);
+        bodies++;
+      });
+      session.onClose = (e) => closes.push(e);
+      cleanups.push(() => session.destroy());
+    });
+    const raw = await rawClient(port);
+    const big = Buffer.alloc(6);
+    big.writeUInt16BE(0x4, 0);
+    big.writeUInt32BE(0x7fffffff, 2);
+    raw.write(frame(FrameType.SETTINGS, 0, 0, big));
+    raw.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(0x7fffffff - 65535)));
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, requestBlock('a')));
+    await waitFor(() => closes.length === 1, 'the session to close');
+    assert.equal(bodies, 1);
+    assert.match(String(closes[0]?.message), /owner bug in onWritable/);
+    // Another session on the same process still works.
+    const other = await rawClient(port);
+    other.write(frame(FrameType.PING, 0, 0, Buffer.from('stillok!')));
+    await eventually(() => other.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'stillok!'), 'the other session to answer');
+  });
+});

@@ -244,7 +244,15 @@ function flushAllSessions(): void {
   const list = dirtySessions;
   dirtySessions = spareDirty;
   spareDirty = list;
-  for (let i = 0; i < list.length; i++) list[i]!.flush();
+  for (let i = 0; i < list.length; i++) {
+    const session = list[i]!;
+    try {
+      session.flush();
+    } catch (error) {
+      // One session's failure (an owner callback run from the flush) must not leave the others unflushed.
+      session.failFromCallback(error);
+    }
+  }
   list.length = 0;
 }
 
@@ -664,7 +672,16 @@ class SessionCore {
     }
     if (stream.wantWritable) {
       stream.wantWritable = false;
-      stream.onWritable?.();
+      const onWritable = stream.onWritable;
+      if (onWritable !== null) {
+        try {
+          onWritable();
+        } catch (error) {
+          // Pumped from a flush or a socket 'drain' too, where nothing else would catch it.
+          this.failFromCallback(error);
+          return false;
+        }
+      }
     }
     return true;
   }
@@ -792,6 +809,17 @@ class SessionCore {
     }
     this.flush();
     this.socket.destroy();
+  }
+
+  /** @internal An owner callback threw: the session's state can no longer be trusted. */
+  failFromCallback(error: unknown): void {
+    if (this.closed && this.socket.destroyed) return;
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      this.destroy(new H2SessionError('H2_PROTOCOL', `an HTTP/2 stream callback threw: ${message}`, { cause: error }), H2_INTERNAL_ERROR);
+    } catch {
+      this.socket.destroy();
+    }
   }
 
   /** Everything done: end the socket (the 'close' event reports the session gone). */
