@@ -283,3 +283,50 @@ describe('finding 6: an onWritable that throws', () => {
     await eventually(() => other.frames.find((f) => f.type === FrameType.PING && f.payload.toString() === 'stillok!'), 'the other session to answer');
   });
 });
+
+describe('finding 7: a stream onClose that retries on its dying session', () => {
+  const REQUEST = [':method', 'GET', ':scheme', 'http', ':authority', 'a', ':path', '/'];
+
+  async function clientTo(port: number): Promise<{ session: H2ClientSession; socket: net.Socket }> {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    const session = connectH2(socket);
+    cleanups.push(() => session.destroy());
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    return { session, socket };
+  }
+
+  function retryOnClose(session: H2ClientSession, stream: H2Stream): { outcome: string } {
+    const result = { outcome: 'onClose not called' };
+    stream.onClose = () => {
+      try {
+        session.request(REQUEST, true);
+        result.outcome = 'a stream was opened';
+      } catch (error) {
+        result.outcome = (error as { code?: string }).code ?? String(error);
+      }
+    };
+    return result;
+  }
+
+  test('the socket closes abruptly: request() from onClose throws H2_SESSION_CLOSED', async () => {
+    const { port } = await ownServer(() => {});
+    const { session, socket } = await clientTo(port);
+    const result = retryOnClose(session, session.request(REQUEST, true));
+    await waitFor(() => session.ready, 'the server SETTINGS');
+    socket.destroy();
+    await waitFor(() => result.outcome !== 'onClose not called', 'the stream to close');
+    assert.equal(result.outcome, 'H2_SESSION_CLOSED');
+    assert.equal(session.activeStreams, 0);
+  });
+
+  test('the peer half-closes: request() from onClose is refused (the session is draining)', async () => {
+    const port = await listen((socket) => socket.once('data', () => socket.end()));
+    const { session } = await clientTo(port);
+    const result = retryOnClose(session, session.request(REQUEST, true));
+    await waitFor(() => result.outcome !== 'onClose not called', 'the stream to close');
+    assert.match(result.outcome, /^H2_SESSION_(DRAINING|CLOSED)$/);
+    await waitFor(() => session.closed, 'the session to close');
+    assert.equal(session.activeStreams, 0);
+  });
+});

@@ -452,7 +452,9 @@ class SessionCore {
     });
     socket.on('close', () => this.#onSocketClose());
     socket.on('end', () => {
-      // The peer half-closed: nothing more can arrive, so nothing more can finish. Finish our side too.
+      // The peer half-closed: nothing more can arrive, so nothing more can finish. Finish our side too
+      // (draining first: a stream onClose that retries must not open a stream on this session).
+      this.draining = true;
       if (!this.closed) this.#failAll(H2_CANCEL, new H2SessionError('H2_SOCKET', 'peer closed the connection'));
       socket.end();
     });
@@ -852,9 +854,10 @@ class SessionCore {
     if (this.closed) return;
     let error = this.#closeError;
     if (error === undefined && this.activeStreams > 0) error = new H2SessionError('H2_SOCKET', `the connection closed with ${this.activeStreams} streams open`);
-    this.#failAll(error === undefined ? H2_CANCEL : H2_INTERNAL_ERROR, error ?? new H2SessionError('H2_SOCKET', 'the connection closed'));
+    // Closed before the streams hear of it: a stream onClose that retries gets H2_SESSION_CLOSED.
     this.closed = true;
     this.draining = true;
+    this.#failAll(error === undefined ? H2_CANCEL : H2_INTERNAL_ERROR, error ?? new H2SessionError('H2_SOCKET', 'the connection closed'));
     this.#settingsDeadline?.cancel();
     this.#graceDeadline?.cancel();
     this.#out = [];
