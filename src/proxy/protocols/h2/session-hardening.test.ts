@@ -330,3 +330,31 @@ describe('finding 7: a stream onClose that retries on its dying session', () => 
     assert.equal(session.activeStreams, 0);
   });
 });
+
+describe('finding 8: a header table smaller than 4096 applies only once the peer has our SETTINGS', () => {
+  /** Literal field with incremental indexing, new name, no Huffman (values under 127 bytes). */
+  const indexedLiteral = (name: string, value: string): Buffer => Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+  const indexed = (i: number): Buffer => Buffer.from([0x80 | i]);
+
+  test('blocks sent before the ack may use the default 4096-byte table', async () => {
+    let opened = 0;
+    const { port } = await ownServer((stream) => {
+      opened++;
+      stream.sendHeaders([':status', '204'], true);
+    }, { headerTableSize: 256 });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // :authority (142 bytes in the table) then x-big (157): together above 256, within 4096.
+    const first = Buffer.concat([indexed(2), indexed(6), indexed(4), indexedLiteral(':authority', 'a'.repeat(100)), indexedLiteral('x-big', 'b'.repeat(120))]);
+    const second = Buffer.concat([indexed(2), indexed(6), indexed(4), indexed(63)]); // :authority, still in a 4096-byte table
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(FrameType.SETTINGS, 0, 0), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, first), frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, second)]));
+    await waitFor(() => opened === 2, 'both requests to reach the handler');
+    const all = Buffer.concat(received);
+    let goaway = false;
+    for (let p = 0; p + 9 <= all.length; p += 9 + all.readUIntBE(p, 3)) if (all[p + 3] === FrameType.GOAWAY) goaway = true;
+    assert.equal(goaway, false);
+  });
+});

@@ -439,7 +439,9 @@ class SessionCore {
     this.options = resolveOptions(options);
     this.onStream = onStream;
     this.streamUpdateThreshold = Math.max(1, this.options.initialWindowSize >>> 1);
-    this.#decoder = new HpackDecoder(this.options.headerTableSize);
+    // Until the peer acknowledged our SETTINGS it may use the default 4096-byte table (RFC 9113 §6.5.3):
+    // a smaller configured size applies from the ack on (#onSettings).
+    this.#decoder = new HpackDecoder(Math.max(this.options.headerTableSize, 4096));
     this.#connRecvWindow = this.options.connectionWindowSize;
     this.#connUpdateThreshold = this.options.connectionWindowSize >>> 1;
     this.#nextStreamId = isClient ? 1 : 2;
@@ -1336,6 +1338,7 @@ class SessionCore {
     if (streamId !== 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'SETTINGS on a stream');
     if ((flags & FLAG_ACK) !== 0) {
       if (length !== 0) return this.#connectionError(H2_FRAME_SIZE_ERROR, 'SETTINGS ack with a payload');
+      if (!this.#settingsAcked && this.options.headerTableSize < 4096) this.#decoder.setMaxTableSizeLimit(this.options.headerTableSize);
       this.#settingsAcked = true;
       if (this.ready) {
         this.#settingsDeadline?.cancel();
