@@ -358,3 +358,31 @@ describe('finding 8: a header table smaller than 4096 applies only once the peer
     assert.equal(goaway, false);
   });
 });
+
+describe('finding 9: PRIORITY errors on idle streams send no RST_STREAM', () => {
+  test('self-dependency on an idle stream is ignored (no RST_STREAM) and the id opens normally later', async () => {
+    const opened: number[] = [];
+    const { port } = await ownServer((stream) => {
+      opened.push(stream.id);
+      stream.sendHeaders([':status', '204'], true);
+    });
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.PRIORITY, 0, 103, Buffer.concat([u32(103), Buffer.from([16])])));
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 103, requestBlock('a')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 103), 'the response on 103');
+    assert.deepEqual(opened, [103]);
+    assert.equal(raw.frames.filter((f) => f.type === FrameType.RST_STREAM).length, 0);
+  });
+
+  test('a bad PRIORITY length on an idle stream is a connection FRAME_SIZE_ERROR; on an open stream a stream error', async () => {
+    const { port } = await ownServer(() => {});
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock('a', 'POST')));
+    raw.write(frame(FrameType.PRIORITY, 0, 1, Buffer.alloc(4)));
+    const rst = await eventually(() => raw.frames.find((f) => f.type === FrameType.RST_STREAM && f.stream === 1), 'RST_STREAM on 1');
+    assert.equal(rst.payload.readUInt32BE(0), 0x6 /* FRAME_SIZE_ERROR */);
+    raw.write(frame(FrameType.PRIORITY, 0, 101, Buffer.alloc(4)));
+    await expectGoaway(raw, 0x6);
+    assert.equal(raw.frames.filter((f) => f.type === FrameType.RST_STREAM && f.stream === 101).length, 0);
+  });
+});

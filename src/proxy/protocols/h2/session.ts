@@ -1010,12 +1010,14 @@ class SessionCore {
         return;
       case FRAME_PRIORITY:
         if (streamId === 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (!this.#countControl()) return;
+        // A stream error needs an open stream: RST_STREAM on an idle stream is forbidden (RFC 9113 §5.1),
+        // so a bad length without one is a connection error and a self-dependency is ignored.
         if (length !== 5) {
-          this.#streamErrorById(streamId, H2_FRAME_SIZE_ERROR);
+          if (!this.#streamError(streamId, H2_FRAME_SIZE_ERROR)) this.#connectionError(H2_FRAME_SIZE_ERROR, 'PRIORITY payload must be 5 bytes');
           return;
         }
-        if ((buf.readUInt32BE(start) & 0x7fffffff) === streamId) this.#streamErrorById(streamId, H2_PROTOCOL_ERROR);
-        this.#countControl();
+        if ((buf.readUInt32BE(start) & 0x7fffffff) === streamId) this.#streamError(streamId, H2_PROTOCOL_ERROR);
         return;
       case FRAME_PUSH_PROMISE:
         this.#connectionError(H2_PROTOCOL_ERROR, 'PUSH_PROMISE received (push is disabled)');
@@ -1088,10 +1090,12 @@ class SessionCore {
     return peerInitiated ? id > this.#lastPeerStreamId : id >= this.#nextStreamId;
   }
 
-  #streamErrorById(id: number, code: number): void {
+  /** A stream error on an open stream `id`; false when there is no such stream (nothing sent). */
+  #streamError(id: number, code: number): boolean {
     const s = this.#stream(id);
-    if (s !== undefined) this.#peerReset(s, code, new H2SessionError('H2_PROTOCOL', `HTTP/2 stream error ${code}`, { h2Code: code }));
-    else this.#refuse(id, code);
+    if (s === undefined) return false;
+    this.#peerReset(s, code, new H2SessionError('H2_PROTOCOL', `HTTP/2 stream error ${code}`, { h2Code: code }));
+    return true;
   }
 
   #onDataFrame(buf: Buffer, start: number, length: number, flags: number, streamId: number): void {
