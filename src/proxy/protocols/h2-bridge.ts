@@ -102,10 +102,16 @@ export function requestHeaderList(head: Http1Head, authority: string, path: stri
 /** [name, value] pairs of a flat list without pseudo-headers, with `edits` applied (for the engine's writers). */
 function pairsOf(list: H2HeaderList, edits: FlatHeaderEdits | null): Array<[string, string]> {
   const out: Array<[string, string]> = [];
+  let lengthSeen = false;
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!;
     if (name.charCodeAt(0) === 0x3a) continue;
     if (edits !== null && removed(edits.remove, name)) continue;
+    // Repeated content-length fields (the codec lets only identical ones through) go out once.
+    if (name === 'content-length') {
+      if (lengthSeen) continue;
+      lengthSeen = true;
+    }
     out.push([name, list[i + 1]!]);
   }
   if (edits !== null) for (let k = 0; k < edits.append.length; k += 2) out.push([edits.append[k]!, edits.append[k + 1]!]);
@@ -152,9 +158,14 @@ const latin1Write = (out: Buffer, text: string, pos: number): number => (out as 
  */
 function declaredLengthHead(status: number, list: H2HeaderList, edits: FlatHeaderEdits | null, close: boolean): string {
   let s = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  let lengthSeen = false;
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!;
     if (name.charCodeAt(0) === 0x3a || (edits !== null && removed(edits.remove, name))) continue;
+    if (name === 'content-length') {
+      if (lengthSeen) continue; // repeated identical fields go out once
+      lengthSeen = true;
+    }
     s += `${name}: ${list[i + 1]!}\r\n`;
   }
   if (edits !== null) for (let k = 0; k < edits.append.length; k += 2) s += `${edits.append[k]!}: ${edits.append[k + 1]!}\r\n`;
@@ -503,3 +514,5 @@ export class H2Bridge implements ExchangeHooks {
     this.#detach(true);
   }
 }
+
+export { declaredLengthHead as declaredLengthHeadForTest, pairsOf as pairsOfForTest };

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { connectH2, serveH2, validateHeaderListForTest, KIND_REQUEST } from './session.ts';
 import type { H2ClientSession, H2ServerSession, H2SessionOptions, H2Stream, H2StreamHandler } from './api.ts';
 import { H2_ENHANCE_YOUR_CALM, H2_FLOW_CONTROL_ERROR, H2_PROTOCOL_ERROR } from './api.ts';
+import { declaredLengthHeadForTest, pairsOfForTest } from '../h2-bridge.ts';
 import { RawH2, FrameType, Flag, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
 import type { Frame } from '../../../../test/support/h2-frames.ts';
 import { eventually, waitFor } from '../../../../test/support/wait.ts';
@@ -384,5 +385,24 @@ describe('finding 9: PRIORITY errors on idle streams send no RST_STREAM', () => 
     raw.write(frame(FrameType.PRIORITY, 0, 101, Buffer.alloc(4)));
     await expectGoaway(raw, 0x6);
     assert.equal(raw.frames.filter((f) => f.type === FrameType.RST_STREAM && f.stream === 101).length, 0);
+  });
+});
+
+describe('finding 10: control characters in values; repeated content-length towards HTTP/1', () => {
+  test('every control character but HTAB makes a field value malformed', () => {
+    const base = [':method', 'GET', ':scheme', 'https', ':path', '/'];
+    for (let c = 0; c < 0x20; c++) {
+      const value = `a${String.fromCharCode(c)}b`;
+      assert.equal(validateHeaderListForTest([...base, 'x-v', value], KIND_REQUEST), c === 0x09 ? -1 : -2, `char 0x${c.toString(16)}`);
+    }
+    assert.equal(validateHeaderListForTest([...base, 'x-v', 'a\x7fb'], KIND_REQUEST), -2);
+    assert.equal(validateHeaderListForTest([...base, 'x-v', 'caf\xe9'], KIND_REQUEST), -1); // obs-text stays allowed
+  });
+
+  test('identical repeated content-length fields reach an HTTP/1 client once', () => {
+    const list = [':status', '200', 'content-length', '5', 'content-length', '5', 'x-a', 'b'];
+    const head = declaredLengthHeadForTest(200, list, null, false);
+    assert.equal(head.match(/content-length/g)?.length, 1, head);
+    assert.deepEqual(pairsOfForTest(list, null), [['content-length', '5'], ['x-a', 'b']]);
   });
 });

@@ -103,7 +103,8 @@ const MAX_CONTINUATIONS = 128;
 const CLOSE_GRACE_MS = 2000;
 
 const UPPER_OR_INVALID_NAME = /[^a-z0-9!#$%&'*+\-.^_`|~]/;
-const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** Control characters other than HTAB (RFC 9110 §5.5), or leading/trailing whitespace. */
+const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$/;
 const STATUS_PATTERN = /^[1-9][0-9][0-9]$/;
 /** host[:port] (RFC 3986 reg-name, IPv4 or an IP literal in brackets), no userinfo: what :authority and host may hold. */
 const AUTHORITY_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]+)(?::[0-9]{0,5})?$/;
