@@ -72,9 +72,11 @@ export interface H2Stream {
   /** Client: a response head (status 1xx may come first, then the final one). Server: unused. */
   onHeaders: ((headers: H2HeaderList, endStream: boolean) => void) | null;
   /**
-   * Body bytes (possibly an empty chunk when only END_STREAM arrived). The chunk may be a view into
-   * the read buffer: copy it if kept past the callback. The receive window of this stream is only
-   * re-opened when the owner calls `consume(n)`.
+   * Body bytes (possibly an empty chunk when only END_STREAM arrived). The chunk is a view into a
+   * buffer the codec never reuses or overwrites (a socket read, or a fresh join of reads split across
+   * a frame), so it may be kept past the callback without copying — as long as whoever hands the codec
+   * its input (the socket, or the `initial` bytes of serveH2) does not rewrite it either. The receive
+   * window of this stream is only re-opened when the owner calls `consume(n)`.
    */
   onData: ((chunk: Buffer, endStream: boolean) => void) | null;
   /** Trailers (a HEADERS frame after the body); always ends the remote side. */
