@@ -406,3 +406,14 @@ describe('finding 10: control characters in values; repeated content-length towa
     assert.deepEqual(pairsOfForTest(list, null), [['content-length', '5'], ['x-a', 'b']]);
   });
 });
+
+describe('finding 5 (cont.): a request head on a used stream id is still a connection error', () => {
+  test('HEADERS with pseudo-headers on a closed stream id → GOAWAY PROTOCOL_ERROR', async () => {
+    const { port } = await ownServer((stream) => stream.sendHeaders([':status', '204'], true));
+    const raw = await rawClient(port);
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, requestBlock('a')));
+    await eventually(() => raw.frames.find((f) => f.type === FrameType.HEADERS && f.stream === 5), 'the answer on 5');
+    raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, requestBlock('a')));
+    await expectGoaway(raw, H2_PROTOCOL_ERROR);
+  });
+});

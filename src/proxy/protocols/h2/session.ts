@@ -1244,9 +1244,11 @@ class SessionCore {
     }
     if ((streamId & 1) === 0) return this.#connectionError(H2_PROTOCOL_ERROR, 'client opened an even stream id');
     if (streamId <= this.#lastPeerStreamId) {
-      // A closed stream (the block was decoded, HPACK stays in sync): a stream we reset may still have
-      // trailers in flight, however many resets ago, so the frame is ignored (RFC 9113 §5.1). Unless it
-      // is one of our recent resets it counts toward the control-frame budget, which bounds a flood.
+      // A closed stream (the block was decoded, HPACK stays in sync). A request head there reuses a
+      // stream id: a connection error (RFC 9113 §5.1.1). Trailers may still be in flight on a stream
+      // we reset, however many resets ago, so they are ignored (§5.1); unless it is one of our recent
+      // resets, such a frame counts toward the control-frame budget, which bounds a flood.
+      if (list.length > 0 && list[0]!.charCodeAt(0) === 58 /* : */) return this.#connectionError(H2_PROTOCOL_ERROR, 'HEADERS opening a stream id that was already used');
       if (!this.#recentlyReset(streamId)) this.#countControl();
       return;
     }
