@@ -1,20 +1,33 @@
 // Proxy CPU per request on each hop of the two-proxy mTLS path, measured apart: the client-side
 // (outbound) proxy and the server-side (inbound) proxy, for weft with each peer protocol (h2 on the
 // own codec — the default — and pooled HTTP/1.1) and for HAProxy (h2 and HTTP/1.1 between the hops),
-// all in one run so the ratios share the machine's load. wrk drives 1 KiB GETs at 64 connections;
-// CPU is utime+stime from /proc/PID/stat divided by the requests served.
+// all in one run so the ratios share the machine's load; plus weft as one plain hop (no TLS), whose
+// figure the mTLS hops are compared with for the cost of TLS, and optionally weft's h2 path from an
+// older commit (--baseline REV) for a before/after inside the same run. wrk drives 1 KiB GETs at 64
+// connections; CPU is utime+stime from /proc/PID/stat divided by the requests served, each hop's
+// process measured on its own; read()/write() syscalls per request from /proc/PID/io (weft only:
+// HAProxy uses recv/send, which those counters do not see).
 //
-// Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,haproxy-h2,haproxy-h1]
+// Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,weft-hop,haproxy-h2,haproxy-h1]
+//        [--baseline REV] [--profile DIR]
+import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { startUpstream, startHaproxyMesh, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
-import { startWeftMesh, weftProxyAvailable, WEFT_SERVICE } from '../lib/weft.ts';
+import { startWeftMesh, startWeftHop, weftProxyAvailable, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
 import { runWrk } from '../lib/load-tools.ts';
-import { CpuMeter, processTree, machineBusyCores } from '../lib/proc-stat.ts';
+import { CpuMeter, SyscallMeter, processTree, machineBusyCores } from '../lib/proc-stat.ts';
+import { summariseProfileDir } from '../lib/cpu-profile.ts';
 import { printTable, printJsonLine } from '../lib/report.ts';
 import { killAll } from '../lib/processes.ts';
 import { log, parseE2eOptions } from '../lib/options.ts';
 
-const { seconds, only } = parseE2eOptions();
+const { seconds, only, profileDir } = parseE2eOptions();
+const baseline = (() => {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { baseline: { type: 'string' } }, strict: false });
+  return typeof values.baseline === 'string' && values.baseline !== '' ? values.baseline : undefined;
+})();
 const CONNECTIONS = 64;
 
 interface Plan {
@@ -27,29 +40,57 @@ interface Row {
   key: string;
   rps: number;
   outboundUs: number;
+  /** NaN for the one-hop row (no inbound proxy). */
   inboundUs: number;
+  /** read()+write() syscalls per request in each hop's process (NaN where not counted). */
+  outboundSyscalls: number;
+  inboundSyscalls: number;
   backgroundCores: number;
 }
 
 async function measure(plan: Plan): Promise<Row> {
   const ep = await plan.start();
   try {
+    // Each hop is its own process (tree), measured apart: [outbound] for one hop, [outbound, inbound] for the mesh.
     const [outbound, inbound] = ep.procs;
+    if (inbound !== undefined && inbound.pid === outbound!.pid) throw new Error('outbound and inbound are the same process: the hops cannot be told apart');
+    const outPids = processTree(outbound!.pid);
+    const inPids = inbound !== undefined ? processTree(inbound.pid) : [];
     const url = `http://127.0.0.1:${ep.port}/`;
     const headers = plan.authority !== undefined ? { Host: plan.authority } : undefined;
     const backgroundCores = await machineBusyCores(500);
     await runWrk({ url, connections: CONNECTIONS, seconds: 1, headers });
-    const outMeter = new CpuMeter(processTree(outbound!.pid));
-    const inMeter = new CpuMeter(processTree(inbound!.pid));
+    const outMeter = new CpuMeter(outPids);
+    const inMeter = new CpuMeter(inPids);
+    const outSys = new SyscallMeter(outPids);
+    const inSys = new SyscallMeter(inPids);
     const r = await runWrk({ url, connections: CONNECTIONS, seconds, headers });
+    const outCpu = outMeter.elapsed();
+    const inCpu = inMeter.elapsed();
+    const outIo = outSys.elapsed();
+    const inIo = inSys.elapsed();
     const n = Math.max(1, r.requests);
-    const row = { key: plan.key, rps: Math.round(r.rps), outboundUs: (outMeter.elapsed() * 1e6) / n, inboundUs: (inMeter.elapsed() * 1e6) / n, backgroundCores };
-    log(`  ${plan.key}: ${row.rps} rps, outbound ${row.outboundUs.toFixed(1)} µs/req, inbound ${row.inboundUs.toFixed(1)} µs/req, errors ${r.errors}, background ${backgroundCores.toFixed(2)} cores`);
+    const weft = plan.key.startsWith('weft');
+    const row: Row = {
+      key: plan.key,
+      rps: Math.round(r.rps),
+      outboundUs: (outCpu * 1e6) / n,
+      inboundUs: inbound !== undefined ? (inCpu * 1e6) / n : NaN,
+      outboundSyscalls: weft ? (outIo.reads + outIo.writes) / n : NaN,
+      inboundSyscalls: weft && inbound !== undefined ? (inIo.reads + inIo.writes) / n : NaN,
+      backgroundCores,
+    };
+    log(
+      `  ${plan.key}: ${row.rps} rps, outbound ${row.outboundUs.toFixed(1)} µs/req (${row.outboundSyscalls.toFixed(2)} rd+wr/req), ` +
+        `inbound ${row.inboundUs.toFixed(1)} µs/req (${row.inboundSyscalls.toFixed(2)} rd+wr/req), errors ${r.errors}, background ${backgroundCores.toFixed(2)} cores`,
+    );
     return row;
   } finally {
     await ep.stop();
   }
 }
+
+const num = (x: number, digits = 1): number | string => (Number.isFinite(x) ? Number(x.toFixed(digits)) : '-');
 
 async function main(): Promise<void> {
   const upstream = await startUpstream();
@@ -58,13 +99,23 @@ async function main(): Promise<void> {
   const plans: Plan[] = [
     ...(weftProxyAvailable()
       ? [
-          { key: 'weft-h2', authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'h2', tag: 'h2' }) },
-          { key: 'weft-http1', authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'http1', tag: 'h1' }) },
+          { key: 'weft-h2', authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'h2', tag: 'h2', cpuProfDir: profileDir }) },
+          { key: 'weft-http1', authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'http1', tag: 'h1', cpuProfDir: profileDir }) },
+          // One plain hop (no TLS): the mTLS hops minus this is what TLS costs weft per hop.
+          { key: 'weft-hop', authority: WEFT_SERVICE, start: () => startWeftHop(upstream.port, { cpuProfDir: profileDir }) },
         ]
       : []),
     { key: 'haproxy-h2', start: () => startHaproxyMesh(upstream.port, pair, 'h2') },
     { key: 'haproxy-h1', start: () => startHaproxyMesh(upstream.port, pair, 'http/1.1') },
   ];
+  if (baseline !== undefined && weftProxyAvailable()) {
+    plans.splice(1, 0, { key: `weft-h2@${baseline}`, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'h2', tag: 'h2-base', rev: baseline }) });
+  }
+  if (profileDir !== undefined) {
+    mkdirSync(profileDir, { recursive: true });
+    log(`profiles of the weft proxies go to ${profileDir} (one directory per proxy)`);
+  }
+  log(`weft from ${weftSourceCommit()}${baseline !== undefined ? `, baseline ${baseline}` : ''}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const rows: Row[] = [];
   for (const plan of plans) {
     if (only !== undefined && !only.has(plan.key)) continue;
@@ -77,20 +128,45 @@ async function main(): Promise<void> {
   }
   await upstream.stop();
   const haproxy = rows.find((r) => r.key === 'haproxy-h2');
+  const plainHop = rows.find((r) => r.key === 'weft-hop');
   printTable(
     `proxy CPU per request per hop (wrk c=${CONNECTIONS}, ${seconds}s, 1 KiB GET), µs`,
-    ['path', 'rps', 'outbound', 'inbound', 'outbound / HAProxy h2', 'inbound / HAProxy h2', 'bg cores'],
-    rows.map((r) => [
-      r.key,
-      r.rps,
-      Number(r.outboundUs.toFixed(1)),
-      Number(r.inboundUs.toFixed(1)),
-      haproxy ? Number((r.outboundUs / haproxy.outboundUs).toFixed(2)) : '-',
-      haproxy ? Number((r.inboundUs / haproxy.inboundUs).toFixed(2)) : '-',
-      Number(r.backgroundCores.toFixed(2)),
-    ]),
+    ['path', 'rps', 'outbound', 'inbound', 'outbound / HAProxy h2', 'inbound / HAProxy h2', 'TLS Δ out', 'TLS Δ in', 'rd+wr/req out', 'rd+wr/req in', 'bg cores'],
+    rows.map((r) => {
+      const meshWeft = r.key.startsWith('weft') && r.key !== 'weft-hop';
+      return [
+        r.key,
+        r.rps,
+        num(r.outboundUs),
+        num(r.inboundUs),
+        haproxy ? num(r.outboundUs / haproxy.outboundUs, 2) : '-',
+        haproxy ? num(r.inboundUs / haproxy.inboundUs, 2) : '-',
+        // Against weft's own plain hop (same engine, no TLS): what the mTLS hop adds.
+        plainHop && meshWeft ? num(r.outboundUs - plainHop.outboundUs) : '-',
+        plainHop && meshWeft ? num(r.inboundUs - plainHop.outboundUs) : '-',
+        num(r.outboundSyscalls, 2),
+        num(r.inboundSyscalls, 2),
+        num(r.backgroundCores, 2),
+      ];
+    }),
   );
-  printJsonLine({ bench: 'e2e/mesh-hops', at: new Date().toISOString(), seconds, connections: CONNECTIONS, rows });
+  if (profileDir !== undefined) {
+    for (const [f, sum] of summariseProfileDir(profileDir, 15)) {
+      printTable(`profile ${f} (${Math.round(sum.busyMs)} ms busy): self time by category`, ['category', '%'], sum.categories.map((e) => [e.name, num(e.percent)]));
+      printTable(`profile ${f}: top functions (self time)`, ['function', '%'], sum.functions.map((e) => [e.name, num(e.percent)]));
+    }
+  }
+  const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+  printJsonLine({
+    bench: 'e2e/mesh-hops',
+    at: new Date().toISOString(),
+    weft: weftSourceCommit(),
+    baseline: baseline ?? null,
+    loadavg: loadavg(),
+    seconds,
+    connections: CONNECTIONS,
+    rows: rows.map((r) => ({ ...r, inboundUs: finite(r.inboundUs), outboundSyscalls: finite(r.outboundSyscalls), inboundSyscalls: finite(r.inboundSyscalls) })),
+  });
 }
 
 main()

@@ -44,14 +44,19 @@ export function transpile(source: string, fileName: string): string {
 
 /**
  * Compiles `src/**` plus the given extra files (relative to the repository root) into
- * COMPILED_DIR, replacing what was there. Returns the output directory.
+ * COMPILED_DIR (or `outDir`, e.g. a second tree from an older revision for a same-run comparison),
+ * replacing what was there. Returns the output directory.
  */
-export function compileWeft(extra: readonly string[] = ['bench/lib/weft-proxy-launcher.ts'], rev: string | undefined = process.env.WEFT_BENCH_REV || undefined): string {
-  rmSync(COMPILED_DIR, { recursive: true, force: true });
-  process.once('exit', () => rmSync(COMPILED_DIR, { recursive: true, force: true }));
+export function compileWeft(
+  extra: readonly string[] = ['bench/lib/weft-proxy-launcher.ts'],
+  rev: string | undefined = process.env.WEFT_BENCH_REV || undefined,
+  outDir: string = COMPILED_DIR,
+): string {
+  rmSync(outDir, { recursive: true, force: true });
+  process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
   const emit = (rel: string, read: () => Buffer): void => {
     if (rel.endsWith('.test.ts')) return;
-    const target = join(COMPILED_DIR, rel);
+    const target = join(outDir, rel);
     mkdirSync(dirname(target), { recursive: true });
     if (rel.endsWith('.ts')) writeFileSync(target.replace(/\.ts$/, '.js'), transpile(read().toString('utf8'), join(root, rel)));
     else writeFileSync(target, read());
@@ -67,11 +72,11 @@ export function compileWeft(extra: readonly string[] = ['bench/lib/weft-proxy-la
   // The benchmark's own launcher always comes from the working tree.
   for (const rel of extra) {
     if (rel.endsWith('.ts')) emit(rel, () => readFileSync(join(root, rel)));
-    else cpSync(join(root, rel), join(COMPILED_DIR, rel));
+    else cpSync(join(root, rel), join(outDir, rel));
   }
   // Entry of the `weft` command, as bin/weft.js would run it from dist/.
-  writeFileSync(join(COMPILED_DIR, 'weft.js'), "import { main } from './src/cli/main.js';\nawait main(process.argv);\n");
+  writeFileSync(join(outDir, 'weft.js'), "import { main } from './src/cli/main.js';\nawait main(process.argv);\n");
   // package.json marks the tree as ESM; version.ts walks up to find a package.json.
-  writeFileSync(join(COMPILED_DIR, 'package.json'), JSON.stringify({ name: 'weft-bench-build', version: 'bench', type: 'module', private: true }));
-  return COMPILED_DIR;
+  writeFileSync(join(outDir, 'package.json'), JSON.stringify({ name: 'weft-bench-build', version: 'bench', type: 'module', private: true }));
+  return outDir;
 }

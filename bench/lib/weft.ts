@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, freePort, waitForPort, type Spawned } from './processes.ts';
 import type { Endpoint, MtlsPair } from './servers.ts';
-import { compileWeft } from './compile-weft.ts';
+import { compileWeft, COMPILED_DIR } from './compile-weft.ts';
 import type { ProxyConfigSpec, PeerProtocol } from '../../src/proxy/runtime/spec.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,6 +25,11 @@ export interface WeftStartOptions {
   cpuProfDir?: string;
   /** Extra node flags for the proxy processes. */
   nodeFlags?: string[];
+  /**
+   * Run this proxy from sources at this git revision (compiled once per revision) instead of the
+   * working tree / WEFT_BENCH_REV: a before/after comparison inside one run, on the same load.
+   */
+  rev?: string;
 }
 
 const launcher = join(root, 'bench', 'lib', 'weft-proxy-launcher.ts');
@@ -62,12 +67,21 @@ export function weftSourceCommit(): string {
 }
 
 let compiled: string | undefined;
+const compiledByRev = new Map<string, string>();
 
-/** Node arguments that run one proxy with `file` as its bootstrap. */
-function entryArgs(file: string): string[] {
+/** Node arguments that run one proxy with `file` as its bootstrap (`rev`: sources from that commit). */
+function entryArgs(file: string, rev?: string): string[] {
   const cli = weftCliAvailable() && process.env.WEFT_BENCH_LAUNCHER !== '1';
-  if (process.env.WEFT_BENCH_TSX === '1') {
+  if (process.env.WEFT_BENCH_TSX === '1' && rev === undefined) {
     return cli ? [weftBin, 'proxy', '--bootstrap', file] : ['--import', 'tsx', launcher, '--bootstrap', file];
+  }
+  if (rev !== undefined) {
+    let dir = compiledByRev.get(rev);
+    if (dir === undefined) {
+      dir = compileWeft(undefined, rev, `${COMPILED_DIR}-rev-${rev.replace(/[^\w.-]/g, '_')}`);
+      compiledByRev.set(rev, dir);
+    }
+    return cli ? [join(dir, 'weft.js'), 'proxy', '--bootstrap', file] : [join(dir, 'bench', 'lib', 'weft-proxy-launcher.js'), '--bootstrap', file];
   }
   compiled ??= compileWeft();
   return cli ? [join(compiled, 'weft.js'), 'proxy', '--bootstrap', file] : [join(compiled, 'bench', 'lib', 'weft-proxy-launcher.js'), '--bootstrap', file];
@@ -81,7 +95,7 @@ async function startWeft(tag: string, spec: ProxyConfigSpec, waitPort: number, o
   // One directory per proxy: every thread (main, and the tsx loader worker) writes its own profile there.
   if (o.cpuProfDir !== undefined) rmSync(join(o.cpuProfDir, `weft-${tag}`), { recursive: true, force: true });
   if (o.cpuProfDir !== undefined) flags.push('--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `weft-${tag}`)}`);
-  const p = start(`weft-${tag}`, process.execPath, [...flags, ...entryArgs(file)], {
+  const p = start(`weft-${tag}`, process.execPath, [...flags, ...entryArgs(file, o.rev)], {
     env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_FROM_SOURCE: '1' },
   });
   await waitForPort(waitPort, p, 30000);
