@@ -417,3 +417,28 @@ describe('finding 5 (cont.): a request head on a used stream id is still a conne
     await expectGoaway(raw, H2_PROTOCOL_ERROR);
   });
 });
+
+describe('finding 2 (cont.): output nobody reads has a hard cap', () => {
+  test('more than 16 MiB of response heads waiting in the socket destroys the session with GOAWAY ENHANCE_YOUR_CALM', async () => {
+    const streams: H2Stream[] = [];
+    const closes: (Error | undefined)[] = [];
+    const port = await listen((socket) => {
+      const session = serveH2(socket, (stream) => streams.push(stream));
+      session.onClose = (e) => closes.push(e);
+      cleanups.push(() => session.destroy());
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    cleanups.push(() => socket.destroy());
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.pause(); // never reads
+    const frames: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(FrameType.SETTINGS, 0, 0), frame(FrameType.SETTINGS, Flag.ACK, 0)];
+    for (let i = 0; i < 900; i++) frames.push(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1 + 2 * i, requestBlock('a')));
+    socket.write(Buffer.concat(frames));
+    await waitFor(() => streams.length === 900, 'every stream open');
+    const pad = 'p'.repeat(20_000); // above the HPACK table size: every head carries it in full
+    for (const stream of streams) stream.sendHeaders([':status', '200', 'x-pad', pad], true);
+    await waitFor(() => closes.length === 1, 'the session to be destroyed');
+    assert.match(String(closes[0]?.message), /does not read/);
+  });
+});
