@@ -149,7 +149,8 @@ export interface H2ClientSession extends H2Session {
   request(headers: H2HeaderList, endStream: boolean): H2Stream;
 }
 
-export interface H2ServerSession extends H2Session {}
+/** The server side of a session: nothing beyond H2Session (streams arrive through the H2StreamHandler). */
+export type H2ServerSession = H2Session;
 
 /** Server: called for each new request stream with its validated head. */
 export type H2StreamHandler = (stream: H2Stream, headers: H2HeaderList, endStream: boolean) => void;
