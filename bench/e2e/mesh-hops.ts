@@ -9,7 +9,7 @@
 // HAProxy uses recv/send, which those counters do not see).
 //
 // Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,weft-hop,haproxy-h2,haproxy-h1]
-//        [--baseline REV] [--profile DIR]
+//        [--baseline REV] [--rounds N] [--profile DIR]
 import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -24,10 +24,10 @@ import { killAll } from '../lib/processes.ts';
 import { log, parseE2eOptions } from '../lib/options.ts';
 
 const { seconds, only, profileDir } = parseE2eOptions();
-const baseline = (() => {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { baseline: { type: 'string' } }, strict: false });
-  return typeof values.baseline === 'string' && values.baseline !== '' ? values.baseline : undefined;
-})();
+const extraOptions = parseArgs({ args: process.argv.slice(2), options: { baseline: { type: 'string' }, rounds: { type: 'string' } }, strict: false }).values;
+const baseline = typeof extraOptions.baseline === 'string' && extraOptions.baseline !== '' ? extraOptions.baseline : undefined;
+/** Rounds over all paths, every other one in reverse order, so that load drifting during the run does not favour one path; figures are per-path medians. */
+const rounds = Math.max(1, Number(typeof extraOptions.rounds === 'string' ? extraOptions.rounds : 1) || 1);
 const CONNECTIONS = 64;
 
 interface Plan {
@@ -90,6 +90,26 @@ async function measure(plan: Plan): Promise<Row> {
   }
 }
 
+function median(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** One path's rounds folded into one row: the median of each figure. */
+function medianRow(rs: Row[]): Row {
+  return {
+    key: rs[0]!.key,
+    rps: Math.round(median(rs.map((r) => r.rps))),
+    outboundUs: median(rs.map((r) => r.outboundUs)),
+    inboundUs: median(rs.map((r) => r.inboundUs)),
+    outboundSyscalls: median(rs.map((r) => r.outboundSyscalls)),
+    inboundSyscalls: median(rs.map((r) => r.inboundSyscalls)),
+    backgroundCores: median(rs.map((r) => r.backgroundCores)),
+  };
+}
+
 const num = (x: number, digits = 1): number | string => (Number.isFinite(x) ? Number(x.toFixed(digits)) : '-');
 
 async function main(): Promise<void> {
@@ -116,21 +136,26 @@ async function main(): Promise<void> {
     log(`profiles of the weft proxies go to ${profileDir} (one directory per proxy)`);
   }
   log(`weft from ${weftSourceCommit()}${baseline !== undefined ? `, baseline ${baseline}` : ''}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const rows: Row[] = [];
-  for (const plan of plans) {
-    if (only !== undefined && !only.has(plan.key)) continue;
-    log(`${plan.key}: starting`);
-    try {
-      rows.push(await measure(plan));
-    } catch (e) {
-      log(`${plan.key}: FAILED: ${e instanceof Error ? e.message : String(e)}`);
+  const chosen = plans.filter((p) => only === undefined || only.has(p.key) || p.key.includes('@'));
+  const samples = new Map<string, Row[]>();
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? chosen : [...chosen].reverse();
+    for (const plan of order) {
+      log(`${plan.key}: starting${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
+      try {
+        const row = await measure(plan);
+        samples.set(plan.key, [...(samples.get(plan.key) ?? []), row]);
+      } catch (e) {
+        log(`${plan.key}: FAILED: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
   }
   await upstream.stop();
+  const rows: Row[] = chosen.filter((p) => samples.has(p.key)).map((p) => medianRow(samples.get(p.key)!));
   const haproxy = rows.find((r) => r.key === 'haproxy-h2');
   const plainHop = rows.find((r) => r.key === 'weft-hop');
   printTable(
-    `proxy CPU per request per hop (wrk c=${CONNECTIONS}, ${seconds}s, 1 KiB GET), µs`,
+    `proxy CPU per request per hop (wrk c=${CONNECTIONS}, ${seconds}s, 1 KiB GET${rounds > 1 ? `; median of ${rounds} rounds` : ''}), µs`,
     ['path', 'rps', 'outbound', 'inbound', 'outbound / HAProxy h2', 'inbound / HAProxy h2', 'TLS Δ out', 'TLS Δ in', 'rd+wr/req out', 'rd+wr/req in', 'bg cores'],
     rows.map((r) => {
       const meshWeft = r.key.startsWith('weft') && r.key !== 'weft-hop';
@@ -165,6 +190,8 @@ async function main(): Promise<void> {
     loadavg: loadavg(),
     seconds,
     connections: CONNECTIONS,
+    rounds,
+    perRound: Object.fromEntries([...samples].map(([k, rs]) => [k, rs.map((r) => ({ outboundUs: r.outboundUs, inboundUs: finite(r.inboundUs), rps: r.rps }))])),
     rows: rows.map((r) => ({ ...r, inboundUs: finite(r.inboundUs), outboundSyscalls: finite(r.outboundSyscalls), inboundSyscalls: finite(r.inboundSyscalls) })),
   });
 }

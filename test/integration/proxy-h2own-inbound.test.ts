@@ -44,8 +44,8 @@ interface SeenRequest {
  * The HTTP/1.1 app: records what it received; `/echo` answers with the body (chunked, with a
  * trailer), `/hang` holds the response until `release()`, everything else answers "ok".
  */
-async function startApp(): Promise<{ port: number; seen: SeenRequest[]; hanging: http.ServerResponse[]; aborted: number; release(): void }> {
-  const state = { port: 0, seen: [] as SeenRequest[], hanging: [] as http.ServerResponse[], aborted: 0, release() {} };
+async function startApp(): Promise<{ port: number; seen: SeenRequest[]; hanging: http.ServerResponse[]; aborted: number; connections: number; release(): void }> {
+  const state = { port: 0, seen: [] as SeenRequest[], hanging: [] as http.ServerResponse[], aborted: 0, connections: 0, release() {} };
   const server = http.createServer((req, res) => {
     if (req.url === '/hang') {
       state.hanging.push(res);
@@ -69,6 +69,7 @@ async function startApp(): Promise<{ port: number; seen: SeenRequest[]; hanging:
     });
   });
   server.keepAliveTimeout = 60_000;
+  server.on('connection', () => state.connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   state.port = (server.address() as AddressInfo).port;
   state.release = () => {
@@ -415,4 +416,54 @@ test('nghttp (nghttp2, C) over mTLS with a mesh certificate: many streams with b
     assert.equal(r.headers.host, 'catalog');
   }
   assert.equal(proxy.ctx.metrics.connections.get({ listener: 'inbound' }), 1);
+});
+
+test('a response with a declared Content-Length ends its stream on its last DATA frame (no empty DATA frame after it); chunked ones end after the body', async () => {
+  const app = await startApp();
+  const proxy = await startInbound([{ port: app.port, protocol: 'http1' }]);
+  const port = proxy.addresses.inbound!.port;
+  const { connectH2 } = await import('../../src/proxy/protocols/h2/session.ts');
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port,
+    key: clientIdentity.keyPem,
+    cert: clientIdentity.certChainPem,
+    ca: clientIdentity.trustBundlePem,
+    ALPNProtocols: ['h2'],
+    minVersion: 'TLSv1.3',
+    checkServerIdentity: () => undefined,
+  });
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  const session = connectH2(socket);
+  cleanups.push(() => session.destroy());
+  /** Each onData call as [bytes, endStream], and the status. */
+  const exchange = (path: string, body?: string): Promise<{ status: number; calls: Array<[string, boolean]> }> =>
+    new Promise((resolve, reject) => {
+      const calls: Array<[string, boolean]> = [];
+      let status = 0;
+      const stream = session.request([':method', body === undefined ? 'GET' : 'POST', ':scheme', 'https', ':authority', 'catalog', ':path', path], body === undefined);
+      stream.onHeaders = (headers, endStream) => {
+        status = Number(headers[headers.indexOf(':status') + 1]);
+        if (endStream) resolve({ status, calls });
+      };
+      stream.onData = (chunk, endStream) => {
+        calls.push([chunk.toString(), endStream]);
+        stream.consume(chunk.length);
+        if (endStream) resolve({ status, calls });
+      };
+      stream.onTrailers = () => resolve({ status, calls });
+      stream.onClose = (code) => reject(new Error(`stream closed before its end (code ${code})`));
+      if (body !== undefined) stream.sendData(Buffer.from(body), true);
+    });
+  for (let i = 0; i < 3; i++) {
+    const plain = await exchange('/');
+    assert.equal(plain.status, 200);
+    assert.deepEqual(plain.calls, [['ok', true]], 'the declared-length body and END_STREAM in one DATA frame');
+  }
+  // The stream's normal close is no reset: the app connection went back to the pool and served them all.
+  assert.equal(app.connections, 1, 'one app connection for the sequential requests');
+  const echoed = await exchange('/echo', 'hello world');
+  assert.equal(echoed.status, 201);
+  assert.equal(echoed.calls.map((c) => c[0]).join(''), 'hello world');
+  assert.ok(echoed.calls.every((c) => !c[1]), 'a chunked body with trailers ends with the trailers');
 });

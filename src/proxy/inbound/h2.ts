@@ -146,6 +146,13 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   /** Received body bytes the app socket has not taken yet (not yet given back to the stream's window). */
   held = 0;
   responsePaused = false;
+  /**
+   * Response body bytes still due when the app declared a Content-Length (-1: chunked, close-delimited
+   * or none): the chunk that completes it carries END_STREAM, so no empty DATA frame follows it.
+   */
+  responseLeft = -1;
+  /** The last body chunk ended the stream: its close is the normal end (onEnd follows at once), not a reset. */
+  endedWithData = false;
 
   constructor(ctx: ProxyContext, stream: H2Stream, headRequest: boolean) {
     this.ctx = ctx;
@@ -252,7 +259,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   };
 
   readonly onStreamClose = (code: number | null): void => {
-    if (this.finished) return;
+    if (this.finished || this.endedWithData) return;
     // Reset by the peer (or the session died) before the response ended: abort the app request.
     this.finished = true;
     const req = this.req;
@@ -277,12 +284,22 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
     this.responded = true;
     const s = head.status;
     const bodiless = this.headRequest || s === 204 || s === 304 || head.contentLength === 0;
+    this.responseLeft = bodiless ? -1 : head.contentLength;
     this.stream.sendHeaders(responseList(head), bodiless);
   }
 
   onData(chunk: Buffer): void {
     if (this.finished) return;
-    if (!this.stream.sendData(chunk, false) && !this.responsePaused) {
+    let last = false;
+    if (this.responseLeft > 0) {
+      // The engine's framer never hands over more than the declared length.
+      this.responseLeft -= chunk.length;
+      last = this.responseLeft <= 0;
+    }
+    // The last chunk ends the stream itself (onEnd then finds it ended): sendData returns false then,
+    // which is no back-pressure.
+    if (last) this.endedWithData = true;
+    if (!this.stream.sendData(chunk, last) && !last && !this.responsePaused) {
       this.responsePaused = true;
       this.req!.pauseResponse();
     }
