@@ -31,7 +31,8 @@ export function inboundSessionOptions(limits: LimitsConfig): H2SessionOptions {
       maxConcurrentStreams: limits.maxConcurrentStreams,
       maxHeaderListSize: limits.maxHeaderBytes,
       maxEarlyResetsPer10s: limits.maxResetsPer10s,
-      initialWindowSize: 1 << 20,
+      // Stream windows: the session's default. Its connection window is credited on delivery, so what a
+      // peer can make this proxy hold is bounded by maxConcurrentStreams × initialWindowSize.
     };
     sessionOptionsByLimits.set(limits, o);
   }
