@@ -49,7 +49,9 @@ class PooledSession {
 }
 
 /** The settings we use as a client: streams are ours to open, so the peer's stream limit is what matters. */
-const CLIENT_SESSION_OPTIONS: H2SessionOptions = { initialWindowSize: 1 << 20, connectionWindowSize: 16 << 20 };
+// Per-stream windows do the back-pressure (256 KiB: what a stream whose reader stalls may hold); the
+// connection window is credited on delivery and only has to cover many streams in flight at once.
+const CLIENT_SESSION_OPTIONS: H2SessionOptions = { initialWindowSize: 256 << 10, connectionWindowSize: 16 << 20 };
 
 export class H2SessionPool {
   readonly #buckets = new Map<string, PooledSession[]>();

