@@ -14,7 +14,7 @@
 //   req.write(buf) → boolean; req.end(trailers?); req.abort(); req.pauseResponse(); req.resumeResponse()
 import type net from 'node:net';
 import type { Http1Head } from './parser.ts';
-import type { Http1Pool, Http1UpstreamConn, UpstreamHooks } from './pool.ts';
+import type { AcquireCallback, Http1Pool, Http1UpstreamConn, UpstreamHooks } from './pool.ts';
 import { CRLF, chunkHeader, lastChunkWithTrailers } from './body.ts';
 import { UpstreamCodes, UpstreamProtocolError, type UpstreamError } from './errors.ts';
 
@@ -85,6 +85,9 @@ export function serializeRequestHead(init: Http1RequestInit): Buffer {
   return Buffer.from(s + '\r\n', 'latin1');
 }
 
+/** Trailers of a response that had none (shared: handlers only read them). */
+const NO_TRAILERS: Array<[string, string]> = [];
+
 /** One request on a pooled connection; created by http1Request(). */
 export class Http1ClientRequest implements UpstreamHooks {
   readonly raw = false;
@@ -94,10 +97,16 @@ export class Http1ClientRequest implements UpstreamHooks {
   readonly chunked: boolean;
   up: Http1UpstreamConn | null = null;
   finished = false;
-  #queue: Array<Buffer> | null = [];
+  /** The serialised head until a connection takes it. */
+  #head: Buffer | null;
+  /** Body bytes written before a connection was had (allocated only then). */
+  #queue: Array<Buffer> | null = null;
   #ended = false;
   #endBytes: Buffer | null = null;
   #remaining: number;
+  /** The callback given to pool.acquire by http1Request (callers that acquire themselves call onAcquired). */
+  #acquireCallback: AcquireCallback | null = null;
+  #trailers: Array<[string, string]> = NO_TRAILERS;
 
   constructor(pool: Http1Pool, init: Http1RequestInit, handler: Http1ResponseHandler) {
     this.pool = pool;
@@ -105,10 +114,19 @@ export class Http1ClientRequest implements UpstreamHooks {
     this.method = init.method;
     this.chunked = (init.bodyLength ?? -1) < 0;
     this.#remaining = Math.max(0, init.bodyLength ?? 0);
-    this.#queue!.push(serializeRequestHead(init));
+    this.#head = serializeRequestHead(init);
   }
 
-  readonly onAcquired = (error: UpstreamError | null, up: Http1UpstreamConn | null): void => {
+  /** @internal Acquires a connection from the pool for this request (http1Request). */
+  acquire(): void {
+    const cb: AcquireCallback = (error, up) => this.onAcquired(error, up);
+    this.#acquireCallback = cb;
+    this.pool.acquire(cb);
+  }
+
+  /** The pool's answer to the acquire for this request: a connection to send it on, or why there is none. */
+  onAcquired(error: UpstreamError | null, up: Http1UpstreamConn | null): void {
+    this.#acquireCallback = null;
     if (this.finished) {
       up?.release();
       return;
@@ -120,18 +138,23 @@ export class Http1ClientRequest implements UpstreamHooks {
     }
     this.up = up;
     up.start(this.method, this);
-    const queue = this.#queue!;
+    const head = this.#head!;
+    this.#head = null;
+    const queue = this.#queue;
     this.#queue = null;
-    let ok = true;
-    if (queue.length === 1) ok = up.write(queue[0]!);
+    if (queue === null) up.write(head);
     else {
       up.socket.cork();
-      for (const b of queue) ok = up.write(b);
+      up.write(head);
+      for (const b of queue) up.write(b);
       up.socket.uncork();
     }
     if (this.#ended) up.endRequest();
-    if (!ok) return;
-  };
+  }
+
+  #enqueue(b: Buffer): void {
+    (this.#queue ??= []).push(b);
+  }
 
   /** Writes request body bytes. Returns false when the caller should wait for onDrain. */
   write(data: Buffer): boolean {
@@ -145,8 +168,11 @@ export class Http1ClientRequest implements UpstreamHooks {
     }
     const up = this.up;
     if (up === null) {
-      if (this.chunked) this.#queue!.push(chunkHeader(data.length), data, CRLF);
-      else this.#queue!.push(data);
+      if (this.chunked) {
+        this.#enqueue(chunkHeader(data.length));
+        this.#enqueue(data);
+        this.#enqueue(CRLF);
+      } else this.#enqueue(data);
       return true;
     }
     if (!this.chunked) return up.write(data);
@@ -172,7 +198,7 @@ export class Http1ClientRequest implements UpstreamHooks {
     }
     const up = this.up;
     if (up === null) {
-      if (this.#endBytes !== null) this.#queue!.push(this.#endBytes);
+      if (this.#endBytes !== null) this.#enqueue(this.#endBytes);
       return;
     }
     if (this.#endBytes !== null) up.write(this.#endBytes);
@@ -186,7 +212,10 @@ export class Http1ClientRequest implements UpstreamHooks {
     const up = this.up;
     this.up = null;
     if (up !== null) up.abort();
-    else this.pool.cancel(this.onAcquired);
+    else if (this.#acquireCallback !== null) {
+      this.pool.cancel(this.#acquireCallback);
+      this.#acquireCallback = null;
+    }
   }
 
   pauseResponse(): void {
@@ -219,8 +248,6 @@ export class Http1ClientRequest implements UpstreamHooks {
   onBodyData(buf: Buffer, start: number, end: number): void {
     if (end > start) this.handler.onData(buf.subarray(start, end));
   }
-
-  #trailers: Array<[string, string]> = [];
 
   onTrailers(trailers: Array<[string, string]>): void {
     this.#trailers = trailers;
@@ -256,6 +283,6 @@ export class Http1ClientRequest implements UpstreamHooks {
 /** Sends a request through `pool`; see the module comment. */
 export function http1Request(pool: Http1Pool, init: Http1RequestInit, handler: Http1ResponseHandler): Http1ClientRequest {
   const req = new Http1ClientRequest(pool, init, handler);
-  pool.acquire(req.onAcquired);
+  req.acquire();
   return req;
 }
