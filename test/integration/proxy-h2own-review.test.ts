@@ -117,3 +117,71 @@ test('H3: twenty uploads to an app that never reads do not stall a healthy POST 
   const status = await oneRequest(pair.outboundPort, 'POST /small HTTP/1.1\r\nhost: catalog\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello');
   assert.equal(status, 'HTTP/1.1 200 OK');
 });
+
+/** A raw HTTP/1 exchange on a fresh connection; resolves with everything read (latin1). */
+function exchange(port: number, request: string): { socket: net.Socket; done: Promise<string> } {
+  const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+  let seen = '';
+  socket.on('data', (d: Buffer) => (seen += d.toString('latin1')));
+  socket.on('error', () => {});
+  cleanups.push(() => socket.destroy());
+  return { socket, done: new Promise((resolve) => socket.on('close', () => resolve(seen))) };
+}
+
+test('L1: request trailers with connection-specific fields are dropped, not forwarded (the peer would reset the stream)', async () => {
+  const app = await startHttpServer();
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port });
+  cleanups.push(() => pair.close());
+  for (const trailer of ['keep-alive: timeout=5', 'upgrade: foo', 'proxy-connection: x', 'connection: x-secret\r\nx-secret: 1']) {
+    const before = app.requests.length;
+    const status = await oneRequest(pair.outboundPort, `POST /t HTTP/1.1\r\nhost: catalog\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\n${trailer}\r\n\r\n`);
+    assert.equal(status, 'HTTP/1.1 200 OK', `trailer ${JSON.stringify(trailer)}`);
+    assert.equal(app.requests.length, before + 1);
+    const got = app.requests[before]!;
+    assert.equal(got.body.toString(), 'hello');
+    assert.equal(got.trailers['x-checksum'], 'abc', 'ordinary trailers still arrive');
+    for (const name of ['keep-alive', 'upgrade', 'proxy-connection', 'connection', 'x-secret']) assert.equal(got.trailers[name], undefined, `${name} must not be forwarded`);
+  }
+});
+
+test('H2: 210 requests with bad trailers and 250 clients that reset their requests do not fail an unrelated request in flight on the shared connection', async () => {
+  const held: http.ServerResponse[] = [];
+  let patientResponse: http.ServerResponse | null = null;
+  let seen = 0;
+  const app = await startHttpServer((req, res) => {
+    seen++;
+    if (req.url === '/slow') patientResponse = res;
+    else if (req.url === '/hold') held.push(res);
+    else {
+      res.writeHead(200, { 'content-length': '2' });
+      res.end('ok');
+    }
+  });
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port });
+  cleanups.push(() => pair.close());
+  assert.equal(await oneRequest(pair.outboundPort, 'GET / HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n'), 'HTTP/1.1 200 OK');
+  const patient = exchange(pair.outboundPort, 'GET /slow HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n');
+  await waitFor(() => patientResponse !== null, 'the patient request to reach the app');
+  // Clients that give up (TCP reset) once the app has their request: the bridge cancels the streams,
+  // which the peer counts toward its rapid-reset budget (200 per 10 s by default).
+  for (let i = 0; i < 250; i += 50) {
+    const batch = Array.from({ length: 50 }, () => exchange(pair.outboundPort, 'GET /hold HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n'));
+    const want = held.length + 50;
+    await waitFor(() => held.length >= want, 'the app to hold the batch');
+    for (const c of batch) c.socket.resetAndDestroy();
+    await Promise.all(batch.map((c) => c.done));
+  }
+  // Malformed-for-HTTP/2 trailers (L1): each would be reset by the peer before it is answered.
+  const bad = 'POST /t HTTP/1.1\r\nhost: catalog\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n1\r\nx\r\n0\r\nkeep-alive: 1\r\n\r\n';
+  for (let i = 0; i < 210; i += 30) await Promise.all(Array.from({ length: 30 }, () => oneRequest(pair.outboundPort, bad)));
+  assert.ok(seen > 250);
+  const res = patientResponse! as http.ServerResponse;
+  res.writeHead(200, { 'content-length': '7' });
+  res.end('patient');
+  const answer = await patient.done;
+  assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, answer.split('\r\n')[0]);
+  assert.ok(answer.endsWith('patient'));
+  assert.equal(await oneRequest(pair.outboundPort, 'GET / HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n'), 'HTTP/1.1 200 OK', 'the next request is served (on a new session)');
+});

@@ -17,6 +17,7 @@ import type { Http1Head } from './http1/parser.ts';
 import { K_HOST, K_TE, K_TRANSFER_ENCODING, K_EXPECT, isHopByHop } from './http1/parser.ts';
 import { H2_CANCEL, H2_REFUSED_STREAM, type H2ClientSession, type H2HeaderList, type H2Stream } from './h2/api.ts';
 import { ProxyError } from '../errors.ts';
+import { HOP_BY_HOP } from './exchange.ts';
 import { reasonPhrase } from './http1/error-response.ts';
 
 /** Header edits for a flat list: names (lower case) to drop, then [name, value, ...] to append. */
@@ -293,10 +294,14 @@ export class H2Bridge implements ExchangeHooks {
   }
 
   onTrailers(trailers: Array<[string, string]>): void {
+    // Connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2): the peer would reset the
+    // stream. Dropped: the hop-by-hop set, names a `connection` trailer lists, pseudo-header names.
+    let listed: string[] | null = null;
+    for (const [k, v] of trailers) if (k.toLowerCase() === 'connection') (listed ??= []).push(...v.toLowerCase().split(',').map((n) => n.trim()));
     const list: H2HeaderList = [];
     for (const [k, v] of trailers) {
       const name = k.toLowerCase();
-      if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection' || name === 'te' || name === 'host') continue;
+      if (name === 'content-length' || name.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(name) || (listed !== null && listed.includes(name))) continue;
       list.push(name, v);
     }
     this.requestTrailers = list;

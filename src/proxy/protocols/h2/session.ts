@@ -101,6 +101,8 @@ const HEADER_BLOCK_SLACK = 16 * 1024;
 const MAX_CONTINUATIONS = 128;
 /** After a fatal GOAWAY, how long the peer gets to close before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2000;
+/** After a GOAWAY for an exhausted reset budget, how long the streams already open get to finish. */
+const CALM_DRAIN_MS = 30_000;
 
 const UPPER_OR_INVALID_NAME = /[^a-z0-9!#$%&'*+\-.^_`|~]/;
 /** Control characters other than HTAB (RFC 9110 §5.5), or leading/trailing whitespace. */
@@ -432,6 +434,8 @@ class SessionCore {
   #inputDead = false;
   #ended = false;
   #graceDeadline: Deadline | null = null;
+  /** After the reset-budget GOAWAY: when the streams still open are cut off. */
+  #calmDeadline: Deadline | null = null;
 
   constructor(socket: Duplex, isClient: boolean, options: H2SessionOptions | undefined, onStream: H2StreamHandler | null, initial: Buffer | undefined) {
     this.socket = socket;
@@ -859,6 +863,7 @@ class SessionCore {
     this.#failAll(error === undefined ? H2_CANCEL : H2_INTERNAL_ERROR, error ?? new H2SessionError('H2_SOCKET', 'the connection closed'));
     this.#settingsDeadline?.cancel();
     this.#graceDeadline?.cancel();
+    this.#calmDeadline?.cancel();
     this.#out = [];
     this.#outBytes = 0;
     this.#chunkStart = this.#chunkPos;
@@ -1047,10 +1052,28 @@ class SessionCore {
       this.#controlFrames = 0;
       this.#earlyResets = 0;
     }
-    if (++this.#earlyResets > this.options.maxEarlyResetsPer10s) {
-      this.#connectionError(H2_ENHANCE_YOUR_CALM, 'too many streams reset before they were answered');
-      return false;
+    const resets = ++this.#earlyResets;
+    if (resets <= this.options.maxEarlyResetsPer10s) return true;
+    // Over budget: stop taking new streams (GOAWAY(ENHANCE_YOUR_CALM) with the last stream processed)
+    // but let the open ones finish, so the other requests sharing the connection do not fail; the
+    // client opens a new connection for new requests. A peer that goes on resetting (twice the budget)
+    // or does not drain in time is cut off.
+    if (resets > 2 * this.options.maxEarlyResetsPer10s || this.#goawaySent) {
+      if (resets > 2 * this.options.maxEarlyResetsPer10s) {
+        this.#connectionError(H2_ENHANCE_YOUR_CALM, 'too many streams reset before they were answered');
+        return false;
+      }
+      return true;
     }
+    this.#goawaySent = true;
+    this.#goawayLastStreamId = this.#lastPeerStreamId;
+    this.output(goawayFrame(this.#lastPeerStreamId, H2_ENHANCE_YOUR_CALM, 'too many streams reset before they were answered'));
+    this.draining = true;
+    this.#calmDeadline = sharedTimer.deadline(CALM_DRAIN_MS, () => {
+      this.#calmDeadline = null;
+      this.#connectionError(H2_ENHANCE_YOUR_CALM, 'the streams open at the reset-budget GOAWAY did not finish in time');
+    });
+    if (this.activeStreams === 0 && !this.#dirty) this.#finish();
     return true;
   }
 
