@@ -523,3 +523,38 @@ test('an idle h2 session to a peer is closed by the pool sweep (cluster idleTime
   await waitFor(() => c.seen().split('ok').length - 1 === 2, 'second answer on a new session', 20_000);
   assert.equal(pair.server.ctx.metrics.connections.get({ listener: 'inbound' }), 2, 'a second mTLS connection was opened');
 });
+
+test('a snapshot update reaches a keep-alive client connection: its next request goes to the new endpoint (the per-connection h2 plan/target cache follows the snapshot)', async () => {
+  const { snapshotOf } = await import('../support/proxies.ts');
+  const appA = await listenApp((_req, res) => res.end('from A'));
+  const appB = await listenApp((_req, res) => res.end('from B'));
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const serverIdentity = await pki.issue('shop/catalog');
+  const clientIdentity = await pki.issue('shop/web');
+  const server = await startProxy({
+    workload: {
+      name: 'catalog',
+      namespace: 'shop',
+      trustDomain: 'test.local',
+      identity: identitySpec(serverIdentity),
+      inbound: { mtlsMode: 'STRICT', ports: [{ port: appA, protocol: 'http1' }, { port: appB, protocol: 'http1' }] },
+    },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+  });
+  cleanups.push(() => server.close());
+  const clientSpec = (appPort: number): Parameters<typeof snapshotOf>[0] => ({
+    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
+    services: [{ name: 'catalog', namespace: 'shop', ports: [{ port: 80, protocol: 'http1', cluster: 'catalog' }] }],
+    clusters: [{ name: 'catalog', endpoints: [{ address: '127.0.0.1', port: appPort, proxyPort: server.addresses.inbound!.port, spiffeId: serverIdentity.spiffeId }] }],
+  });
+  const client = await startProxy(clientSpec(appA));
+  cleanups.push(() => client.close());
+  const c = rawClient(client.addresses.outbound!.port);
+  c.socket.write('GET /1 HTTP/1.1\r\nhost: catalog\r\n\r\n');
+  await waitFor(() => c.seen().includes('from A'), 'the first answer (app A)', 20_000);
+  client.ctx.snapshots.set(snapshotOf(clientSpec(appB)));
+  c.socket.write('GET /2 HTTP/1.1\r\nhost: catalog\r\n\r\n');
+  await waitFor(() => c.seen().includes('from B'), 'the second answer, on the same connection, from app B', 20_000);
+  assert.equal(c.seen().match(/HTTP\/1\.1 200/g)?.length, 2);
+});
