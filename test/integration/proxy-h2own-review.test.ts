@@ -7,7 +7,9 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type http from 'node:http';
-import { startProxyPair } from '../support/proxies.ts';
+import http2 from 'node:http2';
+import { identitySpec, startProxy, startProxyPair } from '../support/proxies.ts';
+import { makeTestPki } from '../support/pki.ts';
 import { startHttpServer } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -184,4 +186,98 @@ test('H2: 210 requests with bad trailers and 250 clients that reset their reques
   assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/, answer.split('\r\n')[0]);
   assert.ok(answer.endsWith('patient'));
   assert.equal(await oneRequest(pair.outboundPort, 'GET / HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n'), 'HTTP/1.1 200 OK', 'the next request is served (on a new session)');
+});
+
+test('H1: a retry after a refused stream keeps the request body bytes that arrive while it waits for a session (h2c client → Exchange path)', async () => {
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const idA = await pki.issue('shop/catalog-a');
+  const idB = await pki.issue('shop/catalog');
+  const idC = await pki.issue('shop/web');
+  // A: a peer that refuses every stream unprocessed (RST_STREAM REFUSED_STREAM).
+  const fakeA = http2.createSecureServer({ key: idA.keyPem, cert: idA.certChainPem, ca: pki.bundlePem, requestCert: true, ALPNProtocols: ['h2'] });
+  let refusedByA = 0;
+  fakeA.on('stream', (s) => {
+    refusedByA++;
+    s.on('error', () => {});
+    s.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+  });
+  fakeA.on('sessionError', () => {});
+  await new Promise<void>((r) => fakeA.listen(0, '127.0.0.2', () => r()));
+  cleanups.push(() => fakeA.close());
+  const portA = (fakeA.address() as net.AddressInfo).port;
+  // B: the real server-side proxy in front of an echo app, behind a relay that connects only when told.
+  const app = await startHttpServer();
+  cleanups.push(() => app.close());
+  const server = await startProxy({
+    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(idB), inbound: { mtlsMode: 'STRICT', ports: [{ port: app.port, protocol: 'http1' }] } },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: { port: 0 } },
+  });
+  cleanups.push(() => server.close());
+  const waitingAtRelay: Array<() => void> = [];
+  const relay = net.createServer((down) => {
+    down.pause();
+    down.on('error', () => {});
+    waitingAtRelay.push(() => {
+      const up = net.connect(server.addresses.inbound!.port, '127.0.0.1', () => {
+        down.pipe(up);
+        up.pipe(down);
+        down.resume();
+      });
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => relay.close());
+  const portB = (relay.address() as net.AddressInfo).port;
+  let checked = 0;
+  // Round robin may start on either endpoint: a trial counts when A refused first.
+  for (let trial = 0; trial < 6 && checked === 0; trial++) {
+    const before = refusedByA;
+    const connectsBefore = waitingAtRelay.length;
+    const client = await startProxy({
+      workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(idC), inbound: { mtlsMode: 'STRICT', ports: [] } },
+      listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: { port: 0 } },
+      services: [{ name: 'catalog', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'catalog' }] }],
+      clusters: [
+        {
+          name: 'catalog',
+          lb: 'round-robin',
+          endpoints: [
+            { address: '127.0.0.2', port: app.port, proxyPort: portA, spiffeId: idA.spiffeId },
+            { address: '127.0.0.1', port: app.port, proxyPort: portB, spiffeId: idB.spiffeId },
+          ],
+        },
+      ],
+    });
+    const h2 = http2.connect(`http://127.0.0.1:${client.addresses.outbound!.port}`);
+    h2.on('error', () => {});
+    const req = h2.request({ ':method': 'POST', ':path': '/up', ':authority': 'catalog' }, { endStream: false });
+    const answer = new Promise<{ status: number; body: string }>((resolve) => {
+      let status = 0;
+      let body = '';
+      req.on('response', (h) => (status = h[':status'] as number));
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => resolve({ status, body }));
+      req.on('error', () => resolve({ status: -1, body }));
+    });
+    // Wait until the request went somewhere: A refused it, or B's connection waits at the relay.
+    await waitFor(() => refusedByA > before || waitingAtRelay.length > connectsBefore, 'the first attempt');
+    const aFirst = refusedByA > before;
+    // Still connecting to B: these bytes arrive between the attempts.
+    if (aFirst) await waitFor(() => waitingAtRelay.length > connectsBefore, 'the retry to connect to B');
+    req.write('AAAA');
+    await new Promise((r) => setImmediate(r));
+    for (const open of waitingAtRelay.splice(0)) open();
+    req.end('BBBB');
+    const { status, body } = await answer;
+    if (aFirst) {
+      assert.equal(status, 200);
+      assert.equal(JSON.parse(body).body, 'AAAABBBB', 'every body byte reaches the app');
+      checked++;
+    }
+    h2.close();
+    await client.close();
+  }
+  assert.equal(checked, 1, 'a trial where A refused first');
 });

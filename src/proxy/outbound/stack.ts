@@ -79,7 +79,11 @@ export async function outboundHttp(ctx: ProxyContext, ex: Exchange, fixed: Servi
           else ep.release();
           // Retry when nothing reached the endpoint: no session, or a stream it refused unprocessed.
           const retryable = (e instanceof ConnectFailure || pe instanceof RefusedStreamError || (isConnect && ex.bodyless)) && !ex.closed && call?.responded !== true;
-          if (!retryable || attempt >= MAX_CONNECT_ATTEMPTS || timedOut) throw pe;
+          if (!retryable || attempt >= MAX_CONNECT_ATTEMPTS || timedOut) {
+            // A refused attempt left the request body paused for a retry (forward.ts): none follows, drain it.
+            if (!ex.bodyless) ex.body.resume();
+            throw pe;
+          }
           previous = ep;
           lastError = pe as ProxyError;
           call = undefined;

@@ -128,6 +128,8 @@ class H2Call implements UpstreamCall {
       const body = ex.body;
       body.on('data', this.#onRequestData);
       body.once('end', this.#onRequestEnd);
+      // A retry after a refused stream finds the body paused (see #onClose) with what arrived meanwhile buffered.
+      body.resume();
     }
   }
 
@@ -228,15 +230,20 @@ class H2Call implements UpstreamCall {
   };
 
   readonly #onClose = (code: number | null, error: Error | undefined): void => {
+    // Refused before any body byte was taken: another attempt may send the request, so the body
+    // stays paused and keeps what arrives meanwhile (the outbound stack drains it if none follows).
+    const refused =
+      !this.#finished && !this.responded && (code === H2_REFUSED_STREAM || (error as { code?: string } | undefined)?.code === 'H2_GOAWAY') && (this.ex.bodyless || !this.#bodyTouched);
     if (!this.ex.bodyless) {
-      this.ex.body.removeListener('data', this.#onRequestData);
-      this.ex.body.removeListener('end', this.#onRequestEnd);
+      const body = this.ex.body;
+      if (refused) body.pause();
+      body.removeListener('data', this.#onRequestData);
+      body.removeListener('end', this.#onRequestEnd);
       // Unread request body after an early response or a reset: let it drain away.
-      this.ex.body.resume();
+      if (!refused) body.resume();
     }
     if (this.#finished) return;
     if (!this.responded) {
-      const refused = (code === H2_REFUSED_STREAM || (error as { code?: string } | undefined)?.code === 'H2_GOAWAY') && (this.ex.bodyless || !this.#bodyTouched);
       const reason = error !== undefined ? `${this.target}: ${error.message}` : `${this.target} reset the stream (code ${code ?? 0}) before responding`;
       this.#finish(refused ? new RefusedStreamError('UPSTREAM_RESET', reason, { cause: error }) : new ProxyError('UPSTREAM_RESET', reason, { cause: error }));
     } else {
@@ -396,6 +403,8 @@ export function forwardHttp1(pool: Http1Pool, ex: Exchange, target: string, onRe
       const list: Array<[string, string]> | null = t ? Object.entries(t).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]) : null;
       req.end(list);
     });
+    // A retry after a refused h2 stream finds the body paused (H2Call#onClose).
+    ex.body.resume();
   }
   return {
     done,
