@@ -7,6 +7,10 @@
 // connections; CPU is utime+stime from /proc/PID/stat divided by the requests served, each hop's
 // process measured on its own; read()/write() syscalls per request from /proc/PID/io (weft only:
 // HAProxy uses recv/send, which those counters do not see).
+// /proc counts CPU in clock ticks (10 ms): per request that is a step of 10 ms ÷ requests (≈ 0.15 µs
+// at 70k requests), so two hops that used the same number of ticks print the very same figure — it
+// happens (outbound = inbound = 22.2145… µs in one round on 25 Nov, distinct pids); the hops are
+// still measured apart (the check below refuses one process for both).
 //
 // Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,weft-hop,haproxy-h2,haproxy-h1]
 //        [--baseline REV] [--rounds N] [--profile DIR]
