@@ -281,3 +281,23 @@ test('H1: a retry after a refused stream keeps the request body bytes that arriv
   }
   assert.equal(checked, 1, 'a trial where A refused first');
 });
+
+test('M2: a burst of 40 requests onto a cold session of a peer that allows 4 streams opens more sessions instead of answering 502', async () => {
+  const waiting: http.ServerResponse[] = [];
+  const n = 40;
+  const app = await startHttpServer((_req, res) => {
+    waiting.push(res);
+    // Answer only once every request is at the app: they must all be in flight at once.
+    if (waiting.length === n) {
+      for (const r of waiting) {
+        r.writeHead(200, { 'content-length': '2' });
+        r.end('ok');
+      }
+    }
+  });
+  cleanups.push(() => app.close());
+  const pair = await startProxyPair({ appPort: app.port, limits: { maxConcurrentStreams: 4 } });
+  cleanups.push(() => pair.close());
+  const statuses = await Promise.all(Array.from({ length: n }, () => oneRequest(pair.outboundPort, 'GET /x HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n')));
+  assert.deepEqual(statuses, Array.from({ length: n }, () => 'HTTP/1.1 200 OK'));
+});

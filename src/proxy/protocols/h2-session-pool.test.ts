@@ -1,4 +1,5 @@
-// H2SessionPool with fake sessions: handed out only after the peer's SETTINGS, a close before them is
+// H2SessionPool with fake sessions: handed out only after the peer's SETTINGS (waiters beyond what the
+// session allows acquire again), a close before them is
 // a TLS_HANDSHAKE_FAILED connect failure, a second session only when the first is full, GOAWAY and
 // close take a session out, and a session out of stream ids is retired by refusedByCapacity.
 import { test } from 'node:test';
@@ -56,6 +57,10 @@ function fakePool(): { pool: H2SessionPool; sessions: FakeSession[] } {
 const OPTIONS = { maxStreams: 2, idleTimeoutMs: 60_000 };
 const connect = (): Promise<Duplex> => Promise.resolve(new PassThrough());
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await tick();
+  assert.ok(cond());
+}
 
 test('a session is handed out only after the peer SETTINGS; then synchronously while it has room', async () => {
   const { pool, sessions } = fakePool();
@@ -66,11 +71,29 @@ test('a session is handed out only after the peer SETTINGS; then synchronously w
   await tick();
   assert.equal(sessions.length, 1);
   assert.equal(settled, false, 'not ready before SETTINGS');
-  assert.strictEqual(pool.acquire('peer', OPTIONS, connect), first, 'waiters share the session being opened');
+  const second = pool.acquire('peer', OPTIONS, connect);
+  assert.ok(second instanceof Promise);
+  await tick();
+  assert.equal(sessions.length, 1, 'waiters share the session being opened');
   sessions[0]!.settings(100);
   assert.strictEqual(await first, sessions[0]);
+  assert.strictEqual(await second, sessions[0]);
+  // The two waiters' claims (fake streams are never opened) are cleared a turn later.
+  await tick();
   assert.strictEqual(pool.acquire('peer', OPTIONS, connect), sessions[0], 'ready: handed out at once');
   assert.equal(pool.size, 1);
+});
+
+test('waiters beyond the stream limit the peer announces acquire again (another session) instead of being refused', async () => {
+  const { pool, sessions } = fakePool();
+  const waiters = [0, 1].map(() => pool.acquire('peer', OPTIONS, connect) as Promise<H2ClientSession>);
+  await tick();
+  assert.equal(sessions.length, 1, 'waiters share the session being opened (our limit is 2)');
+  sessions[0]!.settings(1);
+  assert.strictEqual(await waiters[0], sessions[0], 'the first waiter claims the one stream');
+  await waitUntil(() => sessions.length === 2);
+  sessions[1]!.settings(100);
+  assert.strictEqual(await waiters[1], sessions[1], 'the second goes to a new session');
 });
 
 test('a second session opens only when the first is full (our limit or the peer SETTINGS_MAX_CONCURRENT_STREAMS)', async () => {

@@ -32,6 +32,12 @@ class PooledSession {
   connecting: Promise<H2ClientSession> | null = null;
   /** Out of the pool (GOAWAY, closed, idle, pool closed): never handed out again. */
   gone = false;
+  /** Acquirers waiting for this session while it connects (at most maxStreams). */
+  waiters = 0;
+  /** Streams promised to waiters as the session became ready and not opened yet (cleared a turn later). */
+  claims = 0;
+  /** activeStreams when the first of those claims was made. */
+  claimBase = 0;
   constructor(
     readonly key: string,
     readonly bucket: PooledSession[],
@@ -44,7 +50,9 @@ class PooledSession {
     const s = this.session!;
     if (s.draining || s.closed) return false;
     const limit = s.peerMaxConcurrentStreams < this.maxStreams ? s.peerMaxConcurrentStreams : this.maxStreams;
-    return s.activeStreams < limit;
+    // Claimed streams not opened yet count too (claimBase + claims once every waiter has opened its stream).
+    const used = this.claims === 0 ? s.activeStreams : Math.max(s.activeStreams, this.claimBase + this.claims);
+    return used < limit;
   }
 }
 
@@ -52,6 +60,10 @@ class PooledSession {
 // Per-stream windows do the back-pressure (256 KiB: what a stream whose reader stalls may hold); the
 // connection window is credited on delivery and only has to cover many streams in flight at once.
 const CLIENT_SESSION_OPTIONS: H2SessionOptions = { initialWindowSize: 256 << 10, connectionWindowSize: 16 << 20 };
+
+function clearClaims(pooled: PooledSession): void {
+  pooled.claims = 0;
+}
 
 export class H2SessionPool {
   readonly #buckets = new Map<string, PooledSession[]>();
@@ -78,16 +90,15 @@ export class H2SessionPool {
     if (this.#closed) throw new ProxyError('DRAINING', 'the proxy is shutting down: no new connections to upstreams');
     let bucket = this.#buckets.get(key);
     if (bucket !== undefined) {
-      let pending: Promise<H2ClientSession> | null = null;
+      let pending: PooledSession | null = null;
       for (let i = 0; i < bucket.length; i++) {
         const p = bucket[i]!;
         if (p.session !== null) {
           if (p.hasRoom) return p.session;
-        } else if (pending === null) pending = p.connecting;
+        } else if (pending === null && p.waiters < p.maxStreams) pending = p;
       }
-      // A session on its way: wait for it rather than open yet another (it may be full by then;
-      // the caller's request() then refuses and the caller asks again).
-      if (pending !== null) return pending;
+      // A session on its way with room for one more waiter: wait for it rather than open another.
+      if (pending !== null) return this.#wait(pending, options, connect);
     } else {
       bucket = [];
       this.#buckets.set(key, bucket);
@@ -102,7 +113,27 @@ export class H2SessionPool {
         throw error instanceof ProxyError ? error : new ProxyError('CONNECT_FAILED', `cannot connect to ${key}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
       },
     );
-    return pooled.connecting;
+    return this.#wait(pooled, options, connect);
+  }
+
+  /**
+   * Waits for a connecting session. Once it is ready, each waiter claims one of its streams; the
+   * waiters beyond what it allows (the peer's SETTINGS_MAX_CONCURRENT_STREAMS is known only now)
+   * acquire again — another session — instead of failing with a refused stream.
+   */
+  #wait(pooled: PooledSession, options: H2SessionPoolOptions, connect: () => Promise<Duplex>): Promise<H2ClientSession> {
+    pooled.waiters++;
+    return pooled.connecting!.then((session) => {
+      if (!pooled.gone && pooled.hasRoom) {
+        // The claim holds until the waiter's request() (in this same microtask run) counts the stream.
+        if (pooled.claims++ === 0) {
+          pooled.claimBase = session.activeStreams;
+          setImmediate(clearClaims, pooled);
+        }
+        return session;
+      }
+      return this.acquire(pooled.key, options, connect);
+    });
   }
 
   /** Starts HTTP/2 on `socket`; resolves once the peer's SETTINGS arrived. */
