@@ -301,3 +301,56 @@ test('M2: a burst of 40 requests onto a cold session of a peer that allows 4 str
   const statuses = await Promise.all(Array.from({ length: n }, () => oneRequest(pair.outboundPort, 'GET /x HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n')));
   assert.deepEqual(statuses, Array.from({ length: n }, () => 'HTTP/1.1 200 OK'));
 });
+
+test('M1: a peer connection that goes silent (black-holed) is probed with a PING and replaced; requests are served again', async () => {
+  const app = await startHttpServer();
+  cleanups.push(() => app.close());
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const pair = await startProxyPair({ appPort: app.port, pki });
+  cleanups.push(() => pair.close());
+  // A TCP relay between the proxies that can black-hole its first connection (no FIN, no RST).
+  let frozen = false;
+  const conns: net.Socket[] = [];
+  const relay = net.createServer((down) => {
+    const up = net.connect(pair.inboundPort, '127.0.0.1');
+    const first = conns.length === 0;
+    conns.push(down, up);
+    down.on('data', (d: Buffer) => {
+      if (!(frozen && first)) up.write(d);
+    });
+    up.on('data', (d: Buffer) => {
+      if (!(frozen && first)) down.write(d);
+    });
+    down.on('error', () => {});
+    up.on('error', () => {});
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => {
+    for (const c of conns) c.destroy();
+    relay.close();
+  });
+  const relayPort = (relay.address() as net.AddressInfo).port;
+  // Request timeout 1 s: a peer session that read nothing for that long (liveness = the request timeout, at most 10 s) is probed.
+  const client = await startProxy({
+    workload: { name: 'web2', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(pair.clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: { port: 0 } },
+    services: [{ name: 'catalog', namespace: 'shop', ports: [{ port: 80, protocol: 'http1', cluster: 'catalog' }] }],
+    clusters: [{ name: 'catalog', requestTimeoutMs: 1000, endpoints: [{ address: '127.0.0.1', port: app.port, proxyPort: relayPort, spiffeId: pair.serverIdentity.spiffeId }] }],
+  });
+  cleanups.push(() => client.close());
+  const port = client.addresses.outbound!.port;
+  const get = (): Promise<string> => oneRequest(port, 'GET /x HTTP/1.1\r\nhost: catalog\r\nconnection: close\r\n\r\n');
+  assert.equal(await get(), 'HTTP/1.1 200 OK');
+  frozen = true; // the existing connection now drops everything, both ways
+  // Requests on the dead connection time out (504) until the pool notices; then one is served.
+  const seen: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    const status = await get();
+    seen.push(status);
+    if (status === 'HTTP/1.1 200 OK') break;
+  }
+  assert.equal(seen.at(-1), 'HTTP/1.1 200 OK', `statuses after the connection went silent: ${seen.join(', ')}`);
+  assert.ok(conns.length >= 4, 'a new connection to the peer was opened');
+});

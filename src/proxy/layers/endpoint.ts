@@ -46,7 +46,9 @@ export function callEndpoint(
     }
     const key = `${ep.address}:${ep.proxyPort}|${ep.spiffeId}`;
     const target = `${ep.address}:${ep.proxyPort} (${ep.spiffeId})`;
-    const session = ctx.meshPool.acquire(key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs }, () =>
+    // Liveness: a peer connection that read nothing for as long as a request may take (at most 10 s) is probed with a PING.
+    const livenessMs = cluster.requestTimeoutMs > 0 && cluster.requestTimeoutMs < 10_000 ? Math.max(cluster.requestTimeoutMs, 1000) : 10_000;
+    const session = ctx.meshPool.acquire(key, { maxStreams: cluster.maxStreamsPerConnection, idleTimeoutMs: cluster.idleTimeoutMs, livenessMs }, () =>
       connectPeer({ host: ep.address, port: ep.proxyPort!, material, expectedPeer: ep.spiffeId!, alpn: ALPN_H2, timeoutMs: cluster.connectTimeoutMs }),
     );
     let extra = dstPortHeaders.get(ep);

@@ -16,6 +16,11 @@ class FakeSession implements H2ClientSession {
   draining = false;
   closed = false;
   lastActive = performance.now();
+  lastRead = this.lastActive;
+  pings = 0;
+  ping(): void {
+    this.pings++;
+  }
   peerMaxConcurrentStreams = Infinity;
   onReady: (() => void) | null = null;
   onGoaway: ((code: number, lastStreamId: number) => void) | null = null;
@@ -171,4 +176,32 @@ test('refusedByCapacity: a session out of stream ids (not at the peer limit) is 
   assert.equal(refusedByCapacity(full, exhausted), true);
   assert.equal(full.closeCalls, 0, 'merely full: kept');
   assert.equal(refusedByCapacity(full, new Error('something else')), false);
+});
+
+test('liveness: a session with open streams that reads nothing gets a PING; answered it stays, unanswered it is destroyed and leaves the pool', async () => {
+  const { pool, sessions } = fakePool();
+  const options = { maxStreams: 10, idleTimeoutMs: 60_000, livenessMs: 100 };
+  const p = pool.acquire('peer', options, connect) as Promise<H2ClientSession>;
+  await tick();
+  sessions[0]!.settings(100);
+  const s = await p;
+  const fake = sessions[0]!;
+  fake.activeStreams = 1;
+  const until = async (cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(cond());
+  };
+  await until(() => fake.pings === 1);
+  fake.lastRead = performance.now(); // the ACK (a read)
+  await until(() => fake.pings === 2); // silent again: probed again
+  assert.equal(fake.closed, false, 'an answered PING keeps the session');
+  await until(() => fake.closed); // no answer this time
+  assert.equal(pool.size, 0, 'a dead session leaves the pool');
+  const next = pool.acquire('peer', options, connect);
+  assert.ok(next instanceof Promise && next !== p, 'the next acquire opens a new session');
+  await tick();
+  assert.equal(sessions.length, 2);
+  void next.catch(() => {});
+  assert.equal(s, fake);
+  pool.destroy();
 });

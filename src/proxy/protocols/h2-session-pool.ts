@@ -5,7 +5,8 @@
 // it refused our identity — is a connect failure, never a hung request); a second session opens only
 // when the first has no stream left (the peer's SETTINGS_MAX_CONCURRENT_STREAMS or our
 // maxStreamsPerConnection). GOAWAY or close takes a session out of the pool (its streams finish on
-// it); idle sessions are closed by one sweep on the shared coarse timer, never a timer per session.
+// it); idle sessions are closed, and silent ones (streams open, nothing read) probed with a PING and
+// destroyed when it goes unanswered, by one sweep on the shared coarse timer, never a timer per session.
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { sharedTimer, type Deadline } from '../../core/coarse-timer.ts';
@@ -24,6 +25,11 @@ export interface H2SessionPoolOptions {
   maxStreams: number;
   /** Close a session after this long without streams. */
   idleTimeoutMs: number;
+  /**
+   * Liveness: a session with open streams that read nothing for this long gets a PING; no answer
+   * within as long again and it is destroyed (a black-holed connection). Default min(10 s, idleTimeoutMs).
+   */
+  livenessMs?: number;
 }
 
 /** One pooled session and what the pool needs to know about it. */
@@ -38,11 +44,14 @@ class PooledSession {
   claims = 0;
   /** activeStreams when the first of those claims was made. */
   claimBase = 0;
+  /** When the sweep sent a liveness PING that has not been answered yet (0: none). */
+  pingSentAt = 0;
   constructor(
     readonly key: string,
     readonly bucket: PooledSession[],
     readonly maxStreams: number,
     readonly idleTimeoutMs: number,
+    readonly livenessMs: number,
   ) {}
 
   /** True when one more stream may be opened on this (ready) session. */
@@ -60,6 +69,9 @@ class PooledSession {
 // Per-stream windows do the back-pressure (256 KiB: what a stream whose reader stalls may hold); the
 // connection window is credited on delivery and only has to cover many streams in flight at once.
 const CLIENT_SESSION_OPTIONS: H2SessionOptions = { initialWindowSize: 256 << 10, connectionWindowSize: 16 << 20 };
+
+/** Default liveness probe period (see H2SessionPoolOptions.livenessMs). */
+const DEFAULT_LIVENESS_MS = 10_000;
 
 function clearClaims(pooled: PooledSession): void {
   pooled.claims = 0;
@@ -103,7 +115,7 @@ export class H2SessionPool {
       bucket = [];
       this.#buckets.set(key, bucket);
     }
-    const pooled = new PooledSession(key, bucket, options.maxStreams, options.idleTimeoutMs);
+    const pooled = new PooledSession(key, bucket, options.maxStreams, options.idleTimeoutMs, options.livenessMs ?? Math.min(DEFAULT_LIVENESS_MS, options.idleTimeoutMs));
     bucket.push(pooled);
     const codec: Promise<ConnectSession> = this.#connectSession !== undefined ? Promise.resolve(this.#connectSession) : loadCodec().then((m) => m.connectH2);
     pooled.connecting = Promise.all([connect(), codec]).then(
@@ -155,7 +167,7 @@ export class H2SessionPool {
           session.close();
         } else {
           this.#ready.add(pooled);
-          this.#armSweep(pooled.idleTimeoutMs);
+          this.#armSweep(pooled.idleTimeoutMs < pooled.livenessMs ? pooled.idleTimeoutMs : pooled.livenessMs);
         }
         resolve(session);
       };
@@ -206,7 +218,22 @@ export class H2SessionPool {
       if (s.activeStreams === 0 && now - s.lastActive >= pooled.idleTimeoutMs) {
         this.#remove(pooled);
         s.close();
-      } else if (pooled.idleTimeoutMs < shortest) shortest = pooled.idleTimeoutMs;
+        continue;
+      }
+      // Liveness is judged on reads (our own writes keep lastActive fresh on a dead connection).
+      if (pooled.pingSentAt !== 0) {
+        if (s.lastRead >= pooled.pingSentAt) pooled.pingSentAt = 0;
+        else if (now - pooled.pingSentAt >= pooled.livenessMs) {
+          this.#remove(pooled);
+          s.destroy(new ProxyError('UPSTREAM_RESET', `${pooled.key} did not answer a PING within ${pooled.livenessMs} ms (connection silent): closed`));
+          continue;
+        }
+      } else if (s.activeStreams > 0 && now - s.lastRead >= pooled.livenessMs) {
+        pooled.pingSentAt = now;
+        s.ping();
+      }
+      const period = pooled.idleTimeoutMs < pooled.livenessMs ? pooled.idleTimeoutMs : pooled.livenessMs;
+      if (period < shortest) shortest = period;
     }
     if (this.#ready.size > 0 && !this.#closed) this.#armSweep(shortest);
   };

@@ -32,7 +32,11 @@ export type H2HeaderList = string[];
 export interface H2SessionOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise; streams beyond it are refused (REFUSED_STREAM). Default 1000. */
   maxConcurrentStreams?: number;
-  /** SETTINGS_INITIAL_WINDOW_SIZE we advertise (per-stream receive window). Default 1 MiB. */
+  /**
+   * SETTINGS_INITIAL_WINDOW_SIZE we advertise (per-stream receive window). Default 256 KiB. The
+   * connection window is credited as DATA reaches a stream, so what owners may hold unconsumed is
+   * bounded by maxConcurrentStreams × initialWindowSize.
+   */
   initialWindowSize?: number;
   /** Connection-level receive window (raised with WINDOW_UPDATE on stream 0 after the preface). Default 16 MiB. */
   connectionWindowSize?: number;
@@ -76,7 +80,8 @@ export interface H2Stream {
    * buffer the codec never reuses or overwrites (a socket read, or a fresh join of reads split across
    * a frame), so it may be kept past the callback without copying — as long as whoever hands the codec
    * its input (the socket, or the `initial` bytes of serveH2) does not rewrite it either. The receive
-   * window of this stream is only re-opened when the owner calls `consume(n)`.
+   * window of this stream is only re-opened when the owner calls `consume(n)` (the connection window
+   * is re-opened on delivery).
    */
   onData: ((chunk: Buffer, endStream: boolean) => void) | null;
   /** Trailers (a HEADERS frame after the body); always ends the remote side. */
@@ -137,6 +142,10 @@ export interface H2Session {
   destroy(error?: Error, code?: number): void;
   /** Time (performance.now()) of the last frame read or written, for idle sweeps by the owner. */
   readonly lastActive: number;
+  /** Time (performance.now()) of the last bytes read from the peer (liveness: writes do not count). */
+  readonly lastRead: number;
+  /** Sends a PING; the peer's ACK moves lastRead (owners probe a silent connection with it). */
+  ping(): void;
 }
 
 export interface H2ClientSession extends H2Session {

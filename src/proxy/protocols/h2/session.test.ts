@@ -849,3 +849,14 @@ describe('raw frames → connectH2', () => {
     assert.equal(code3, H2_PROTOCOL_ERROR);
   });
 });
+
+test('ping(): the peer ACKs and lastRead moves (what the pool liveness probe relies on)', async () => {
+  const { port } = await ownServer(() => {});
+  const client = await ownClient(port);
+  await waitFor(() => client.ready, 'the server SETTINGS');
+  const before = client.lastRead;
+  await new Promise((r) => setTimeout(r, 5));
+  client.ping();
+  await waitFor(() => client.lastRead > before, 'the PING ACK to be read');
+  client.close();
+});

@@ -101,6 +101,8 @@ const HEADER_BLOCK_SLACK = 16 * 1024;
 const MAX_CONTINUATIONS = 128;
 /** After a fatal GOAWAY, how long the peer gets to close before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2000;
+/** Scratch payload of the PINGs we send (copied into each frame). */
+const PING_PAYLOAD = Buffer.alloc(8);
 /** After a GOAWAY for an exhausted reset budget, how long the streams already open get to finish. */
 const CALM_DRAIN_MS = 30_000;
 
@@ -365,6 +367,7 @@ class SessionCore {
   onGoaway: ((code: number, lastStreamId: number) => void) | null = null;
   onClose: ((error: Error | undefined) => void) | null = null;
   lastActive = performance.now();
+  lastRead = this.lastActive;
 
   ready = false;
   draining = false;
@@ -788,6 +791,13 @@ class SessionCore {
 
   // ---- closing ----
 
+  /** Sends a PING (liveness probe; its ACK is a read, so it moves lastRead). */
+  ping(): void {
+    if (this.closed || this.socket.destroyed) return;
+    PING_PAYLOAD.writeDoubleBE(performance.now(), 0);
+    this.output(pingFrame(PING_PAYLOAD, 0, false));
+  }
+
   /** Graceful close: GOAWAY(NO_ERROR), open streams finish, then the socket ends. */
   close(): void {
     if (this.closed) return;
@@ -925,7 +935,7 @@ class SessionCore {
       this.#awaitingPreface = false;
       pos = CLIENT_PREFACE.length;
     }
-    this.lastActive = performance.now();
+    this.lastActive = this.lastRead = performance.now();
     const maxFrame = this.options.maxFrameSize;
     const outputRoom = INPUT_PAUSE_OUTPUT - this.socket.writableLength;
     while (buf.length - pos >= FRAME_HEADER_LENGTH) {
