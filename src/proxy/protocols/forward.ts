@@ -198,8 +198,8 @@ class H2Call implements UpstreamCall {
     if (this.#finished || !this.responded) return;
     const n = chunk.length;
     if (n > 0) {
-      // The chunk is a view into the codec's read buffer (api.ts: copy if kept); the downstream keeps it.
-      if (this.ex.writeBody(Buffer.from(chunk))) {
+      // The codec never reuses the buffer under its chunks (api.ts onData): the downstream may keep it as is.
+      if (this.ex.writeBody(chunk)) {
         if (this.#unconsumed === 0) this.#stream.consume(n);
         else this.#unconsumed += n;
       } else {

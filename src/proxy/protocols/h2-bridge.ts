@@ -387,8 +387,8 @@ export class H2Bridge implements ExchangeHooks {
     const conn = this.conn;
     this.bodyLeft -= chunk.length;
     const head = this.heldHead;
-    // The codec's chunk is a view into its read buffer (api.ts: copy if kept): the socket may keep it.
-    if (head === '') return conn.writeRaw(Buffer.from(chunk));
+    // The codec never reuses the buffer under its chunks (api.ts onData): the socket may keep it as is.
+    if (head === '') return conn.writeRaw(chunk);
     this.heldHead = '';
     const out = Buffer.allocUnsafe(head.length + chunk.length);
     const at = latin1Write(out, head, 0);
@@ -400,8 +400,8 @@ export class H2Bridge implements ExchangeHooks {
     if (this.finished) return;
     const n = chunk.length;
     if (n > 0) {
-      // The chunk is a view into the codec's read buffer (copied where a socket may keep it).
-      if (this.bodyLeft >= 0 ? this.#writeFramed(chunk) : this.conn.writeBody(Buffer.from(chunk))) this.stream!.consume(n);
+      // The codec never reuses the buffer under its chunks (api.ts onData): passed on without a copy.
+      if (this.bodyLeft >= 0 ? this.#writeFramed(chunk) : this.conn.writeBody(chunk)) this.stream!.consume(n);
       else this.unconsumed += n;
     }
     if (endStream) this.#complete(null);
