@@ -1,58 +1,18 @@
 // Regression tests for the review findings on the own HTTP/2 codec (/tmp/s3-review-h2.md): hostile
 // peers that provoke stream errors, never read, flood SETTINGS/GOAWAY, send odd :path/:authority or
 // late frames, and owner callbacks that throw — each case failed on the code before its fix.
-import { test, describe, afterEach } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { connectH2, serveH2, validateHeaderListForTest, KIND_REQUEST } from './session.ts';
-import type { H2ClientSession, H2ServerSession, H2SessionOptions, H2Stream, H2StreamHandler } from './api.ts';
+import type { H2ClientSession, H2ServerSession, H2Stream } from './api.ts';
 import { H2_ENHANCE_YOUR_CALM, H2_FLOW_CONTROL_ERROR, H2_PROTOCOL_ERROR } from './api.ts';
 import { declaredLengthHeadForTest, pairsOfForTest } from '../h2-bridge.ts';
-import { RawH2, FrameType, Flag, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
-import type { Frame } from '../../../../test/support/h2-frames.ts';
+import { FrameType, Flag, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
 import { eventually, waitFor } from '../../../../test/support/wait.ts';
+import { h2Loopback, u32, expectGoaway } from '../../../../test/support/h2-loopback.ts';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
-});
-
-function listen(onSocket: (socket: net.Socket) => void): Promise<number> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    onSocket(socket);
-  });
-  cleanups.push(() => server.close());
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
-}
-
-async function ownServer(handler: H2StreamHandler, options?: H2SessionOptions): Promise<{ port: number; sessions: H2ServerSession[] }> {
-  const sessions: H2ServerSession[] = [];
-  const port = await listen((socket) => sessions.push(serveH2(socket, handler, options)));
-  cleanups.push(() => sessions.forEach((s) => s.destroy()));
-  return { port, sessions };
-}
-
-async function rawClient(port: number): Promise<RawH2> {
-  const raw = new RawH2(port);
-  cleanups.push(() => raw.destroy());
-  await raw.ready;
-  await eventually(() => raw.frames.find((f) => f.type === FrameType.SETTINGS && f.flags === 0), 'the server SETTINGS');
-  return raw;
-}
-
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const goawayCode = (f: Frame | undefined): number | undefined => f?.payload.readUInt32BE(4);
-
-async function expectGoaway(raw: RawH2, code: number): Promise<void> {
-  const g = await eventually(() => raw.goaway(), 'a GOAWAY');
-  assert.equal(goawayCode(g), code, `GOAWAY code ${goawayCode(g)}: ${g.payload.subarray(8).toString()}`);
-  await waitFor(() => raw.closed, 'the server to close the connection');
-}
+const { cleanups, listen, ownServer, rawClient } = h2Loopback();
 
 describe('finding 1: stream errors provoked by the peer count as early resets (MadeYouReset)', () => {
   const provocations: [string, (id: number) => Buffer][] = [

@@ -2,12 +2,12 @@
 // server (windows, CONTINUATION, GOAWAY, concurrency), and hand-built frames against each role for the
 // error paths and limits (preface, CONTINUATION rules and floods, rapid reset, control-frame floods,
 // header validation, flow-control errors, settings timeout, PUSH_PROMISE, GOAWAY with refused streams).
-import { test, describe, afterEach } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { connectH2, serveH2, H2SessionError, validateHeaderListForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS } from './session.ts';
 import { HpackDecoder } from './hpack.ts';
-import type { H2ClientSession, H2HeaderList, H2ServerSession, H2SessionOptions, H2Stream, H2StreamHandler } from './api.ts';
+import type { H2ClientSession, H2HeaderList, H2Stream, H2StreamHandler } from './api.ts';
 import {
   H2_CANCEL,
   H2_ENHANCE_YOUR_CALM,
@@ -17,67 +17,18 @@ import {
   H2_REFUSED_STREAM,
   H2_SETTINGS_TIMEOUT,
 } from './api.ts';
-import { RawH2, FrameType, Flag, PREFACE, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
+import { FrameType, Flag, PREFACE, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
 import type { Frame } from '../../../../test/support/h2-frames.ts';
 import { eventually, waitFor } from '../../../../test/support/wait.ts';
+import { h2Loopback, u32, goawayCode, expectGoaway } from '../../../../test/support/h2-loopback.ts';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) cleanups.pop()!();
-});
-
-function listen(onSocket: (socket: net.Socket) => void): Promise<number> {
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {});
-    onSocket(socket);
-  });
-  cleanups.push(() => server.close());
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
-}
-
-/** Our server on a loopback port; returns the port and the sessions it serves. */
-async function ownServer(handler: H2StreamHandler, options?: H2SessionOptions): Promise<{ port: number; sessions: H2ServerSession[] }> {
-  const sessions: H2ServerSession[] = [];
-  const port = await listen((socket) => sessions.push(serveH2(socket, handler, options)));
-  cleanups.push(() => sessions.forEach((s) => s.destroy()));
-  return { port, sessions };
-}
-
-async function ownClient(port: number, options?: H2SessionOptions): Promise<H2ClientSession> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  const session = connectH2(socket, options);
-  cleanups.push(() => session.destroy());
-  await waitFor(() => session.ready, 'the server SETTINGS');
-  return session;
-}
-
-async function rawClient(port: number): Promise<RawH2> {
-  const raw = new RawH2(port);
-  cleanups.push(() => raw.destroy());
-  await raw.ready;
-  await eventually(() => raw.frames.find((f) => f.type === FrameType.SETTINGS && f.flags === 0), 'the server SETTINGS');
-  return raw;
-}
+const { cleanups, listen, ownServer, ownClient, rawClient } = h2Loopback();
 
 const REQUEST = [':method', 'POST', ':scheme', 'http', ':authority', 'test', ':path', '/'];
 const get = (list: H2HeaderList, name: string): string | undefined => {
   for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
   return undefined;
 };
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const goawayCode = (f: Frame | undefined): number | undefined => f?.payload.readUInt32BE(4);
-
-async function expectGoaway(raw: RawH2, code: number): Promise<void> {
-  const g = await eventually(() => raw.goaway(), 'a GOAWAY');
-  assert.equal(goawayCode(g), code, `GOAWAY code ${goawayCode(g)}: ${g.payload.subarray(8).toString()}`);
-  await waitFor(() => raw.closed, 'the server to close the connection');
-}
-
 /** A handler that records streams and answers 200 with the request body once the request ended. */
 function recordingHandler(streams: { stream: H2Stream; headers: H2HeaderList; body: Buffer[]; code?: number | null }[]): H2StreamHandler {
   return (stream, headers, endStream) => {
