@@ -247,25 +247,22 @@ export class H2SessionPool {
 
   /** GOAWAY every session (in-flight streams finish) and refuse new ones. */
   close(): void {
-    this.#closed = true;
-    this.#sweep?.cancel();
-    this.#sweep = null;
-    for (const bucket of [...this.#buckets.values()]) {
-      for (const p of [...bucket]) {
-        this.#remove(p);
-        p.session?.close();
-      }
-    }
+    this.#shutdown((session) => session.close());
   }
 
+  /** Destroys every session at once and refuses new ones. */
   destroy(): void {
+    this.#shutdown((session) => session.destroy());
+  }
+
+  #shutdown(end: (session: H2ClientSession) => void): void {
     this.#closed = true;
     this.#sweep?.cancel();
     this.#sweep = null;
     for (const bucket of [...this.#buckets.values()]) {
       for (const p of [...bucket]) {
         this.#remove(p);
-        p.session?.destroy();
+        if (p.session) end(p.session);
       }
     }
   }
