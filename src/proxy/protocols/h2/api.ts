@@ -47,8 +47,10 @@ export interface H2SessionOptions {
   /** SETTINGS_HEADER_TABLE_SIZE we advertise (the peer encoder's dynamic table). Default 4096. */
   headerTableSize?: number;
   /**
-   * Rapid-reset guard (CVE-2023-44487): streams the peer opens and resets (or that we must refuse)
-   * before we answered them, per 10 s; above it the session is closed with GOAWAY(ENHANCE_YOUR_CALM). Default 1000.
+   * Rapid-reset guard (CVE-2023-44487, and CVE-2025-8671 "MadeYouReset"): streams the peer opens and
+   * resets, that we must refuse, or that we reset for a stream error the peer caused, before we
+   * answered them, per 10 s. Above it: GOAWAY(ENHANCE_YOUR_CALM, last processed stream), no new
+   * streams, the open ones finish (30 s drain deadline); at twice the budget the session closes at once. Default 1000.
    */
   maxEarlyResetsPer10s?: number;
   /**
