@@ -9,6 +9,7 @@
 //        [--seconds 8] [--rate 1000] [--connections 16] [--baseline REV] [--weft-node-flags "--flag ..."]
 //   --baseline REV        adds row weft-mtls@REV: the default weft path built from that commit
 //   --weft-node-flags     node flags for every weft proxy (e.g. "--max-semi-space-size=16")
+//   --flags-row "FLAGS"   adds row weft-mtls+flags: the default weft path with these extra node flags
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startUpstream, startHaproxyMesh, type Endpoint, type MtlsPair } from '../lib/servers.ts';
@@ -31,6 +32,7 @@ const { values: opt } = parseArgs({
     connections: { type: 'string', default: '16' },
     baseline: { type: 'string' },
     'weft-node-flags': { type: 'string' },
+    'flags-row': { type: 'string' },
   },
   strict: true,
 });
@@ -40,7 +42,9 @@ const rate = Number(opt.rate);
 const connections = Number(opt.connections);
 const only = new Set((opt.only as string).split(',').filter((s) => s !== ''));
 if (opt.baseline !== undefined) only.add(`weft-mtls@${opt.baseline}`);
-const nodeFlags = opt['weft-node-flags'] === undefined ? [] : (opt['weft-node-flags'] as string).split(/\s+/).filter((s) => s !== '');
+const splitFlags = (v: string | undefined): string[] => (v === undefined ? [] : v.split(/\s+/).filter((s) => s !== ''));
+const nodeFlags = splitFlags(opt['weft-node-flags']);
+const rowFlags = splitFlags(opt['flags-row']);
 
 interface Started {
   key: string;
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
   const started: Started[] = [{ key: 'direct', endpoint: { procs: [], port: upstream.port, stop: async () => {} } }];
   if (wantWeft('weft-mtls')) started.push({ key: 'weft-mtls', authority: WEFT_SERVICE, endpoint: await startWeftMesh(upstream.port, pair, { nodeFlags }) });
   if (wantWeft('weft-mtls-h1')) started.push({ key: 'weft-mtls-h1', authority: WEFT_SERVICE, endpoint: await startWeftMesh(upstream.port, pair, { nodeFlags, link: 'http1', tag: 'h1' }) });
+  if (rowFlags.length > 0 && weft) started.push({ key: 'weft-mtls+flags', authority: WEFT_SERVICE, endpoint: await startWeftMesh(upstream.port, pair, { nodeFlags: [...nodeFlags, ...rowFlags], tag: 'flags' }) });
   if (opt.baseline !== undefined && weft) started.push({ key: `weft-mtls@${opt.baseline}`, authority: WEFT_SERVICE, endpoint: await startWeftMesh(upstream.port, pair, { nodeFlags, rev: opt.baseline, tag: 'base' }) });
   if (only.has('haproxy-mtls')) started.push({ key: 'haproxy-mtls', endpoint: await startHaproxyMesh(upstream.port, pair, 'h2') });
   if (only.has('haproxy-mtls-h1')) started.push({ key: 'haproxy-mtls-h1', endpoint: await startHaproxyMesh(upstream.port, pair, 'http/1.1') });
@@ -107,6 +112,7 @@ async function main(): Promise<void> {
         clientTimerLagP99Us: r.timerLagP99Us,
       };
       perPath.get(s.key)?.push(entry);
+      if (r.errors > 0) for (const p of s.endpoint.procs) log(`    ${p.name} output (last 1500 chars):\n${p.output().slice(-1500)}`);
       log(`  round ${round + 1} ${s.key}: p50 ${entry.p50Ms.toFixed(3)} p99 ${entry.p99Ms.toFixed(3)} p99.9 ${entry.p999Ms.toFixed(3)} max ${entry.maxMs.toFixed(3)} ms, queued ${r.queued}, errors ${r.errors}${entry.proxyCpuUsPerReq !== undefined ? `, ${entry.proxyCpuUsPerReq.toFixed(1)} µs CPU/req` : ''}`);
     }
   }
@@ -129,7 +135,7 @@ async function main(): Promise<void> {
     };
   }
   printTable(`latency at a fixed ${rate} rps over ${connections} connections, ${rounds} rounds × ${seconds}s, medians over rounds (ms); +p50/+p99 = median of each round's difference to direct`, ['path', 'p50', 'p99', 'p99.9', '+p50', '+p99', 'p99 per round', 'errors/incomplete', 'cpu µs/req'], rows);
-  printJsonLine({ bench: 'e2e/mesh-latency', at: new Date().toISOString(), machine: { loadavg: loadavg().map((v) => round(v, 2)), backgroundCores: round(background, 2) }, weft: { commit: weftSourceCommit(), nodeFlags }, params: { rounds, seconds, rate, connections }, paths: summary });
+  printJsonLine({ bench: 'e2e/mesh-latency', at: new Date().toISOString(), machine: { loadavg: loadavg().map((v) => round(v, 2)), backgroundCores: round(background, 2) }, weft: { commit: weftSourceCommit(), nodeFlags, rowFlags }, params: { rounds, seconds, rate, connections }, paths: summary });
 }
 
 main().catch((e: unknown) => {
