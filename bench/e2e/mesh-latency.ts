@@ -6,10 +6,10 @@
 // and one JSON line.
 //
 // Usage: npm run bench -- e2e/mesh-latency [--only weft-mtls,weft-mtls-h1,haproxy-mtls] [--rounds 5]
-//        [--seconds 8] [--rate 1000] [--connections 16] [--baseline REV] [--weft-node-flags "--flag ..."]
+//        [--seconds 8] [--rate 1000] [--connections 16] [--baseline REV] [--weft-node-flags="--flag ..."] [--flags-row="--flag ..."]
 //   --baseline REV        adds row weft-mtls@REV: the default weft path built from that commit
-//   --weft-node-flags     node flags for every weft proxy (e.g. "--max-semi-space-size=16")
-//   --flags-row "FLAGS"   adds row weft-mtls+flags: the default weft path with these extra node flags
+//   --weft-node-flags=F   node flags for every weft proxy (e.g. "--max-semi-space-size=16")
+//   --flags-row=FLAGS     (with "=": the value starts with --) adds row weft-mtls+flags: the default weft path with these extra node flags
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startUpstream, startHaproxyMesh, type Endpoint, type MtlsPair } from '../lib/servers.ts';
