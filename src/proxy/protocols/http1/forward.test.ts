@@ -397,3 +397,19 @@ test('an upstream flooding 1xx responses is cut off with 502 UPSTREAM_BAD_RESPON
   assert.equal(statuses.at(-1), '502');
   assert.match(r.data, /weft-error: UPSTREAM_BAD_RESPONSE; .*more than 16 informational/);
 });
+
+test('regression: after an idle gap longer than the request timeout, a new connection gets a fresh deadline (not a 504 at the first sweep)', async () => {
+  const slow = http.createServer((_req, res) => setTimeout(() => res.end('late but in time'), 150));
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  after(() => slow.close());
+  const p = await startForwardProxy((slow.address() as net.AddressInfo).port, { forward: { requestTimeoutMs: 600 }, server: { sweepMs: 20 } });
+  after(() => p.close());
+  const ask = () => rawExchange(p.port, 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', { timeoutMs: 3000 });
+  assert.match((await ask()).data, /^HTTP\/1\.1 200/);
+  await waitFor(() => p.server.connections.size === 0, 'the first connection to leave (the sweep stops)');
+  // Idle for longer than the request timeout: the engine's coarse clock does not advance meanwhile.
+  await new Promise((r) => setTimeout(r, 900));
+  const second = await ask();
+  assert.match(second.data, /^HTTP\/1\.1 200/, second.data.split('\r\n')[0]);
+  assert.match(second.data, /late but in time/);
+});

@@ -699,6 +699,10 @@ export class Http1Server {
 
   #armSweep(): void {
     if (this.#sweepDeadline !== null) return;
+    // The coarse clock only advances in the sweep, which stops while there is no connection: after an
+    // idle gap it is stale, and a new connection's request deadline, header and idle timers would
+    // start in the past (its first sweep answered a slow request 504). Re-read it when the sweep restarts.
+    this.now = performance.now();
     this.#sweepDeadline = this.#timer.deadline(this.sweepMs, this.#sweep);
   }
 
