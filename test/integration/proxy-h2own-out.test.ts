@@ -19,6 +19,25 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** The catalog side of a mesh pair: an inbound-only proxy over `appPorts` (HTTP/1), and web's identity for the client. */
+async function catalogInbound(appPorts: number[]) {
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const serverIdentity = await pki.issue('shop/catalog');
+  const clientIdentity = await pki.issue('shop/web');
+  const server = await startProxy({
+    workload: {
+      name: 'catalog',
+      namespace: 'shop',
+      trustDomain: 'test.local',
+      identity: identitySpec(serverIdentity),
+      inbound: { mtlsMode: 'STRICT', ports: appPorts.map((port) => ({ port, protocol: 'http1' as const })) },
+    },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+  });
+  cleanups.push(() => server.close());
+  return { server, serverIdentity, clientIdentity };
+}
+
 async function listenApp(handler: http.RequestListener): Promise<number> {
   const app = http.createServer(handler);
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
@@ -283,14 +302,7 @@ test('connect failure (the peer resets right after accepting) → the request is
   });
   await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
   cleanups.push(() => dead.close());
-  const pki = await makeTestPki({ trustDomain: 'test.local' });
-  const serverIdentity = await pki.issue('shop/catalog');
-  const clientIdentity = await pki.issue('shop/web');
-  const server = await startProxy({
-    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(serverIdentity), inbound: { mtlsMode: 'STRICT', ports: [{ port: appPort, protocol: 'http1' }] } },
-    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
-  });
-  cleanups.push(() => server.close());
+  const { server, serverIdentity, clientIdentity } = await catalogInbound([appPort]);
   const client = await startProxy({
     workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
     listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
@@ -452,14 +464,7 @@ test('the bridged request head: hop-by-hop and Connection-listed fields dropped,
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-secret': 'hide', 'x-keep': 'yes' });
     res.end(text);
   });
-  const pki = await makeTestPki({ trustDomain: 'test.local' });
-  const serverIdentity = await pki.issue('shop/catalog');
-  const clientIdentity = await pki.issue('shop/web');
-  const server = await startProxy({
-    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(serverIdentity), inbound: { mtlsMode: 'STRICT', ports: [{ port: appPort, protocol: 'http1' }] } },
-    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
-  });
-  cleanups.push(() => server.close());
+  const { server, serverIdentity, clientIdentity } = await catalogInbound([appPort]);
   const client = await startProxy({
     workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
     listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
@@ -528,20 +533,7 @@ test('a snapshot update reaches a keep-alive client connection: its next request
   const { snapshotOf } = await import('../support/proxies.ts');
   const appA = await listenApp((_req, res) => res.end('from A'));
   const appB = await listenApp((_req, res) => res.end('from B'));
-  const pki = await makeTestPki({ trustDomain: 'test.local' });
-  const serverIdentity = await pki.issue('shop/catalog');
-  const clientIdentity = await pki.issue('shop/web');
-  const server = await startProxy({
-    workload: {
-      name: 'catalog',
-      namespace: 'shop',
-      trustDomain: 'test.local',
-      identity: identitySpec(serverIdentity),
-      inbound: { mtlsMode: 'STRICT', ports: [{ port: appA, protocol: 'http1' }, { port: appB, protocol: 'http1' }] },
-    },
-    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
-  });
-  cleanups.push(() => server.close());
+  const { server, serverIdentity, clientIdentity } = await catalogInbound([appA, appB]);
   const clientSpec = (appPort: number): Parameters<typeof snapshotOf>[0] => ({
     workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientIdentity), inbound: { mtlsMode: 'STRICT', ports: [] } },
     listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
