@@ -20,6 +20,7 @@ import type { ProxyError } from './errors.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { H2Exchange, type Exchange } from './protocols/exchange.ts';
 import { detect } from './protocols/detect.ts';
+import { adoptAccepted } from './protocols/socket-reads.ts';
 import { ALPN_H2, ALPN_HTTP1, ALPN_TCP, connectTcp, inboundTlsOptions, peerExpectation, verifyPeerSpiffeId } from './protocols/mesh-tls.ts';
 import { acceptMeshTunnel } from './protocols/tunnel.ts';
 import { splice } from './protocols/tcp.ts';
@@ -178,10 +179,10 @@ export class WeftProxy {
           else if (kind === 'http1') handOffH1(h1, socket);
           else socket.destroy();
         });
-      });
+      }, true);
     }
     for (const up of listeners.upstreams) {
-      const addr = await this.#bind(`upstream:${up.servicePort.id}`, up.localAddress, up.localPort, this.#upstreamHandler(up));
+      const addr = await this.#bind(`upstream:${up.servicePort.id}`, up.localAddress, up.localPort, this.#upstreamHandler(up), true);
       this.addresses.upstreams.set(`${up.service.id}:${up.servicePort.port}`, addr);
     }
     if (listeners.inbound) {
@@ -197,11 +198,16 @@ export class WeftProxy {
     }
   }
 
-  #bind(name: string, address: string, port: number, onConnection: (socket: net.Socket) => void): Promise<AddressInfo> {
+  /**
+   * Listens for `name`. `directReads`: connections read into the shared buffer (socket-reads.ts) —
+   * for the plaintext app-facing listeners; the inbound port's TLS keeps node's reads.
+   */
+  #bind(name: string, address: string, port: number, onConnection: (socket: net.Socket) => void, directReads = false): Promise<AddressInfo> {
     const limits = this.ctx.snapshot.limits;
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: directReads });
     server.maxConnections = limits.maxConnections;
-    server.on('connection', (socket: net.Socket) => {
+    server.on('connection', (accepted: net.Socket) => {
+      const socket = directReads ? adoptAccepted(accepted, true) : accepted;
       this.#sockets.add(socket);
       this.ctx.metrics.connectionOpened(name);
       socket.on('error', () => {});

@@ -9,6 +9,7 @@ import type { IdentityMaterial } from '../../identity/material.ts';
 import { clientTlsOptions } from '../../identity/tls.ts';
 import { Http1Pool } from './http1/pool.ts';
 import { ALPN_HTTP1 } from './mesh-tls.ts';
+import { connectDirect } from './socket-reads.ts';
 
 export interface PoolLimits {
   readonly maxConnections: number;
@@ -42,7 +43,7 @@ export class Http1Pools {
     let pool = this.#byAddress.get(host)?.get(port)?.get('');
     if (pool === undefined) {
       pool = new Http1Pool({
-        connect: () => net.connect({ host, port, noDelay: true }),
+        connect: () => connectDirect({ host, port, noDelay: true }),
         name: `${host}:${port}`,
         ...limits,
       });

@@ -15,6 +15,7 @@
 import { tls } from '../../../core/tls-module.ts';
 import type net from 'node:net';
 import { sharedTimer, type CoarseTimer, type Deadline } from '../../../core/coarse-timer.ts';
+import { setSink } from '../socket-reads.ts';
 import { Http1Parser, NEED_MORE, PARSE_ERROR, type Http1Head, type Http1Limits } from './parser.ts';
 import { BodyFramer, FRAMING_CLOSE, responseFraming, type BodySink } from './body.ts';
 import {
@@ -246,7 +247,7 @@ export class Http1UpstreamConn {
     this.state = U_DETACHED;
     this.pool.remove(this);
     const s = this.socket;
-    s.removeListener('data', this.onData);
+    if (!setSink(s, null)) s.removeListener('data', this.onData);
     s.removeListener('drain', this.onDrain);
     s.removeListener('end', this.onEnd);
     s.removeListener('close', this.onClose);
@@ -310,7 +311,7 @@ export class Http1UpstreamConn {
     this.#connectCb = cb;
     this.#connectDeadline = timer.deadline(timeoutMs, this.#onConnectTimeout);
     const s = this.socket;
-    s.on('data', this.onData);
+    if (!setSink(s, this.onData)) s.on('data', this.onData);
     s.on('drain', this.onDrain);
     s.on('end', this.onEnd);
     s.on('close', this.onClose);

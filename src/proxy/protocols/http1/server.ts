@@ -23,6 +23,7 @@ import { BodyFramer, requestFraming, chunkHeader, CRLF, lastChunkWithTrailers, t
 import { Http1ParseError, Http1Codes } from './errors.ts';
 import { respondError, reasonPhrase, sanitizeHeaderValue } from './error-response.ts';
 import { resetOrDestroy } from '../socket-reset.ts';
+import { readsDirectly, setSink } from '../socket-reads.ts';
 
 /** What consumes one request's body and is told about the client side of the exchange. */
 export interface ExchangeHooks extends BodySink {
@@ -467,7 +468,7 @@ export class Http1ServerConn {
     this.hooks = null;
     this.server.forget(this);
     const s = this.socket;
-    s.removeListener('data', this.onData);
+    if (!setSink(s, null)) s.removeListener('data', this.onData);
     s.removeListener('drain', this.onDrain);
     s.removeListener('end', this.onEnd);
     s.removeListener('close', this.onClose);
@@ -650,13 +651,17 @@ export class Http1Server {
     this.connections.add(conn);
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    socket.on('data', conn.onData);
     socket.on('drain', conn.onDrain);
     socket.on('end', conn.onEnd);
     socket.on('close', conn.onClose);
     socket.on('error', conn.onError);
     this.#armSweep();
+    // A direct-read socket hands bytes waiting in its Readable (unshifted by detection) to the
+    // connection at once, in setSink, so a pause left by detection (not this connection's) is lifted
+    // before any byte is fed: the connection pauses again for its own reasons. Those bytes came after `initial`.
+    if (readsDirectly(socket) && socket.isPaused()) socket.resume();
     if (initial !== undefined && initial.length > 0) conn.onData(initial);
+    if (!setSink(socket, conn.onData)) socket.on('data', conn.onData);
     if (!conn.closed && socket.isPaused() && conn.state === ST_HEAD) socket.resume();
     return conn;
   }
