@@ -236,3 +236,69 @@ test('a head trickled one byte at a time costs linear time', () => {
   // Quadratic rescanning would take tens of seconds here; linear takes well under one.
   assert.ok((used.user + used.system) / 1000 < 1500, `${(used.user + used.system) / 1000} ms CPU`);
 });
+
+test('keep-alive reuse: host, target and reason are right when the next message repeats or changes them (same length included)', () => {
+  const p = new Http1Parser(false);
+  const heads = [
+    ['GET /a HTTP/1.1\r\nHost: svc-a\r\n\r\n', '/a', 'svc-a'],
+    ['GET /a HTTP/1.1\r\nHost: svc-a\r\n\r\n', '/a', 'svc-a'],
+    ['GET /b HTTP/1.1\r\nHost: svc-b\r\n\r\n', '/b', 'svc-b'],
+    ['GET /b HTTP/1.1\r\nHost: SVC-B\r\n\r\n', '/b', 'SVC-B'],
+    ['GET /bb HTTP/1.1\r\nHost: svc\r\n\r\n', '/bb', 'svc'],
+    ['GET / HTTP/1.1\r\nHost: \r\n\r\n', '/', ''],
+  ] as const;
+  for (const [text, target, host] of heads) {
+    p.reset();
+    assert.ok(p.execute(req(text), 0) >= 0, text);
+    assert.equal(p.head.target, target);
+    assert.equal(p.head.host, host);
+  }
+  const r = new Http1Parser(true);
+  for (const [text, reason] of [['HTTP/1.1 200 OK\r\n\r\n', 'OK'], ['HTTP/1.1 200 OK\r\n\r\n', 'OK'], ['HTTP/1.1 200 Ok\r\n\r\n', 'Ok'], ['HTTP/1.1 404 Not Found\r\n\r\n', 'Not Found'], ['HTTP/1.1 200\r\n\r\n', '']] as const) {
+    r.reset();
+    assert.ok(r.execute(req(text), 0) >= 0, text);
+    assert.equal(r.head.reason, reason);
+  }
+});
+
+test('Connection and Transfer-Encoding single tokens in any case; lists still parsed', () => {
+  const cases: Array<[string, { keepAlive: boolean; close?: boolean; upgrade?: boolean; tokens?: string[] | null }]> = [
+    ['GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n', { keepAlive: true }],
+    ['GET / HTTP/1.0\r\nConnection: keep-alivE\r\n\r\n', { keepAlive: true }],
+    ['GET / HTTP/1.0\r\nConnection: keep-alivf\r\n\r\n', { keepAlive: false, tokens: ['keep-alivf'] }],
+    ['GET / HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n', { keepAlive: false, close: true }],
+    ['GET / HTTP/1.1\r\nHost: a\r\nConnection: clos\r\n\r\n', { keepAlive: true, tokens: ['clos'] }],
+    ['GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n\r\n', { keepAlive: true, upgrade: true }],
+    ['GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-a\r\n\r\n', { keepAlive: false, close: true, tokens: ['x-a'] }],
+  ];
+  for (const [text, want] of cases) {
+    const h = parseAll(text).head;
+    assert.equal(h.keepAlive, want.keepAlive, text);
+    assert.equal(h.connectionClose, want.close ?? false, text);
+    assert.equal(h.connectionUpgrade, want.upgrade ?? false, text);
+    assert.deepEqual(h.connectionTokens, want.tokens ?? null, text);
+  }
+  for (const te of ['chunked', 'Chunked', 'CHUNKED', 'gzip, chunked']) {
+    const h = parseAll(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${te}\r\n\r\n`).head;
+    assert.equal(h.chunked, true, te);
+  }
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunkee\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+  assert.equal(errorCode('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n'), 'HTTP1_BAD_TRANSFER_ENCODING');
+});
+
+test('inChunk: true when the head was completed in the chunk given, false when held across reads', () => {
+  const text = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';
+  const p = new Http1Parser(false);
+  const whole = req(text);
+  assert.ok(p.execute(whole, 0) >= 0);
+  assert.equal(p.head.inChunk, true);
+  assert.equal(p.head.buf, whole);
+  p.reset();
+  assert.equal(p.head.inChunk, false);
+  assert.equal(p.execute(req(text.slice(0, 20)), 0), NEED_MORE);
+  const rest = req(text.slice(20));
+  assert.ok(p.execute(rest, 0) >= 0);
+  assert.equal(p.head.inChunk, false);
+  assert.notEqual(p.head.buf, rest);
+  assert.equal(p.head.host, 'a');
+});

@@ -69,6 +69,20 @@ const EMPTY = Buffer.alloc(0);
 
 const latin1 = (buf: Buffer, start: number, end: number): string => (buf as any).latin1Slice(start, end) as string;
 
+/**
+ * buf[s, e) as a string: `prev` itself when it holds the same bytes (a keep-alive connection sends the
+ * same Host, target or reason again and again; the same string object keeps its hash, so Map lookups
+ * keyed by it do not rehash, and nothing is allocated), else a new string. Long values are not compared.
+ */
+function sameString(buf: Buffer, s: number, e: number, prev: string): string {
+  const n = e - s;
+  if (n !== prev.length || n > 256) return latin1(buf, s, e);
+  for (let i = 0; i < n; i++) {
+    if (buf[s + i] !== prev.charCodeAt(i)) return latin1(buf, s, e);
+  }
+  return prev;
+}
+
 /** Case-insensitive compare of buf[s, s+lit.length) with a lower-case literal made of letters, digits and '-'. */
 function eqLower(buf: Buffer, s: number, lit: string): boolean {
   for (let i = 0; i < lit.length; i++) {
@@ -131,6 +145,12 @@ export class Http1Head {
   startLineEnd = 0;
   /** Offset just after the empty line that ends the head. */
   end = 0;
+  /**
+   * True when `buf` is the chunk the head was completed in (the caller's bytes); false when the head was
+   * split across reads and `buf` is the parser's own accumulation buffer, which it reuses for the next
+   * message — its bytes must then be copied, not referenced, before `reset()`.
+   */
+  inChunk = false;
   headerCount = 0;
   /** Per header: [lineStart(=nameStart), nameEnd, valueStart, valueEnd, lineEnd(after LF)]. */
   offsets: Int32Array = new Int32Array(5 * 32);
@@ -167,6 +187,7 @@ export class Http1Head {
     this.start = 0;
     this.startLineEnd = 0;
     this.end = 0;
+    this.inChunk = false;
     this.headerCount = 0;
     this.host = '';
     this.contentLength = -1;
@@ -539,7 +560,7 @@ export class Http1Parser {
       this.#fail(Http1Codes.BAD_TARGET, 'malformed request line (target)');
       return false;
     }
-    h.target = latin1(buf, ts, i);
+    h.target = this.#lastTarget = sameString(buf, ts, i, this.#lastTarget);
     i++;
     if (e - i !== 8 || buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50 || buf[i + 4] !== 0x2f) {
       this.#fail(Http1Codes.BAD_REQUEST_LINE, 'malformed request line (version)');
@@ -602,7 +623,7 @@ export class Http1Parser {
           return false;
         }
       }
-      h.reason = latin1(buf, s + 13, e);
+      h.reason = this.#lastReason = sameString(buf, s + 13, e, this.#lastReason);
     }
     return true;
   }
@@ -646,7 +667,7 @@ export class Http1Parser {
           return false;
         }
         this.#seenHost = true;
-        h.host = latin1(buf, vs, ve);
+        h.host = this.#lastHost = sameString(buf, vs, ve, this.#lastHost);
         return true;
       case K_CONTENT_LENGTH: {
         if (h.contentLength !== -1) {
@@ -676,6 +697,10 @@ export class Http1Parser {
           return false;
         }
         h.hasTransferEncoding = true;
+        if (ve - vs === 7 && eqLower(buf, vs, 'chunked')) {
+          h.chunked = true;
+          return true;
+        }
         const v = latin1(buf, vs, ve).toLowerCase();
         if (v === 'chunked') {
           h.chunked = true;
@@ -696,6 +721,16 @@ export class Http1Parser {
         return true;
       }
       case K_CONNECTION: {
+        // The usual single tokens are compared as bytes (no string per message).
+        const n = ve - vs;
+        if (n === 10 && eqLower(buf, vs, 'keep-alive')) {
+          h.connectionKeepAlive = true;
+          return true;
+        }
+        if (n === 5 && eqLower(buf, vs, 'close')) {
+          h.connectionClose = true;
+          return true;
+        }
         const v = latin1(buf, vs, ve).toLowerCase();
         if (v === 'keep-alive') h.connectionKeepAlive = true;
         else if (v === 'close') h.connectionClose = true;
@@ -726,11 +761,16 @@ export class Http1Parser {
   }
 
   #seenHost = false;
+  /** The previous message's host, target and reason strings, reused when the same bytes come again. */
+  #lastHost = '';
+  #lastTarget = '';
+  #lastReason = '';
 
   #finish(buf: Buffer, end: number): number {
     const h = this.head;
     h.end = end;
     h.buf = buf;
+    h.inChunk = buf !== this.#acc;
     if (h.hasTransferEncoding && h.contentLength !== -1) {
       return this.#fail(Http1Codes.CL_TE_CONFLICT, 'both Content-Length and Transfer-Encoding present');
     }
