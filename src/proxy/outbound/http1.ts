@@ -17,7 +17,8 @@ import { EngineExchange, targetOf } from '../protocols/http1-exchange.ts';
 import type { EndpointState } from '../balancer/endpoint-state.ts';
 import type { ClusterConfig, EndpointConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
 import type { PoolLimits } from '../protocols/http1-pools.ts';
-import { requestTimeoutFor } from '../runtime/snapshot.ts';
+import type { Http1Pool } from '../protocols/http1/pool.ts';
+import { requestTimeoutFor, resolveAuthority, type RuntimeSnapshot } from '../runtime/snapshot.ts';
 import { isRedirect, routeHttpRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
 import { ALPN_H2, DST_PORT_HEADER, connectPeer, connectTcp } from '../protocols/mesh-tls.ts';
@@ -42,6 +43,17 @@ export class H1State {
   bridge: H2Bridge | null = null;
   /** The current request goes over HTTP/2 (the bridge). */
   h2 = false;
+  // Per-connection memos of the previous request's lookups, valid while the snapshot is the same object
+  // (a keep-alive client usually sends the same Host to the same target): the service port of an
+  // authority, the forwarding plan of (route, cluster) and the HTTP/1 pool of an endpoint.
+  memoSnapshot: RuntimeSnapshot | null = null;
+  memoAuthority = '';
+  memoPort: ServicePortConfig | undefined = undefined;
+  memoRoute: RouteConfig | null = null;
+  memoCluster: ClusterConfig | null = null;
+  memoPlan: ForwardPlan | null = null;
+  memoEndpoint: EndpointConfig | null = null;
+  memoPool: Http1Pool | null = null;
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
@@ -51,9 +63,14 @@ class Http1RouteView implements RoutableRequest {
     readonly method: string,
     readonly path: string,
     readonly authority: string,
-    readonly remoteAddress: string,
+    private readonly conn: Http1ServerConn,
     private readonly head: Http1Head,
   ) {}
+
+  /** Read only when asked (ring hash without a hash header): node asks the kernel for it (getpeername). */
+  get remoteAddress(): string {
+    return this.conn.socket.remoteAddress ?? '';
+  }
 
   header(name: string): string | undefined {
     return this.head.get(name);
@@ -263,23 +280,40 @@ function send(conn: Http1ServerConn, st: H1State, decision: RouteDecision, ep: E
   st.endpoint = ep;
   st.lastEndpoint = ep.config;
   ctx.inflight++;
-  let limits = limitsCache.get(cluster);
-  if (limits === undefined) {
-    limits = { maxConnections: cluster.maxConnections, maxPending: cluster.maxPending, connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: ctx.snapshot.limits.maxHeaderBytes };
-    limitsCache.set(cluster, limits);
-  }
   const e = ep.config;
   if (st.h2) {
     sendH2(conn, st, cluster, e);
-  } else if (cluster.peerProtocol === 'http1') {
+    return;
+  }
+  const snapshot = ctx.snapshot;
+  let plan = st.memoPlan;
+  if (plan === null || st.memoRoute !== decision.route || st.memoCluster !== cluster || st.memoSnapshot !== snapshot) {
+    plan = planFor(ctx, decision.route, cluster);
+    st.memoPlan = plan;
+    st.memoRoute = decision.route;
+    st.memoCluster = cluster;
+  }
+  // Pools are closed only when a snapshot drops their endpoint, so a pool found under this snapshot stays open.
+  let pool = st.memoPool;
+  if (pool === null || st.memoEndpoint !== e || st.memoSnapshot !== snapshot) {
+    let limits = limitsCache.get(cluster);
+    if (limits === undefined) {
+      limits = { maxConnections: cluster.maxConnections, maxPending: cluster.maxPending, connectTimeoutMs: cluster.connectTimeoutMs, idleTimeoutMs: cluster.idleTimeoutMs, maxHeaderBytes: snapshot.limits.maxHeaderBytes };
+      limitsCache.set(cluster, limits);
+    }
+    pool = cluster.peerProtocol === 'http1' ? ctx.h1Pools.mesh(e.address, e.proxyPort!, e.spiffeId!, limits) : ctx.h1Pools.plain(e.address, e.port, limits);
+    st.memoPool = pool;
+    st.memoEndpoint = e;
+  }
+  if (cluster.peerProtocol === 'http1') {
     let extra = dstHeaders.get(e);
     if (extra === undefined) {
       extra = `${DST_PORT_HEADER}: ${e.port}\r\n`;
       dstHeaders.set(e, extra);
     }
-    forward(conn, ctx.h1Pools.mesh(e.address, e.proxyPort!, e.spiffeId!, limits), planFor(ctx, decision.route, cluster), extra);
+    forward(conn, pool, plan, extra);
   } else {
-    forward(conn, ctx.h1Pools.plain(e.address, e.port, limits), planFor(ctx, decision.route, cluster));
+    forward(conn, pool, plan);
   }
 }
 
@@ -287,11 +321,34 @@ function send(conn: Http1ServerConn, st: H1State, decision: RouteDecision, ep: E
 export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   const st = conn.context as H1State;
   const ctx = st.ctx;
-  const { authority, path } = targetOf(head);
-  const req: RoutableRequest = new Http1RouteView(head.method, path, authority, conn.socket.remoteAddress ?? '', head);
+  let authority = head.host;
+  let path = head.target;
+  if (head.absoluteForm) ({ authority, path } = targetOf(head));
+  const req: RoutableRequest = new Http1RouteView(head.method, path, authority, conn, head);
+  const snapshot = ctx.snapshot;
+  if (st.memoSnapshot !== snapshot) {
+    st.memoSnapshot = snapshot;
+    st.memoAuthority = '';
+    st.memoPort = undefined;
+    st.memoPlan = null;
+    st.memoPool = null;
+  }
+  let port = st.fixed;
+  if (port === undefined && authority !== '') {
+    // The same Host as the previous request on this connection: the same service port (the parser hands
+    // back the same string object then, so this is usually a pointer compare).
+    if (authority === st.memoAuthority) port = st.memoPort;
+    else {
+      port = resolveAuthority(snapshot, authority)?.port;
+      if (port !== undefined) {
+        st.memoAuthority = authority;
+        st.memoPort = port;
+      }
+    }
+  }
   let routed;
   try {
-    routed = routeHttpRequest(ctx.snapshot, ctx.clusters, req, st.fixed);
+    routed = routeHttpRequest(snapshot, ctx.clusters, req, port);
   } catch (e) {
     ctx.metrics.error('outbound', (e as ProxyError).code);
     ctx.metrics.request('outbound', ERROR_MAP[(e as ProxyError).code]?.http ?? 502, 0);

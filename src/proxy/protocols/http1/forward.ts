@@ -226,6 +226,71 @@ function serializeHead(head: Http1Head, startLine: string | null, edits: HeaderE
   return out;
 }
 
+/** True when forwarding `head` drops none of its fields (its bytes can go out as received). */
+function keepsEveryField(head: Http1Head, edits: HeaderEdits | null, flags: number): boolean {
+  const buf = head.buf;
+  const offsets = head.offsets;
+  const kinds = head.kinds;
+  const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
+  const dropTe = (flags & F_DROP_TE) !== 0;
+  const replaceHost = (flags & F_REPLACE_HOST) !== 0;
+  for (let i = 0; i < head.headerCount; i++) {
+    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) return false;
+  }
+  return true;
+}
+
+/**
+ * Forwards a head in place, when nothing is added to it: the kept lines (start line included) are moved
+ * up against the empty line that ends the head, over the dropped ones, so the head now occupies
+ * head.buf[returned offset, head.end) and is still followed by the body bytes that came with it — one
+ * write for both, with no new buffer and no body copy. The head's offsets no longer describe its bytes
+ * afterwards: only for a response head, which nothing reads again once it is forwarded.
+ */
+function compactHeadInPlace(head: Http1Head, edits: HeaderEdits | null, flags: number): number {
+  const buf = head.buf;
+  const offsets = head.offsets;
+  const kinds = head.kinds;
+  const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
+  const dropTe = (flags & F_DROP_TE) !== 0;
+  // Walk backwards; each kept run moves right (never left), so no byte is overwritten before it moved.
+  let dst = head.end - 2;
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = head.headerCount - 1; i >= 0; i--) {
+    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, false)) continue;
+    const o = i * 5;
+    if (offsets[o + 4] === runStart) {
+      runStart = offsets[o]!;
+    } else {
+      if (runStart !== -1) {
+        dst -= runEnd - runStart;
+        if (dst !== runStart) buf.copyWithin(dst, runStart, runEnd);
+      }
+      runStart = offsets[o]!;
+      runEnd = offsets[o + 4]!;
+    }
+  }
+  if (runStart === head.startLineEnd) {
+    runStart = head.start;
+  } else {
+    if (runStart !== -1) {
+      dst -= runEnd - runStart;
+      if (dst !== runStart) buf.copyWithin(dst, runStart, runEnd);
+    }
+    runStart = head.start;
+    runEnd = head.startLineEnd;
+  }
+  dst -= runEnd - runStart;
+  if (dst !== runStart) buf.copyWithin(dst, runStart, runEnd);
+  return dst;
+}
+
+/** buf[start, end) without a new view when that is the whole buffer. */
+function span(buf: Buffer, start: number, end: number): Buffer {
+  return start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+}
+
 /** Buffer#latin1Write (fast, untyped in @types/node): writes a one-byte-per-char string at `pos`. */
 const latin1Write = (out: Buffer, text: string, pos: number): number => (out as any).latin1Write(text, pos) as number;
 
@@ -254,11 +319,20 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
   finished = false;
   status = 0;
   reused = false;
-  /** Request head waiting to be written together with the first body bytes. */
+  /**
+   * Request head waiting to be written together with the first body bytes: reqHead[reqHeadStart,
+   * reqHeadEnd). A serialised copy (reqView false) has spare room after the head for those bytes; a
+   * view (reqView true) is the client's own bytes, forwarded as received.
+   */
   reqHead: Buffer | null = null;
-  reqHeadLen = 0;
+  reqHeadStart = 0;
+  reqHeadEnd = 0;
+  reqView = false;
+  /** The same for the response head (a view: the upstream's bytes, compacted in place). */
   resHead: Buffer | null = null;
-  resHeadLen = 0;
+  resHeadStart = 0;
+  resHeadEnd = 0;
+  resView = false;
   /** HTTP/1.0 client and chunked response: send payload only, delimit by close. */
   dechunk = false;
   upgrade = false;
@@ -297,9 +371,20 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
       if (head.versionMinor === 0) startLine = `${head.method} ${head.target} HTTP/1.1\r\n`;
       if (head.host === '' && head.versionMinor === 0) tail += `host: ${this.pool.name}\r\n`;
     }
-    const spare = Math.min(conn.pendingBodyBytes, COALESCE_MAX);
-    this.reqHead = serializeHead(head, startLine, this.plan.requestEdits, this.extra, tail, flags, spare);
-    this.reqHeadLen = lastHeadLength;
+    const edits = this.plan.requestEdits;
+    if (startLine === null && tail === '' && this.extra === '' && (edits === null || edits.block.length === 0) && head.inChunk && keepsEveryField(head, edits, flags)) {
+      // Nothing to change: the head goes out as the client sent it (with the body bytes that follow it).
+      this.reqHead = head.buf;
+      this.reqHeadStart = head.start;
+      this.reqHeadEnd = head.end;
+      this.reqView = true;
+    } else {
+      const spare = Math.min(conn.pendingBodyBytes, COALESCE_MAX);
+      this.reqHead = serializeHead(head, startLine, edits, this.extra, tail, flags, spare);
+      this.reqHeadStart = 0;
+      this.reqHeadEnd = lastHeadLength;
+      this.reqView = false;
+    }
     conn.startBody();
     if (this.reqHead !== null && !this.finished) this.#flushReqHead();
   };
@@ -307,7 +392,7 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
   #flushReqHead(): void {
     const h = this.reqHead!;
     this.reqHead = null;
-    if (!this.up!.write(this.reqHeadLen === h.length ? h : h.subarray(0, this.reqHeadLen))) this.conn.pauseBody();
+    if (!this.up!.write(span(h, this.reqHeadStart, this.reqHeadEnd))) this.conn.pauseBody();
   }
 
   // ---- ExchangeHooks (client side) ---------------------------------------------------------------
@@ -320,14 +405,17 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     const n = end - start;
     if (head !== null) {
       this.reqHead = null;
-      if (head.length - this.reqHeadLen >= n) {
-        buf.copy(head, this.reqHeadLen, start, end);
-        const len = this.reqHeadLen + n;
-        ok = up.write(len === head.length ? head : head.subarray(0, len));
+      const hs = this.reqHeadStart;
+      const he = this.reqHeadEnd;
+      if (this.reqView && buf === head && start === he) {
+        ok = up.write(span(buf, hs, end));
+      } else if (!this.reqView && head.length - he >= n) {
+        buf.copy(head, he, start, end);
+        ok = up.write(span(head, 0, he + n));
       } else {
         up.socket.cork();
-        up.write(head.subarray(0, this.reqHeadLen));
-        ok = up.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        up.write(span(head, hs, he));
+        ok = up.write(span(buf, start, end));
         up.socket.uncork();
       }
     } else {
@@ -406,11 +494,24 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     let tail = '';
     if (!conn.keepAlive) tail = CONNECTION_CLOSE;
     else if (conn.head.versionMinor === 0) tail = CONNECTION_KEEP_ALIVE;
+    const edits = this.plan.responseEdits;
+    if (!this.dechunk && tail === '' && (edits === null || edits.block.length === 0) && head.inChunk && head.buf === chunk) {
+      // Nothing to add: drop the hop-by-hop lines in place; head and first body bytes stay contiguous.
+      const at = compactHeadInPlace(head, edits, flags);
+      if (head.versionMinor === 0) chunk[at + 7] = 0x31;
+      this.resHead = chunk;
+      this.resHeadStart = at;
+      this.resHeadEnd = head.end;
+      this.resView = true;
+      return;
+    }
     const spare = this.dechunk ? 0 : Math.min(chunk.length - bodyStart, COALESCE_MAX);
-    const out = serializeHead(head, null, this.plan.responseEdits, '', tail, flags, spare);
+    const out = serializeHead(head, null, edits, '', tail, flags, spare);
     if (head.versionMinor === 0) out[7] = 0x31;
     this.resHead = out;
-    this.resHeadLen = lastHeadLength;
+    this.resHeadStart = 0;
+    this.resHeadEnd = lastHeadLength;
+    this.resView = false;
   }
 
   onResponseBytes(buf: Buffer, start: number, end: number): void {
@@ -425,14 +526,17 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     let ok: boolean;
     if (head !== null) {
       this.resHead = null;
-      if (head.length - this.resHeadLen >= n) {
-        buf.copy(head, this.resHeadLen, start, end);
-        const len = this.resHeadLen + n;
-        ok = conn.writeRaw(len === head.length ? head : head.subarray(0, len));
+      const hs = this.resHeadStart;
+      const he = this.resHeadEnd;
+      if (this.resView && buf === head && start === he) {
+        ok = conn.writeRaw(span(buf, hs, end));
+      } else if (!this.resView && head.length - he >= n) {
+        buf.copy(head, he, start, end);
+        ok = conn.writeRaw(span(head, 0, he + n));
       } else {
         conn.socket.cork();
-        conn.writeRaw(head.subarray(0, this.resHeadLen));
-        ok = conn.writeRaw(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        conn.writeRaw(span(head, hs, he));
+        ok = conn.writeRaw(span(buf, start, end));
         conn.socket.uncork();
       }
     } else {
@@ -448,7 +552,7 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
     if (this.resHead !== null) {
       const h = this.resHead;
       this.resHead = null;
-      conn.writeRaw(this.resHeadLen === h.length ? h : h.subarray(0, this.resHeadLen));
+      conn.writeRaw(span(h, this.resHeadStart, this.resHeadEnd));
     }
     this.finished = true;
     this.up = null;
