@@ -1,8 +1,10 @@
 // The HTTP/1.1 → HTTP/1.1 fast path: forwards the current request of a server connection to a pooled
 // upstream connection and the response back. Heads are re-serialised once with precompiled header
 // edits (hop-by-hop fields dropped per RFC 9110 §7.6.1, configured set/add/remove applied) and sent in
-// the same write as the first body bytes; bodies pass through untouched, chunk framing included, with
-// back-pressure both ways. 1xx responses are relayed (Expect: 100-continue), 101 turns the exchange
+// the same write as the first body bytes — or, when nothing is added, not copied at all: a request head
+// that loses nothing goes out as the client's bytes, a response head that only loses lines is compacted
+// in place in the upstream's chunk, in front of its body; bodies pass through untouched, chunk framing
+// included, with back-pressure both ways. 1xx responses are relayed (Expect: 100-continue), 101 turns the exchange
 // into a byte tunnel (WebSocket), an HTTP/1.0 client gets a chunked response de-chunked.
 //
 // API:
