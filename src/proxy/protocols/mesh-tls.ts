@@ -9,6 +9,7 @@ import type { IdentityMaterial } from '../../identity/material.ts';
 import { clientTlsOptions, serverTlsOptions, verifyPeerSpiffeId, type PeerExpectation } from '../../identity/tls.ts';
 import { trustDomainOf } from '../../identity/spiffe.ts';
 import { connectError, ProxyError } from '../errors.ts';
+import { withDirectReads } from './socket-reads.ts';
 
 export const ALPN_H2 = 'h2';
 export const ALPN_HTTP1 = 'http/1.1';
@@ -65,14 +66,16 @@ export function connectPeer(options: {
 }): Promise<TLSSocket> {
   const target = `${options.host}:${options.port} (${options.expectedPeer})`;
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({
+    const connectOptions = {
       host: options.host,
       port: options.port,
       ...clientTlsOptions(options.material, { expectedPeer: options.expectedPeer }),
       ALPNProtocols: [options.alpn],
       noDelay: true,
       allowHalfOpen: options.alpn === ALPN_TCP,
-    } as ConnectionOptions);
+    } as ConnectionOptions;
+    // The h2 link reads decrypted bytes into the shared buffer (socket-reads.ts); tunnels pipe as usual.
+    const socket = options.alpn === ALPN_H2 ? withDirectReads((onread) => tls.connect({ ...connectOptions, onread } as ConnectionOptions)) : tls.connect(connectOptions);
     const deadline = sharedTimer.deadline(options.timeoutMs, () => {
       socket.destroy();
       reject(new ProxyError('CONNECT_TIMEOUT', `connect to ${target} timed out after ${options.timeoutMs} ms`));

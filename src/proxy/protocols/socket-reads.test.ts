@@ -188,3 +188,44 @@ test('a socket whose handle cannot be moved is returned as it is, resumed', asyn
   await once(client, 'close');
   await new Promise<void>((r) => server.close(() => r()));
 });
+
+test('mTLS to a peer proxy (connectPeer, ALPN h2) reads decrypted bytes directly: sink and data both intact', async (t) => {
+  const { makeTestPki } = await import('../../../test/support/pki.ts');
+  const { connectPeer, inboundTlsOptions, ALPN_H2 } = await import('./mesh-tls.ts');
+  const tls = await import('node:tls');
+  const pki = await makeTestPki();
+  const serverId = await pki.issue('default/server');
+  const clientId = await pki.issue('default/client');
+  const payload = Buffer.alloc(300_000);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
+  const server = tls.createServer(inboundTlsOptions(serverId), (s) => {
+    s.on('error', () => {});
+    s.end(payload);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const open = () => connectPeer({ host: '127.0.0.1', port, material: clientId, expectedPeer: serverId.spiffeId, alpn: ALPN_H2, timeoutMs: 5000 });
+  // A sink.
+  const a = await open();
+  assert.equal(readsDirectly(a), true);
+  const kept: Buffer[] = [];
+  const copies: Buffer[] = [];
+  setSink(a, (c) => {
+    kept.push(c);
+    copies.push(Buffer.from(c));
+  });
+  await once(a, 'end');
+  assert.ok(kept.length > 1);
+  kept.forEach((c, i) => assert.ok(c.equals(copies[i]!), `chunk ${i} changed after later reads`));
+  assert.ok(Buffer.concat(kept).equals(payload));
+  a.destroy();
+  // 'data' listeners, as the h2 session uses.
+  const b = await open();
+  const got: Buffer[] = [];
+  b.on('data', (c: Buffer) => got.push(c));
+  await once(b, 'end');
+  assert.ok(Buffer.concat(got).equals(payload));
+  b.destroy();
+});

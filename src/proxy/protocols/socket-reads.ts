@@ -15,7 +15,8 @@
 //     the socket back to Readable consumers (upgrades, CONNECT).
 //   - pause()/resume() stop and start reading at once (node's onread path calls readStop/readStart).
 //   - 'end', 'close', 'error' and 'drain' are emitted as usual.
-// Sockets come from `connectDirect` (net.connect with `onread`) or `adoptAccepted` (an accepted
+// Sockets come from `connectDirect` (net.connect with `onread`), `withDirectReads` (any connect
+// taking `onread`, e.g. tls.connect to a peer proxy) or `adoptAccepted` (an accepted
 // socket's handle moved into a new net.Socket with `onread`; the listener must use pauseOnConnect).
 // The latter uses two undocumented fields of node's net module (`_handle`, `_server`); when they are
 // not as expected it returns the accepted socket unchanged, which then reads the usual way.
@@ -84,8 +85,16 @@ export function setSink(socket: net.Socket, sink: ByteSink | null): boolean {
 
 /** net.connect whose reads go to a sink (set with setSink) instead of the Readable. */
 export function connectDirect(options: net.TcpNetConnectOpts): net.Socket {
+  return withDirectReads((onread) => net.connect({ ...options, onread }));
+}
+
+/**
+ * A socket made by `open` with the `onread` option it is given: `tls.connect({ ..., onread })`
+ * reads decrypted bytes the same way (node's TLSWrap takes the buffer from the same listener).
+ */
+export function withDirectReads<S extends net.Socket>(open: (onread: net.OnReadOpts) => S): S {
   const owner: { socket: DirectReadSocket | null } = { socket: null };
-  const socket = net.connect({ ...options, onread: onreadFor(owner) }) as DirectReadSocket;
+  const socket = open(onreadFor(owner)) as S & DirectReadSocket;
   socket[kSink] = null;
   owner.socket = socket;
   return socket;
