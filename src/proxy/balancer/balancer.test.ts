@@ -94,3 +94,18 @@ test('ring hash is consistent on the key and moves few keys when an endpoint lea
   const lost = [...before.values()].filter((p) => p === 4).length;
   assert.equal(moved, lost, 'only keys of the removed endpoint move');
 });
+
+test('a pick is the endpoint\'s one shared, frozen result (no object per request)', () => {
+  const eps = [ep(1), ep(2)];
+  for (const picker of [new P2cEwmaPicker(eps), new RoundRobinPicker(eps), new RingHashPicker(eps), new P2cEwmaPicker([eps[0]!])]) {
+    for (let i = 0; i < 10; i++) {
+      const r = picker.pick({ now: 0, hashKey: `k${i}` });
+      assert.equal(r.type, 'pick');
+      if (r.type === 'pick') {
+        assert.equal(r, r.endpoint.picked);
+        assert.equal(r.endpoint.picked.type === 'pick' && r.endpoint.picked.endpoint, r.endpoint);
+      }
+      assert.ok(Object.isFrozen(r));
+    }
+  }
+});

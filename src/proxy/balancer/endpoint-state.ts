@@ -27,9 +27,12 @@ export class EndpointState {
   probing = false;
   ejections = 0;
   #backoffMs = 0;
+  /** The pick of this endpoint: one shared frozen result, returned by the pickers instead of a new object per request. */
+  readonly picked: PickResult;
 
   constructor(config: EndpointConfig) {
     this.config = config;
+    this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
   }
 
   /** True when a request may be sent here now (healthy, or due for its single probe). */

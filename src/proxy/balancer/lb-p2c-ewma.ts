@@ -17,7 +17,7 @@ export class P2cEwmaPicker implements Picker {
     if (n === 0) return noneResult(eps);
     if (n === 1) {
       const only = eps[0]!;
-      return only.available(ctx.now) ? { type: 'pick', endpoint: only } : noneResult(eps);
+      return only.available(ctx.now) ? only.picked : noneResult(eps);
     }
     // Two random draws; fall back to a scan when one or both are unavailable.
     const i = Math.floor(this.#random() * n);
@@ -27,14 +27,14 @@ export class P2cEwmaPicker implements Picker {
     const b = eps[j]!;
     const aOk = a.available(ctx.now);
     const bOk = b.available(ctx.now);
-    if (aOk && bOk) return { type: 'pick', endpoint: a.cost() <= b.cost() ? a : b };
-    if (aOk) return { type: 'pick', endpoint: a };
-    if (bOk) return { type: 'pick', endpoint: b };
+    if (aOk && bOk) return (a.cost() <= b.cost() ? a : b).picked;
+    if (aOk) return a.picked;
+    if (bOk) return b.picked;
     let best: EndpointState | undefined;
     for (let k = 0; k < n; k++) {
       const e = eps[k]!;
       if (e.available(ctx.now) && (best === undefined || e.cost() < best.cost())) best = e;
     }
-    return best ? { type: 'pick', endpoint: best } : noneResult(eps);
+    return best ? best.picked : noneResult(eps);
   }
 }

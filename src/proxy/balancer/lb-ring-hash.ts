@@ -45,7 +45,7 @@ export class RingHashPicker implements Picker {
       // No key: spread like round robin over the ring owners.
       for (let i = 0; i < this.#endpoints.length; i++) {
         const e = this.#endpoints[this.#rr++ % this.#endpoints.length]!;
-        if (e.available(ctx.now)) return { type: 'pick', endpoint: e };
+        if (e.available(ctx.now)) return e.picked;
       }
       return noneResult(this.#endpoints);
     }
@@ -59,7 +59,7 @@ export class RingHashPicker implements Picker {
     }
     for (let k = 0; k < n; k++) {
       const e = this.#owners[(lo + k) % n]!;
-      if (e.available(ctx.now)) return { type: 'pick', endpoint: e };
+      if (e.available(ctx.now)) return e.picked;
     }
     return noneResult(this.#endpoints);
   }

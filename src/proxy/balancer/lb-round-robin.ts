@@ -22,7 +22,7 @@ export class RoundRobinPicker implements Picker {
     for (let i = 0; i < n; i++) {
       const e = order[this.#next]!;
       this.#next = this.#next + 1 === n ? 0 : this.#next + 1;
-      if (e.available(ctx.now)) return { type: 'pick', endpoint: e };
+      if (e.available(ctx.now)) return e.picked;
     }
     return noneResult(this.#endpoints);
   }

@@ -18,8 +18,8 @@ import type { EndpointState } from '../balancer/endpoint-state.ts';
 import type { ClusterConfig, EndpointConfig, RouteConfig, ServicePortConfig } from '../runtime/snapshot.ts';
 import type { PoolLimits } from '../protocols/http1-pools.ts';
 import type { Http1Pool } from '../protocols/http1/pool.ts';
-import { requestTimeoutFor, resolveAuthority, type RuntimeSnapshot } from '../runtime/snapshot.ts';
-import { isRedirect, routeHttpRequest, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
+import { requestTimeoutFor, resolveAuthority, selectRoute, type RuntimeSnapshot } from '../runtime/snapshot.ts';
+import { isRedirect, routeHttpRequest, type RedirectDecision, type RoutableRequest, type RouteDecision } from '../layers/route.ts';
 import { pickEndpoint } from '../layers/balance.ts';
 import { ALPN_H2, DST_PORT_HEADER, connectPeer, connectTcp } from '../protocols/mesh-tls.ts';
 import { H2Bridge, compileFlatEdits, requestHeaderList, type H2BridgePlan, type BridgeOutcome } from '../protocols/h2-bridge.ts';
@@ -54,15 +54,19 @@ export class H1State {
   memoPlan: ForwardPlan | null = null;
   memoEndpoint: EndpointConfig | null = null;
   memoPool: Http1Pool | null = null;
+  /** The routing decision of the previous request (a route with one backend: the same cluster again). */
+  memoDecision: RouteDecision | null = null;
+  /** This connection's routing view, refilled per request (one request at a time per connection). */
+  view: Http1RouteView | null = null;
   constructor(readonly ctx: ProxyContext, readonly direction: Direction, readonly fixed: ServicePortConfig | undefined) {}
 }
 
-/** The routing view of an engine request: reads headers from the parsed head on demand. */
+/** The routing view of an engine request: reads headers from the parsed head on demand. One per connection, refilled per request. */
 class Http1RouteView implements RoutableRequest {
+  method = '';
+  path = '';
+  authority = '';
   constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly authority: string,
     private readonly conn: Http1ServerConn,
     private readonly head: Http1Head,
   ) {}
@@ -324,14 +328,19 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   let authority = head.host;
   let path = head.target;
   if (head.absoluteForm) ({ authority, path } = targetOf(head));
-  const req: RoutableRequest = new Http1RouteView(head.method, path, authority, conn, head);
+  const req = (st.view ??= new Http1RouteView(conn, head));
+  req.method = head.method;
+  req.path = path;
+  req.authority = authority;
   const snapshot = ctx.snapshot;
   if (st.memoSnapshot !== snapshot) {
+    // Clusters, pools and plans are rebuilt or retired with a new snapshot: forget every memo.
     st.memoSnapshot = snapshot;
     st.memoAuthority = '';
     st.memoPort = undefined;
     st.memoPlan = null;
     st.memoPool = null;
+    st.memoDecision = null;
   }
   let port = st.fixed;
   if (port === undefined && authority !== '') {
@@ -346,9 +355,17 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
       }
     }
   }
-  let routed;
+  let routed: RouteDecision | RedirectDecision;
   try {
-    routed = routeHttpRequest(snapshot, ctx.clusters, req, port);
+    // Same port and the same route as the previous request, and that route has a single backend: the
+    // previous decision again (no new objects, no cluster lookup). Anything else is routed in full.
+    const memo = st.memoDecision;
+    const route = memo !== null && memo.port === port ? selectRoute(port, req) : undefined;
+    if (route !== undefined && route === memo!.route && route.backends.length === 1) routed = memo!;
+    else {
+      routed = routeHttpRequest(snapshot, ctx.clusters, req, port);
+      if (!isRedirect(routed)) st.memoDecision = routed;
+    }
   } catch (e) {
     ctx.metrics.error('outbound', (e as ProxyError).code);
     ctx.metrics.request('outbound', ERROR_MAP[(e as ProxyError).code]?.http ?? 502, 0);
@@ -381,14 +398,15 @@ export function outboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
     return;
   }
   let ep: EndpointState;
+  const now = performance.now();
   try {
-    ep = pickEndpoint(decision.cluster, req, performance.now());
+    ep = pickEndpoint(decision.cluster, req, now);
   } catch (e) {
     ctx.metrics.error('outbound', (e as ProxyError).code);
     ctx.metrics.request('outbound', 503, 0);
     return respondProxyError(conn, e, 'outbound');
   }
-  st.started = performance.now();
+  st.started = now;
   st.decision = decision;
   st.req = req;
   st.attempts = 0;

@@ -517,18 +517,16 @@ export class Http1Parser {
     i++;
     while (i < limit && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
     const vs = i;
-    let ve = vs;
-    for (; i < limit; i++) {
-      const c = buf[i]!;
-      if (c < 0x20 || c === 0x7f) {
-        if (c === 0x09) continue;
-        if (c === 13) break;
-        if (c === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
-        return this.#fail(Http1Codes.BAD_HEADER_VALUE, 'invalid byte in header value');
-      }
-      if (c !== 0x20) ve = i + 1;
+    // One table lookup per value byte; the loop stops at CR (the line's end), LF, or a forbidden byte.
+    while (i < limit && FIELD_VALUE[buf[i]!] === 1) i++;
+    if (i < limit && buf[i] !== 13) {
+      if (buf[i] === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
+      return this.#fail(Http1Codes.BAD_HEADER_VALUE, 'invalid byte in header value');
     }
     if (i + 1 >= limit) return NEED_MORE;
+    // Trailing whitespace is not part of the value.
+    let ve = i;
+    while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09)) ve--;
     if (buf[i + 1] !== 10) return this.#fail(Http1Codes.BARE_CR, 'bare CR in header value');
     const next = i + 2;
     return this.#addField(buf, s, nameEnd, vs, ve, next) ? next : PARSE_ERROR;
