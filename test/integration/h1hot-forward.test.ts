@@ -147,3 +147,50 @@ test('outbound: one keep-alive client connection follows Host changes and snapsh
   assert.deepEqual(await get('one'), { status: 200, body: 'B' });
   assert.equal(sockets.size, 1, 'every request went over one client connection');
 });
+
+test('outbound: on one keep-alive connection, a weighted split still spreads and path routes still choose', async () => {
+  const a = await startHttpServer((_q, r) => r.end('A'));
+  const b = await startHttpServer((_q, r) => r.end('B'));
+  cleanups.push(() => a.close(), () => b.close());
+  const spec: ProxyConfigSpec = {
+    workload: { name: 'web', namespace: 'shop' },
+    listeners: { outbound: { port: 0 }, inbound: null, admin: null },
+    services: [
+      {
+        name: 'svc',
+        namespace: 'shop',
+        ports: [
+          {
+            port: 80,
+            protocol: 'http1',
+            routes: [
+              { match: { pathPrefix: '/only-b' }, backends: [{ cluster: 'b' }] },
+              { backends: [{ cluster: 'a', weight: 1 }, { cluster: 'b', weight: 1 }] },
+            ],
+          },
+        ],
+      },
+    ],
+    clusters: [
+      { name: 'a', endpoints: [{ address: '127.0.0.1', port: a.port }] },
+      { name: 'b', endpoints: [{ address: '127.0.0.1', port: b.port }] },
+    ],
+  };
+  const proxy = await WeftProxy.start({ snapshot: snapshotOf(spec) });
+  cleanups.push(() => proxy.close());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  const get = (path: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: proxy.addresses.outbound!.port, path, headers: { host: 'svc' }, agent }, (res) => void collect(res).then((body) => resolve(body.toString())))
+        .on('error', reject);
+    });
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 60; i++) {
+    const body = await get('/x');
+    seen.set(body, (seen.get(body) ?? 0) + 1);
+  }
+  for (let i = 0; i < 3; i++) assert.equal(await get('/only-b/y'), 'B');
+  assert.ok((seen.get('A') ?? 0) >= 10 && (seen.get('B') ?? 0) >= 10, `both weighted backends get traffic: ${JSON.stringify([...seen])}`);
+});
