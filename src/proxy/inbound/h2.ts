@@ -14,7 +14,7 @@ import { H2_INTERNAL_ERROR, type H2HeaderList, type H2ServerSession, type H2Sess
 import { serveH2 } from '../protocols/h2/session.ts';
 import { Http1ClientRequest, type Http1ResponseHandler } from '../protocols/http1/client.ts';
 import type { Http1Pool, Http1UpstreamConn } from '../protocols/http1/pool.ts';
-import type { Http1Head } from '../protocols/http1/parser.ts';
+import { K_CONTENT_LENGTH, K_EXPECT, K_OTHER, type Http1Head } from '../protocols/http1/parser.ts';
 import type { UpstreamError } from '../protocols/http1/errors.ts';
 import type { PoolLimits } from '../protocols/http1-pools.ts';
 import type { LimitsConfig } from '../runtime/snapshot.ts';
@@ -126,10 +126,25 @@ function dropRequestBody(stream: H2Stream): void {
   stream.onTrailers = null;
 }
 
+// The stream callbacks of every H2ToHttp1Bridge: the codec calls them with the stream as `this`, and
+// the bridge is the stream's context — no closures per request.
+function bridgeOnData(this: H2Stream, chunk: Buffer, endStream: boolean): void {
+  (this.context as H2ToHttp1Bridge).onStreamData(chunk, endStream);
+}
+function bridgeOnTrailers(this: H2Stream, trailers: H2HeaderList): void {
+  (this.context as H2ToHttp1Bridge).onStreamTrailers(trailers);
+}
+function bridgeOnWritable(this: H2Stream): void {
+  (this.context as H2ToHttp1Bridge).onStreamWritable();
+}
+function bridgeOnClose(this: H2Stream): void {
+  (this.context as H2ToHttp1Bridge).onStreamClose();
+}
+
 /**
- * One h2 stream forwarded as an HTTP/1.1 request to the app. It is the stream's callbacks' target and
- * the HTTP/1 client's response handler, so a request costs this object, the client request and the
- * header arrays — no closures, no streams.
+ * One h2 stream forwarded as an HTTP/1.1 request to the app. It is the stream's context (shared
+ * callbacks reach it there) and the HTTP/1 client's response handler, so a request costs this object,
+ * its pool callback, the client request and the header arrays — no streams.
  */
 class H2ToHttp1Bridge implements Http1ResponseHandler {
   readonly ctx: ProxyContext;
@@ -165,10 +180,10 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
     const stream = this.stream;
     this.ctx.inflight++;
     stream.context = this;
-    stream.onData = this.onStreamData;
-    stream.onTrailers = this.onStreamTrailers;
-    stream.onWritable = this.onStreamWritable;
-    stream.onClose = this.onStreamClose;
+    stream.onData = bridgeOnData;
+    stream.onTrailers = bridgeOnTrailers;
+    stream.onWritable = bridgeOnWritable;
+    stream.onClose = bridgeOnClose;
     let path = '/';
     let authority = '';
     let host = '';
@@ -228,7 +243,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   };
 
   // ---- stream callbacks (request side) ----
-  readonly onStreamData = (chunk: Buffer, endStream: boolean): void => {
+  onStreamData(chunk: Buffer, endStream: boolean): void {
     const n = chunk.length;
     if (this.finished || this.req === null) {
       if (n > 0) this.stream.consume(n);
@@ -243,23 +258,23 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
       else this.held += n;
     }
     if (endStream) req.end();
-  };
+  }
 
-  readonly onStreamTrailers = (trailers: H2HeaderList): void => {
+  onStreamTrailers(trailers: H2HeaderList): void {
     if (this.finished || this.req === null) return;
     const list: Array<[string, string]> = [];
     for (let i = 0; i < trailers.length; i += 2) list.push([trailers[i]!, trailers[i + 1]!]);
     this.req.end(list);
-  };
+  }
 
-  readonly onStreamWritable = (): void => {
+  onStreamWritable(): void {
     if (this.responsePaused) {
       this.responsePaused = false;
       this.req?.resumeResponse();
     }
-  };
+  }
 
-  readonly onStreamClose = (code: number | null): void => {
+  onStreamClose(): void {
     if (this.finished || this.endedWithData) return;
     // Reset by the peer (or the session died) before the response ended: abort the app request.
     this.finished = true;
@@ -270,8 +285,7 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
       req.abort();
     }
     this.#done();
-    void code;
-  };
+  }
 
   // ---- Http1ResponseHandler (response side) ----
   onInformational(head: Http1Head): void {
@@ -369,14 +383,66 @@ class H2ToHttp1Bridge implements Http1ResponseHandler {
   }
 }
 
-/** A response head as a flat list: `:status` first, connection-specific fields dropped. */
+/** `:status` values, made once per code. */
+const statusStrings: string[] = [];
+
+function statusString(status: number): string {
+  return (statusStrings[status] ??= String(status));
+}
+
+// The names and values of the last response heads, by field position (shared by every inbound
+// session: an app answers with the same fields again and again). A field whose bytes equal the
+// remembered string reuses it: no string made, no name lookup, and the HPACK encoder then finds its
+// last value by identity.
+const LAST_FIELDS = 32;
+const lastNames: string[] = new Array<string>(LAST_FIELDS).fill('');
+const lastValues: string[] = new Array<string>(LAST_FIELDS).fill('');
+
+/** buf[s, e) equals `text` (latin1, exactly). */
+function sameBytes(buf: Buffer, s: number, e: number, text: string): boolean {
+  if (e - s !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (buf[s + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** buf[s, e) equals the lower-case `name` ignoring ASCII case. */
+function sameName(buf: Buffer, s: number, e: number, name: string): boolean {
+  if (e - s !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = buf[s + i]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * A response head as a flat list: `:status` first, connection-specific fields dropped (the parser's
+ * kinds mark them, and those named in Connection; http2-settings and proxy-authorization by name).
+ */
 function responseList(head: Http1Head): H2HeaderList {
-  const list: H2HeaderList = [':status', String(head.status)];
+  const list: H2HeaderList = [':status', statusString(head.status)];
   const listed = head.connectionTokens;
+  const kinds = head.kinds;
+  const offsets = head.offsets;
+  const buf = head.buf;
   for (let i = 0; i < head.headerCount; i++) {
-    const name = head.lowerNameAt(i);
-    if (HOP_BY_HOP.has(name) || (listed !== null && listed.includes(name))) continue;
-    list.push(name, head.valueAt(i));
+    const kind = kinds[i]!;
+    if (kind !== K_OTHER && kind !== K_CONTENT_LENGTH && kind !== K_EXPECT) continue;
+    const o = i * 5;
+    let name: string;
+    let value: string;
+    if (i < LAST_FIELDS) {
+      name = lastNames[i]!;
+      if (!sameName(buf, offsets[o]!, offsets[o + 1]!, name)) lastNames[i] = name = head.lowerNameAt(i);
+      value = lastValues[i]!;
+      if (!sameBytes(buf, offsets[o + 2]!, offsets[o + 3]!, value)) lastValues[i] = value = head.valueAt(i);
+    } else {
+      name = head.lowerNameAt(i);
+      value = head.valueAt(i);
+    }
+    if (kind === K_OTHER && (name === 'proxy-authorization' || name === 'http2-settings')) continue;
+    if (listed !== null && listed.includes(name)) continue;
+    list.push(name, value);
   }
   return list;
 }

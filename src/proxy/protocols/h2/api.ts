@@ -69,6 +69,8 @@ export interface H2SessionOptions {
  * while it parses input, in wire order: onHeaders (client: the response head, informational heads
  * included) → onData* → onTrailers? ; the stream ends with the END_STREAM flag of the last of them.
  * `onClose` fires exactly once, when the stream is fully closed (both sides ended) or reset.
+ * Callbacks are called as methods of the stream (`this` is the stream), so an owner can share one
+ * function across all its streams and find its per-request state in `context` (no closure per stream).
  */
 export interface H2Stream {
   readonly id: number;
@@ -76,7 +78,7 @@ export interface H2Stream {
   context: unknown;
 
   /** Client: a response head (status 1xx may come first, then the final one). Server: unused. */
-  onHeaders: ((headers: H2HeaderList, endStream: boolean) => void) | null;
+  onHeaders: ((this: H2Stream, headers: H2HeaderList, endStream: boolean) => void) | null;
   /**
    * Body bytes (possibly an empty chunk when only END_STREAM arrived). The chunk is a view into a
    * buffer the codec never reuses or overwrites (a socket read, or a fresh join of reads split across
@@ -85,17 +87,17 @@ export interface H2Stream {
    * window of this stream is only re-opened when the owner calls `consume(n)` (the connection window
    * is re-opened on delivery).
    */
-  onData: ((chunk: Buffer, endStream: boolean) => void) | null;
+  onData: ((this: H2Stream, chunk: Buffer, endStream: boolean) => void) | null;
   /** Trailers (a HEADERS frame after the body); always ends the remote side. */
-  onTrailers: ((trailers: H2HeaderList) => void) | null;
+  onTrailers: ((this: H2Stream, trailers: H2HeaderList) => void) | null;
   /** After sendData returned false: the stream may send again (window opened, socket drained). */
-  onWritable: (() => void) | null;
+  onWritable: ((this: H2Stream) => void) | null;
   /**
    * Exactly once, when the stream is gone. `code` is null for a normal close (both sides ended),
    * else the RST_STREAM / GOAWAY error code; `error` describes a session failure (socket error,
    * protocol error, GOAWAY that did not include this stream, settings timeout).
    */
-  onClose: ((code: number | null, error: Error | undefined) => void) | null;
+  onClose: ((this: H2Stream, code: number | null, error: Error | undefined) => void) | null;
 
   /** Sends a head: client — never (request() sent it); server — the response (1xx allowed before the final one). */
   sendHeaders(headers: H2HeaderList, endStream: boolean): void;
@@ -167,8 +169,9 @@ export type H2ServerSession = H2Session;
 export type H2StreamHandler = (stream: H2Stream, headers: H2HeaderList, endStream: boolean) => void;
 
 // The implementation modules and what they export (this file stays the contract):
-//   hpack.ts    — HpackEncoder { setMaxTableSize(n); encode(headers: H2HeaderList): Buffer }
-//                 HpackDecoder { constructor(maxTableSize = 4096); decode(block, out: H2HeaderList, maxListBytes): boolean }
+//   hpack.ts    — HpackEncoder { setMaxTableSize(n); encode(headers: H2HeaderList): Buffer;
+//                   encodeInto(headers, target, position): end (room: HpackEncoder.maxEncodedLength(headers)) }
+//                 HpackDecoder { constructor(maxTableSize = 4096); decode(block, out: H2HeaderList, maxListBytes, start?, end?): boolean }
 //                   (false = the decoded list exceeded maxListBytes, counted per RFC 9113 §6.5.2 as
 //                   name + value + 32 per field; the rest was not appended but the dynamic table stays
 //                   in sync); malformed input throws HpackError (→ COMPRESSION_ERROR).

@@ -459,3 +459,55 @@ describe('HpackDecoder interop with node http2', () => {
     assert.ok(decoder.dynamicTableLength > 0, "node's encoder indexed fields, so later blocks referred to the dynamic table");
   });
 });
+
+describe('HpackEncoder.encodeInto and HpackDecoder ranges (the session encodes into its output and decodes in place)', () => {
+  it('encodeInto writes the bytes encode returns, within maxEncodedLength, with and without Huffman and across table sizes', () => {
+    let seed = 11;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const names = [':status', ':path', 'content-type', 'content-length', 'date', 'x-a', 'x-b', 'authorization', 'cookie', 'server', 'x-custom-header'];
+    for (const huffman of [false, true]) {
+      for (const tableSize of [4096, 200, 0]) {
+        const a = new HpackEncoder({ huffman });
+        const b = new HpackEncoder({ huffman });
+        a.setMaxTableSize(tableSize);
+        b.setMaxTableSize(tableSize);
+        const decoder = new HpackDecoder(4096);
+        for (let round = 0; round < 300; round++) {
+          const list: string[] = [];
+          const fields = random(8);
+          for (let f = 0; f < fields; f++) list.push(names[random(names.length)]!, random(3) === 0 ? 'v'.repeat(random(300)) : `value-${random(20)}`);
+          const expected = a.encode(list);
+          const target = Buffer.alloc(7 + HpackEncoder.maxEncodedLength(list) + 5, 0xee);
+          const end = b.encodeInto(list, target, 7);
+          assert.ok(end - 7 <= HpackEncoder.maxEncodedLength(list), 'within the announced bound');
+          assert.deepEqual(target.subarray(7, end), expected, `round ${round}`);
+          assert.equal(target[6], 0xee, 'nothing written before the position');
+          assert.ok(target.subarray(end).every((x) => x === 0xee), 'nothing written after the block');
+          assert.deepEqual(decodeAll(decoder, expected), pairs(list));
+        }
+      }
+    }
+  });
+
+  it('decodes a block in place from a range of a larger buffer, and a string running past the range end is malformed', () => {
+    const encoder = new HpackEncoder();
+    const head = [':status', '200', 'content-type', 'text/plain', 'x-a', 'b'];
+    const block = encoder.encode(head);
+    const framed = Buffer.concat([Buffer.from([0x82, 0x84, 0x86]), block, Buffer.from([0x00, 0x03, 0x61])]);
+    const out: string[] = [];
+    assert.equal(new HpackDecoder().decode(framed, out, 65536, 3, 3 + block.length), true);
+    assert.deepEqual(out, head);
+    // A literal whose string length points beyond the range (bytes after it belong to something else).
+    const literalBlock = Buffer.from([0x00, 0x03, 0x61, 0x62, 0x63, 0x03, 0x78, 0x79, 0x7a]);
+    const inBigger = Buffer.concat([literalBlock, Buffer.from('zzzz')]);
+    assert.throws(() => new HpackDecoder().decode(inBigger, [], 65536, 0, literalBlock.length - 1), HpackError);
+    const whole: string[] = [];
+    assert.equal(new HpackDecoder().decode(inBigger, whole, 65536, 0, literalBlock.length), true);
+    assert.deepEqual(whole, ['abc', 'xyz']);
+    // An integer cut by the range end.
+    assert.throws(() => new HpackDecoder().decode(Buffer.from([0xff, 0x80, 0x01]), [], 65536, 0, 2), HpackError);
+  });
+});

@@ -152,11 +152,12 @@ export class HpackDecoder {
    * list grew beyond `maxListBytes` (name + value + 32 per field, RFC 9113 §6.5.2): the fields past
    * the limit are not appended, but the block is decoded to its end so the dynamic table stays in
    * step with the peer's encoder. Throws HpackError for a malformed block (the connection is then
-   * unusable: COMPRESSION_ERROR).
+   * unusable: COMPRESSION_ERROR). `start`/`end`: the block is that range of `block` (a frame's
+   * fragment read in place, no view made).
    */
-  decode(block: Buffer, out: H2HeaderList, maxListBytes: number): boolean {
-    const end = block.length;
-    let position = 0;
+  decode(block: Buffer, out: H2HeaderList, maxListBytes: number, start = 0, end = block.length): boolean {
+    this.blockEnd = end;
+    let position = start;
     let listBytes = 0;
     let withinLimit = true;
     let fieldsSeen = false;
@@ -231,6 +232,8 @@ export class HpackDecoder {
     return withinLimit;
   }
 
+  /** Where the block being decoded ends. */
+  private blockEnd = 0;
   /** Where the last integer read ended (a field instead of a returned pair: no allocation per integer). */
   private integerEnd = 0;
   /** Where the last string read ended. */
@@ -241,7 +244,7 @@ export class HpackDecoder {
     let value = prefixMax;
     let multiplier = 1;
     for (;;) {
-      if (position >= block.length) throw new HpackError('header block ends inside an integer');
+      if (position >= this.blockEnd) throw new HpackError('header block ends inside an integer');
       const byte = block[position++]!;
       value += (byte & 0x7f) * multiplier;
       if (value > MAX_INTEGER) throw new HpackError('integer above 2^31 - 1');
@@ -256,7 +259,7 @@ export class HpackDecoder {
 
   /** Reads a string literal (§5.2) at `position`; sets `stringEnd`. Bytes map 1:1 to latin1 characters. */
   private readString(block: Buffer, position: number): string {
-    if (position >= block.length) throw new HpackError('header block ends before a string literal');
+    if (position >= this.blockEnd) throw new HpackError('header block ends before a string literal');
     const first = block[position]!;
     const huffman = first >= 0x80;
     let length = first & 0x7f;
@@ -266,7 +269,7 @@ export class HpackDecoder {
       position = this.integerEnd;
     }
     const end = position + length;
-    if (end > block.length) throw new HpackError('string literal runs past the end of the header block');
+    if (end > this.blockEnd) throw new HpackError('string literal runs past the end of the header block');
     this.stringEnd = end;
     if (length === 0) return '';
     if (!huffman) return latin1Slice(block, position, end);
@@ -406,21 +409,10 @@ const SLAB_SIZE = 64 * 1024;
 let slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
 let slabUsed = 0;
 
-/**
- * Moves the block being written (bytes from..to of `current`) to the start of a new buffer with room
- * for `extra` more bytes: a fresh shared slab when one is big enough, else a buffer of its own (a
- * rare huge block must not leave a huge slab behind).
- */
-function moveBlock(current: Buffer, from: number, to: number, extra: number): Buffer {
-  const size = Math.max(SLAB_SIZE, (to - from + extra) * 2);
-  const next = Buffer.allocUnsafe(size);
-  current.copy(next, 0, from, to);
-  if (size === SLAB_SIZE) {
-    slab = next;
-    slabUsed = 0;
-  }
-  return next;
-}
+/** Bytes the size updates at the start of a block may take (two integers of at most 6 bytes). */
+const SIZE_UPDATE_ROOM = 16;
+/** Bytes one field may take beyond its name and value (three integers of at most 6 bytes each). */
+const FIELD_OVERHEAD = 18;
 
 export interface HpackEncoderOptions {
   /** Largest dynamic table this encoder uses, whatever the peer allows. Default 4096. */
@@ -493,15 +485,41 @@ export class HpackEncoder {
    * keep (a view into a shared slab that is never written again).
    */
   encode(headers: H2HeaderList): Buffer {
-    let buffer: Buffer = slab;
+    const worst = HpackEncoder.maxEncodedLength(headers);
+    let buffer = slab;
     let blockStart = slabUsed;
-    let position = blockStart;
-    // 16 bytes: room for the two size updates; each field checks its own worst case below.
-    if (position + 16 > buffer.length) {
-      buffer = moveBlock(buffer, blockStart, position, 16);
-      position = 0;
+    if (blockStart + worst > buffer.length) {
+      // A fresh slab when the block fits one, else a buffer of its own (a rare huge block must not
+      // leave a huge slab behind).
+      buffer = Buffer.allocUnsafe(worst > SLAB_SIZE ? worst : SLAB_SIZE);
       blockStart = 0;
+      if (worst <= SLAB_SIZE) {
+        slab = buffer;
+        slabUsed = 0;
+      }
     }
+    const end = this.encodeInto(headers, buffer, blockStart);
+    if (buffer === slab) slabUsed = end;
+    return buffer.subarray(blockStart, end);
+  }
+
+  /**
+   * The most bytes encodeInto may write for `headers`: whatever the tables hold, a block is never
+   * longer (raw literals of every name and value, the largest integers, two size updates).
+   */
+  static maxEncodedLength(headers: H2HeaderList): number {
+    let n = SIZE_UPDATE_ROOM;
+    for (let i = 0; i < headers.length; i++) n += headers[i]!.length;
+    return n + (headers.length >> 1) * FIELD_OVERHEAD;
+  }
+
+  /**
+   * Encodes one header block into `target` at `position` (the session writes it straight into its
+   * output, no intermediate buffer); returns where it ends. `target` must have room for
+   * maxEncodedLength(headers) bytes from `position`.
+   */
+  encodeInto(headers: H2HeaderList, target: Buffer, position: number): number {
+    const buffer = target;
     if (this.pendingSizeUpdate) {
       if (this.pendingMinSize < this.maxTableSize) position = writeInteger(buffer, position, 0x20, 0x1f, this.pendingMinSize);
       position = writeInteger(buffer, position, 0x20, 0x1f, this.maxTableSize);
@@ -511,13 +529,6 @@ export class HpackEncoder {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = headers[i]!;
       const value = headers[i + 1]!;
-      // Worst case for this field: 3 integers of ≤ 6 bytes each plus both strings raw.
-      const worst = position + name.length + value.length + 18;
-      if (worst > buffer.length) {
-        buffer = moveBlock(buffer, blockStart, position, worst - position);
-        position -= blockStart;
-        blockStart = 0;
-      }
       // The name: the same as at this position in the previous block (a string compare), else a Map lookup.
       const field = i >> 1;
       let known: EncoderName | undefined;
@@ -573,8 +584,7 @@ export class HpackEncoder {
         this.positionNames[field] = entry;
       }
     }
-    if (buffer === slab) slabUsed = position;
-    return buffer.subarray(blockStart, position);
+    return position;
   }
 
   private indexingFor(policy: number, name: string, value: string): number {

@@ -811,3 +811,155 @@ test('ping(): the peer ACKs and lastRead moves (what the pool liveness probe rel
   await waitFor(() => client.lastRead > before, 'the PING ACK to be read');
   client.close();
 });
+
+describe('per-request fast paths (shared callbacks, heads encoded in place, direct DATA, validation memory)', () => {
+  test('callbacks run with the stream as `this`: one function per callback serves every stream through `context`', async () => {
+    interface Req {
+      body: string;
+      trailers?: H2HeaderList;
+    }
+    // Server side: module-style shared functions, state in context.
+    function serverData(this: H2Stream, chunk: Buffer): void {
+      (this.context as Req).body += chunk.toString();
+      this.consume(chunk.length);
+    }
+    function serverTrailers(this: H2Stream, trailers: H2HeaderList): void {
+      const req = this.context as Req;
+      req.trailers = trailers;
+      this.sendHeaders([':status', '200', 'x-len', String(req.body.length)], false);
+      this.sendData(Buffer.from(req.body.toUpperCase()), false);
+      this.sendTrailers(['x-done', req.body]);
+    }
+    const served: Req[] = [];
+    const { port } = await ownServer((stream) => {
+      const req: Req = { body: '' };
+      served.push(req);
+      stream.context = req;
+      stream.onData = serverData;
+      stream.onTrailers = serverTrailers;
+    });
+    // Client side: shared functions too.
+    interface Res {
+      head?: H2HeaderList;
+      body: string;
+      trailers?: H2HeaderList;
+      code?: number | null;
+      self: boolean;
+    }
+    function clientHeaders(this: H2Stream, head: H2HeaderList): void {
+      (this.context as Res).head = head;
+    }
+    function clientData(this: H2Stream, chunk: Buffer): void {
+      (this.context as Res).body += chunk.toString();
+    }
+    function clientTrailers(this: H2Stream, trailers: H2HeaderList): void {
+      (this.context as Res).trailers = trailers;
+    }
+    function clientClose(this: H2Stream, code: number | null): void {
+      const res = this.context as Res;
+      res.code = code;
+      res.self = this.closed;
+    }
+    const client = await ownClient(port);
+    const results: Res[] = [];
+    for (let i = 0; i < 3; i++) {
+      const stream = client.request(REQUEST, false);
+      const res: Res = { body: '', self: false };
+      results.push(res);
+      stream.context = res;
+      stream.onHeaders = clientHeaders;
+      stream.onData = clientData;
+      stream.onTrailers = clientTrailers;
+      stream.onClose = clientClose;
+      stream.sendData(Buffer.from(`body-${i}`), false);
+      stream.sendTrailers(['x-i', String(i)]);
+    }
+    await waitFor(() => results.every((r) => r.code !== undefined), 'all three exchanges');
+    for (let i = 0; i < 3; i++) {
+      assert.equal(get(served[i]!.trailers!, 'x-i'), String(i));
+      const r = results[i]!;
+      assert.equal(r.code, null);
+      assert.equal(r.self, true, 'onClose ran on its own (closed) stream');
+      assert.equal(get(r.head!, 'x-len'), String(`body-${i}`.length));
+      assert.equal(r.body, `BODY-${i}`);
+      assert.deepEqual(r.trailers, ['x-done', `body-${i}`]);
+    }
+  });
+
+  test('a last body chunk that fits the windows leaves as one DATA frame with END_STREAM; heads encoded in place decode with one decoder across responses', async () => {
+    const { port } = await ownServer((stream, headers) => {
+      stream.sendHeaders([':status', '200', 'content-type', 'text/plain', 'x-path', get(headers, ':path')!], false);
+      stream.sendData(Buffer.alloc(1000, 0x61), true);
+    });
+    const raw = await rawClient(port);
+    const decoder = new HpackDecoder();
+    for (const [id, path] of [[1, '/a'], [3, '/b'], [5, '/a']] as const) {
+      raw.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, requestBlock('a', 'GET', path)));
+      await eventually(() => raw.frames.find((f) => f.type === FrameType.DATA && f.stream === id && (f.flags & Flag.END_STREAM) !== 0), `the end of stream ${id}`);
+      const frames = raw.frames.filter((f) => f.stream === id);
+      assert.deepEqual(
+        frames.map((f) => [f.type, f.flags, f.payload.length]),
+        [
+          [FrameType.HEADERS, Flag.END_HEADERS, frames[0]!.payload.length],
+          [FrameType.DATA, Flag.END_STREAM, 1000],
+        ],
+        `stream ${id}: HEADERS, then the body in one DATA frame that ends the stream`,
+      );
+      const list: H2HeaderList = [];
+      assert.equal(decoder.decode(frames[0]!.payload, list, 65536), true);
+      assert.deepEqual(list, [':status', '200', 'content-type', 'text/plain', 'x-path', path]);
+    }
+    // The repeated head went out indexed: one byte per field.
+    assert.equal(raw.frames.filter((f) => f.stream === 5)[0]!.payload.length, 3);
+  });
+
+  test('heads near and above the in-place limit (4 KiB) and above the peer frame size arrive intact, in order with small ones', async () => {
+    const { port } = await ownServer((stream, headers) => {
+      const size = Number(get(headers, 'x-size'));
+      stream.sendHeaders([':status', '200', 'x-big', 'b'.repeat(size), 'x-after', 'yes'], true);
+    });
+    const client = await ownClient(port);
+    const sizes = [10, 4000, 4100, 20_000, 10, 40_000, 3];
+    const heads: (H2HeaderList | undefined)[] = [];
+    sizes.forEach((size, i) => {
+      const stream = client.request([...REQUEST, 'x-size', String(size)], true);
+      stream.onHeaders = (h) => (heads[i] = h);
+    });
+    await waitFor(() => sizes.every((_, i) => heads[i] !== undefined), 'every response head');
+    sizes.forEach((size, i) => {
+      assert.equal(get(heads[i]!, 'x-big'), 'b'.repeat(size), `response ${i}`);
+      assert.equal(get(heads[i]!, 'x-after'), 'yes');
+    });
+  });
+
+  test('validateHeaders with memory: remembered strings skip only the character scan, never a verdict', () => {
+    const seen = new Array<string>(64).fill('');
+    const ok = [':method', 'GET', ':scheme', 'https', ':path', '/', 'x-a', 'value', 'accept', '*/*'];
+    assert.equal(validateHeaderListForTest(ok, KIND_REQUEST, seen), -1);
+    assert.equal(validateHeaderListForTest(ok, KIND_REQUEST, seen), -1);
+    // Same positions, now invalid: each is still rejected.
+    assert.equal(validateHeaderListForTest([...ok.slice(0, 7), 'va\r\nlue', ...ok.slice(8)], KIND_REQUEST, seen), -2);
+    assert.equal(validateHeaderListForTest([...ok.slice(0, 6), 'X-A', ...ok.slice(7)], KIND_REQUEST, seen), -2);
+    assert.equal(validateHeaderListForTest([...ok.slice(0, 7), ' value', ...ok.slice(8)], KIND_REQUEST, seen), -2);
+    // A value that is fine for a regular field at a position is still checked in its new role.
+    assert.equal(validateHeaderListForTest([':method', 'GET', ':scheme', 'https', ':path', 'value', 'x-a', 'value'], KIND_REQUEST, seen), -2);
+    assert.equal(validateHeaderListForTest([...ok, 'connection', 'close'], KIND_REQUEST, seen), -2);
+    assert.equal(validateHeaderListForTest(ok, KIND_REQUEST, seen), -1);
+    // Random lists: the verdict with memory always equals the verdict without.
+    let seed = 5;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const names = [':method', ':scheme', ':path', ':authority', 'x-a', 'X-B', 'te', 'content-length', 'host', '', 'x-c'];
+    const values = ['GET', 'https', '/', 'a.b', 'trailers', '12', 'x\ny', ' lead', 'trail ', '', 'v', 'gzip'];
+    for (let i = 0; i < 5000; i++) {
+      const list: string[] = [];
+      const fields = 1 + random(7);
+      for (let f = 0; f < fields; f++) list.push(names[random(names.length)]!, values[random(values.length)]!);
+      for (const kind of [KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS]) {
+        assert.equal(validateHeaderListForTest(list, kind, seen), validateHeaderListForTest(list, kind), JSON.stringify(list));
+      }
+    }
+  });
+});

@@ -87,6 +87,12 @@ const SMALL_OUTPUT = 1024;
 /** Size of those chunks; a new one is allocated only when the current one is full. */
 const OUTPUT_CHUNK_SIZE = 16 * 1024;
 /**
+ * Heads whose encoded size may reach this (HpackEncoder.maxEncodedLength) are encoded apart and
+ * split into frames; smaller ones (all but huge heads) are encoded straight into the output chunk
+ * behind their frame header — always one frame, as the peer's max frame size is at least 16 KiB.
+ */
+const INLINE_HEAD_LIMIT = 4 * 1024;
+/**
  * Output (queued + in the socket) beyond which the session stops reading: a peer that sends requests
  * (or PINGs, SETTINGS…) and never reads cannot make us buffer their answers without bound.
  */
@@ -148,11 +154,23 @@ function resolveOptions(o: H2SessionOptions | undefined): ResolvedOptions {
   return r;
 }
 
+/** How many list entries (names and values) of a session's last header lists validateHeaders remembers. */
+const SEEN_ENTRIES = 64;
+
+/** A session's memory of names and values already found valid, by list position (see validateHeaders). */
+function newSeenList(): string[] {
+  return new Array<string>(SEEN_ENTRIES).fill('');
+}
+
 /**
  * Checks a received header list (RFC 9113 §8.2–8.3). Returns the content-length it declares (-1 for
  * none) or -2 when the list is malformed. For requests, also notes CONNECT and HEAD.
+ * `seen` (optional) holds names and values that passed the character checks before, by position in
+ * the list: an equal string at the same position is not scanned again (a peer repeats its fields,
+ * and HPACK hands out the very same strings for indexed ones). Validity depends only on the
+ * characters, so the memory never changes a verdict.
  */
-function validateHeaders(list: H2HeaderList, kind: number): number {
+function validateHeaders(list: H2HeaderList, kind: number, seen: string[] | null = null): number {
   let contentLength = -1;
   let pseudoAllowed = kind !== KIND_TRAILERS;
   let method: string | undefined;
@@ -165,7 +183,11 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
     const name = list[i]!;
     const value = list[i + 1]!;
     if (name.length === 0) return -2;
-    if (INVALID_VALUE.test(value)) return -2;
+    const remembered = seen !== null && i < SEEN_ENTRIES;
+    if (!remembered || seen[i + 1] !== value) {
+      if (INVALID_VALUE.test(value)) return -2;
+      if (remembered) seen[i + 1] = value;
+    }
     if (name.charCodeAt(0) === 58 /* : */) {
       if (!pseudoAllowed) return -2;
       if (kind === KIND_REQUEST) {
@@ -190,7 +212,10 @@ function validateHeaders(list: H2HeaderList, kind: number): number {
       continue;
     }
     pseudoAllowed = false;
-    if (UPPER_OR_INVALID_NAME.test(name)) return -2;
+    if (!remembered || seen[i] !== name) {
+      if (UPPER_OR_INVALID_NAME.test(name)) return -2;
+      if (remembered) seen[i] = name;
+    }
     switch (name.length) {
       case 2:
         if (name === 'te' && value !== 'trailers') return -2;
@@ -275,11 +300,11 @@ const EMPTY = Buffer.alloc(0);
 class Stream implements H2Stream {
   readonly id: number;
   context: unknown = undefined;
-  onHeaders: ((headers: H2HeaderList, endStream: boolean) => void) | null = null;
-  onData: ((chunk: Buffer, endStream: boolean) => void) | null = null;
-  onTrailers: ((trailers: H2HeaderList) => void) | null = null;
-  onWritable: (() => void) | null = null;
-  onClose: ((code: number | null, error: Error | undefined) => void) | null = null;
+  onHeaders: ((this: H2Stream, headers: H2HeaderList, endStream: boolean) => void) | null = null;
+  onData: ((this: H2Stream, chunk: Buffer, endStream: boolean) => void) | null = null;
+  onTrailers: ((this: H2Stream, trailers: H2HeaderList) => void) | null = null;
+  onWritable: ((this: H2Stream) => void) | null = null;
+  onClose: ((this: H2Stream, code: number | null, error: Error | undefined) => void) | null = null;
 
   closed = false;
   localEnded = false;
@@ -318,11 +343,13 @@ class Stream implements H2Stream {
 
   sendData(chunk: Buffer, endStream: boolean): boolean {
     if (this.closed || this.localEnded) return false;
+    if (endStream) this.localEnded = true;
+    // Nothing waiting before it: the chunk may go out as one frame without passing through the queue.
+    if (chunk.length > 0 && this.queueBytes === 0 && !this.wantWritable) return this.session.sendChunk(this, chunk);
     if (chunk.length > 0) {
       this.queue.push(chunk);
       this.queueBytes += chunk.length;
     }
-    if (endStream) this.localEnded = true;
     return this.session.pump(this);
   }
 
@@ -406,6 +433,8 @@ class SessionCore {
   #headerFragments: Buffer[] = [];
   #headerBytes = 0;
   #continuations = 0;
+  /** Names and values of received header lists that passed validateHeaders' character checks. */
+  readonly #seen = newSeenList();
 
   // settings and windows
   #encoder = new HpackEncoder();
@@ -603,9 +632,28 @@ class SessionCore {
 
   /** @internal Encodes and queues a head (HEADERS + CONTINUATIONs). */
   writeHeaders(stream: Stream, headers: H2HeaderList, endStream: boolean): void {
-    const block = this.#encoder.encode(headers);
-    this.#writeHeaderBlock(stream.id, block, endStream ? FLAG_END_STREAM : 0);
+    this.#writeHead(stream.id, headers, endStream ? FLAG_END_STREAM : 0);
     if (endStream) this.#endSent(stream);
+  }
+
+  /** Encodes a head and queues it: in place in the output chunk (no block buffer, no copy) unless it may be huge. */
+  #writeHead(streamId: number, headers: H2HeaderList, flags: number): void {
+    if (this.#ended) return; // nothing more leaves: the encoder's table no longer matters
+    const worst = HpackEncoder.maxEncodedLength(headers);
+    if (worst >= INLINE_HEAD_LIMIT) {
+      this.#writeHeaderBlock(streamId, this.#encoder.encode(headers), flags);
+      return;
+    }
+    this.#room(FRAME_HEADER_LENGTH + worst);
+    const at = this.#chunkPos;
+    const end = this.#encoder.encodeInto(headers, this.#chunk, at + FRAME_HEADER_LENGTH);
+    writeFrameHeader(this.#chunk, at, end - at - FRAME_HEADER_LENGTH, FRAME_HEADERS, flags | FLAG_END_HEADERS, streamId);
+    this.#chunkPos = end;
+    this.#outBytes += end - at;
+    if (!this.#dirty) {
+      this.#dirty = true;
+      scheduleFlush(this);
+    }
   }
 
   #writeHeaderBlock(streamId: number, block: Buffer, flags: number): void {
@@ -671,7 +719,7 @@ class SessionCore {
       const trailers = stream.pendingTrailers;
       if (trailers !== null) {
         stream.pendingTrailers = null;
-        this.#writeHeaderBlock(stream.id, this.#encoder.encode(trailers), FLAG_END_STREAM);
+        this.#writeHead(stream.id, trailers, FLAG_END_STREAM);
       } else this.#outputFrameHeader(0, FRAME_DATA, FLAG_END_STREAM, stream.id);
       this.#endSent(stream);
       return false;
@@ -683,16 +731,45 @@ class SessionCore {
     }
     if (stream.wantWritable) {
       stream.wantWritable = false;
-      const onWritable = stream.onWritable;
-      if (onWritable !== null) {
+      if (stream.onWritable !== null) {
         try {
-          onWritable();
+          stream.onWritable();
         } catch (error) {
           // Pumped from a flush or a socket 'drain' too, where nothing else would catch it.
           this.failFromCallback(error);
           return false;
         }
       }
+    }
+    return true;
+  }
+
+  /**
+   * @internal sendData on a stream with nothing queued: a chunk that fits the windows and the frame
+   * size leaves at once as one DATA frame (END_STREAM on it when it is the last); otherwise it is
+   * queued and pumped like any other. Returns what sendData returns.
+   */
+  sendChunk(stream: Stream, chunk: Buffer): boolean {
+    const n = chunk.length;
+    if (stream.endSent || n > stream.sendWindow || n > this.#connSendWindow || n > this.#peerMaxFrameSize || this.#backedUp()) {
+      stream.queue.push(chunk);
+      stream.queueBytes += n;
+      return this.pump(stream);
+    }
+    // sendTrailers ends the local side, so a stream still sending data has no pending trailers.
+    const last = stream.localEnded;
+    this.#outputFrameHeader(n, FRAME_DATA, last ? FLAG_END_STREAM : 0, stream.id);
+    this.output(chunk);
+    stream.sendWindow -= n;
+    this.#connSendWindow -= n;
+    if (last) {
+      this.#endSent(stream);
+      return false;
+    }
+    if (this.#backedUp()) {
+      this.#stall(stream);
+      stream.wantWritable = true;
+      return false;
     }
     return true;
   }
@@ -753,10 +830,9 @@ class SessionCore {
     if (this.#lastStream === stream) this.#lastStream = null;
     this.activeStreams--;
     stream.unconsumed = 0;
-    const onClose = stream.onClose;
-    if (onClose !== null) {
+    if (stream.onClose !== null) {
       try {
-        onClose(code, error);
+        stream.onClose(code, error);
       } catch (e) {
         this.destroy(e as Error, H2_INTERNAL_ERROR);
       }
@@ -1179,11 +1255,7 @@ class SessionCore {
       }
     }
     if (endStream) stream.remoteEnded = true;
-    const onData = stream.onData;
-    if (onData !== null) {
-      const chunk = dataLength === 0 ? EMPTY : buf.subarray(dataStart, dataStart + dataLength);
-      onData(chunk, endStream);
-    }
+    if (stream.onData !== null) stream.onData(dataLength === 0 ? EMPTY : buf.subarray(dataStart, dataStart + dataLength), endStream);
     if (endStream && stream.endSent) this.#closeStream(stream, null, undefined);
   }
 
@@ -1206,16 +1278,16 @@ class SessionCore {
       blockStart += 5;
     }
     if (end < blockStart) return this.#connectionError(H2_PROTOCOL_ERROR, 'HEADERS padding exceeds the payload');
-    const fragment = buf.subarray(blockStart, end);
     if ((flags & FLAG_END_HEADERS) !== 0) {
-      this.#onHeaderBlock(streamId, flags, fragment);
+      // The whole block is in this frame: decoded where it lies.
+      this.#onHeaderBlock(streamId, flags, buf, blockStart, end);
       return;
     }
     this.#headerStreamId = streamId;
     this.#headerFlags = flags;
     // The fragment is a view into the read buffer, which the next read replaces: copy it.
-    this.#headerFragments.push(Buffer.from(fragment));
-    this.#headerBytes = fragment.length;
+    this.#headerFragments.push(Buffer.from(buf.subarray(blockStart, end)));
+    this.#headerBytes = end - blockStart;
     this.#continuations = 0;
   }
 
@@ -1236,15 +1308,15 @@ class SessionCore {
     this.#headerFragments = [];
     this.#headerStreamId = 0;
     this.#headerBytes = 0;
-    this.#onHeaderBlock(streamId, headerFlags, block);
+    this.#onHeaderBlock(streamId, headerFlags, block, 0, block.length);
   }
 
-  /** A complete header block arrived for `streamId`: decode (always, to keep HPACK in sync), then act. */
-  #onHeaderBlock(streamId: number, flags: number, block: Buffer): void {
+  /** A complete header block arrived for `streamId` (bytes start..end of `block`): decode (always, to keep HPACK in sync), then act. */
+  #onHeaderBlock(streamId: number, flags: number, block: Buffer, start: number, end: number): void {
     const list: H2HeaderList = [];
     let withinLimit: boolean;
     try {
-      withinLimit = this.#decoder.decode(block, list, this.options.maxHeaderListSize);
+      withinLimit = this.#decoder.decode(block, list, this.options.maxHeaderListSize, start, end);
     } catch (error) {
       const e = new H2SessionError('H2_PROTOCOL', `HPACK decoding failed: ${(error as Error).message}`, { cause: error, h2Code: 0x9 });
       this.#closeError ??= e;
@@ -1263,7 +1335,7 @@ class SessionCore {
     if (existing !== undefined) {
       // Trailers of a request.
       if (existing.remoteEnded) return this.#peerReset(existing, H2_STREAM_CLOSED, undefined);
-      if (!endStream || !withinLimit || validateHeaders(list, KIND_TRAILERS) === -2) {
+      if (!endStream || !withinLimit || validateHeaders(list, KIND_TRAILERS, this.#seen) === -2) {
         return this.#peerReset(existing, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
       }
       if (existing.expectedLength >= 0 && existing.receivedLength !== existing.expectedLength) {
@@ -1301,12 +1373,12 @@ class SessionCore {
     }
     if (!withinLimit) {
       // Oversize head: answer 431 ourselves (RFC 6585), then stop the request body with RST_STREAM(NO_ERROR).
-      this.#writeHeaderBlock(streamId, this.#encoder.encode([':status', '431']), FLAG_END_STREAM);
+      this.#writeHead(streamId, [':status', '431'], FLAG_END_STREAM);
       if (!endStream) this.#refuse(streamId, H2_NO_ERROR);
       this.#countEarlyReset();
       return;
     }
-    const contentLength = validateHeaders(list, KIND_REQUEST);
+    const contentLength = validateHeaders(list, KIND_REQUEST, this.#seen);
     if (contentLength === -2 || (endStream && contentLength > 0)) {
       this.#refuse(streamId, H2_PROTOCOL_ERROR);
       this.#countEarlyReset();
@@ -1341,7 +1413,7 @@ class SessionCore {
       return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', withinLimit ? 'stream depends on itself' : 'response head exceeds maxHeaderListSize', { h2Code: H2_PROTOCOL_ERROR }));
     }
     if (stream.headReceived) {
-      if (!endStream || validateHeaders(list, KIND_TRAILERS) === -2) {
+      if (!endStream || validateHeaders(list, KIND_TRAILERS, this.#seen) === -2) {
         return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed trailers', { h2Code: H2_PROTOCOL_ERROR }));
       }
       if (stream.expectedLength >= 0 && stream.receivedLength !== stream.expectedLength) {
@@ -1350,7 +1422,7 @@ class SessionCore {
       stream.remoteEnded = true;
       stream.onTrailers?.(list);
     } else {
-      const contentLength = validateHeaders(list, KIND_RESPONSE);
+      const contentLength = validateHeaders(list, KIND_RESPONSE, this.#seen);
       if (contentLength === -2) {
         return this.#peerReset(stream, H2_PROTOCOL_ERROR, new H2SessionError('H2_PROTOCOL', 'malformed response head', { h2Code: H2_PROTOCOL_ERROR }));
       }
