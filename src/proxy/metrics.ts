@@ -12,10 +12,12 @@ export class ProxyMetrics {
   readonly connections: Counter;
   readonly activeConnections: Gauge;
   readonly latency: Histogram;
-  /** Request counters bound per direction, by status code. */
-  readonly #requestsByStatus: Readonly<Record<Direction, Map<number, BoundCounter>>> = { outbound: new Map(), inbound: new Map() };
+  /** Request counters bound per direction, by status code (two fields, not a record keyed by direction: no keyed lookup per request). */
+  readonly #outboundByStatus = new Map<number, BoundCounter>();
+  readonly #inboundByStatus = new Map<number, BoundCounter>();
   /** Latency histograms bound per direction on first use (so an unused direction exposes no series). */
-  readonly #latencyBound: Partial<Record<Direction, BoundHistogram>> = {};
+  #outboundLatency: BoundHistogram | null = null;
+  #inboundLatency: BoundHistogram | null = null;
 
   constructor(registry = new MetricsRegistry()) {
     this.registry = registry;
@@ -27,14 +29,16 @@ export class ProxyMetrics {
   }
 
   request(direction: Direction, status: number, seconds: number): void {
-    const byStatus = this.#requestsByStatus[direction];
+    const outbound = direction === 'outbound';
+    const byStatus = outbound ? this.#outboundByStatus : this.#inboundByStatus;
     let c = byStatus.get(status);
     if (c === undefined) {
       c = this.requests.bind({ direction, status });
       byStatus.set(status, c);
     }
     c.inc();
-    (this.#latencyBound[direction] ??= this.latency.bind({ direction })).observe(seconds);
+    const h = outbound ? (this.#outboundLatency ??= this.latency.bind({ direction })) : (this.#inboundLatency ??= this.latency.bind({ direction }));
+    h.observe(seconds);
   }
 
   error(direction: Direction, code: string): void {

@@ -504,6 +504,8 @@ export class Http1Parser {
     if (first === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
     if (first === 0x20 || first === 0x09) return this.#fail(Http1Codes.OBS_FOLD, 'obsolete line folding (obs-fold) is not accepted');
     let i = s;
+    // Four bytes per step while they are all allowed, then byte by byte to the one that is not.
+    while (i + 4 <= limit && (TOKEN[buf[i]!]! & TOKEN[buf[i + 1]!]! & TOKEN[buf[i + 2]!]! & TOKEN[buf[i + 3]!]!) === 1) i += 4;
     while (i < limit && TOKEN[buf[i]!] === 1) i++;
     if (i === limit) return NEED_MORE;
     if (buf[i] !== 0x3a || i === s) {
@@ -518,6 +520,7 @@ export class Http1Parser {
     while (i < limit && (buf[i] === 0x20 || buf[i] === 0x09)) i++;
     const vs = i;
     // One table lookup per value byte; the loop stops at CR (the line's end), LF, or a forbidden byte.
+    while (i + 4 <= limit && (FIELD_VALUE[buf[i]!]! & FIELD_VALUE[buf[i + 1]!]! & FIELD_VALUE[buf[i + 2]!]! & FIELD_VALUE[buf[i + 3]!]!) === 1) i += 4;
     while (i < limit && FIELD_VALUE[buf[i]!] === 1) i++;
     if (i < limit && buf[i] !== 13) {
       if (buf[i] === 10) return this.#fail(Http1Codes.BARE_LF, 'line ends with a bare LF');
