@@ -148,9 +148,6 @@ const flushHeldHeads = (): void => {
   for (let i = 0; i < list.length; i++) list[i]!.flushHeldHead();
 };
 
-/** Buffer#latin1Write (fast, untyped in @types/node): writes a one-byte-per-char string at `pos`. */
-const latin1Write = (out: Buffer, text: string, pos: number): number => (out as unknown as { latin1Write(t: string, p: number): number }).latin1Write(text, pos);
-
 /**
  * The HTTP/1.1 head of a response whose length the upstream declared, for a keep-alive HTTP/1.1
  * client (the common case, written by the bridge itself so head and body leave in one write). The
@@ -171,6 +168,38 @@ function declaredLengthHead(status: number, list: H2HeaderList, edits: FlatHeade
   }
   if (edits !== null) for (let k = 0; k < edits.append.length; k += 2) s += `${edits.append[k]!}: ${edits.append[k + 1]!}\r\n`;
   return close ? s + 'connection: close\r\n\r\n' : s + '\r\n';
+}
+
+// The last declared-length head serialised, and what it was made from: the next response with the same
+// status and the same fields (equal strings, position by position; HPACK hands out the very same
+// strings for indexed fields), the same edits and the same close flag is framed by the same bytes,
+// with no string built. Shared by every bridge; the bytes are never written to (sockets may queue them).
+let lastHeadBytes: Buffer | null = null;
+let lastHeadStatus = 0;
+let lastHeadList: H2HeaderList = [];
+let lastHeadEdits: FlatHeaderEdits | null = null;
+let lastHeadClose = false;
+
+/** declaredLengthHead as latin1 bytes, reused while the response heads repeat. */
+function declaredLengthHeadBytes(status: number, list: H2HeaderList, edits: FlatHeaderEdits | null, close: boolean): Buffer {
+  if (lastHeadBytes !== null && status === lastHeadStatus && edits === lastHeadEdits && close === lastHeadClose && list.length === lastHeadList.length) {
+    const last = lastHeadList;
+    let same = true;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i] !== last[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastHeadBytes;
+  }
+  const bytes = Buffer.from(declaredLengthHead(status, list, edits, close), 'latin1');
+  lastHeadBytes = bytes;
+  lastHeadStatus = status;
+  lastHeadList = list;
+  lastHeadEdits = edits;
+  lastHeadClose = close;
+  return bytes;
 }
 
 /** The value of content-length in a flat list, -1 when absent or not a plain number. */
@@ -219,8 +248,8 @@ export class H2Bridge implements ExchangeHooks {
   requestEnded = false;
   /** Where the current attempt goes, for error messages. */
   target = '';
-  /** A serialised response head waiting for its first body bytes, at most until the end of this event-loop iteration ('' = none). */
-  heldHead = '';
+  /** A serialised response head waiting for its first body bytes, at most until the end of this event-loop iteration (null = none; shared bytes, never written to). */
+  heldHead: Buffer | null = null;
   /** Body bytes still due on a response this bridge frames itself (declared length); -1 = the engine frames it. */
   bodyLeft = -1;
 
@@ -246,7 +275,7 @@ export class H2Bridge implements ExchangeHooks {
     this.unconsumed = 0;
     this.requestTrailers = null;
     this.requestEnded = false;
-    this.heldHead = '';
+    this.heldHead = null;
     this.bodyLeft = -1;
     this.conn.attach(this, false);
     if (plan.requestTimeoutMs > 0) this.conn.setDeadline(plan.requestTimeoutMs);
@@ -358,7 +387,7 @@ export class H2Bridge implements ExchangeHooks {
       if (length > 0) {
         // Framed here: the head waits for the body bytes of this read, and both leave in one write.
         if (conn.server.draining) conn.keepAlive = false;
-        this.heldHead = declaredLengthHead(status, headers, this.plan!.responseEdits, !conn.keepAlive);
+        this.heldHead = declaredLengthHeadBytes(status, headers, this.plan!.responseEdits, !conn.keepAlive);
         this.bodyLeft = length;
         if (heldHeads.push(this) === 1) setImmediate(flushHeldHeads);
         return;
@@ -377,9 +406,9 @@ export class H2Bridge implements ExchangeHooks {
   /** Writes a held head alone (no DATA came in the read that carried it). */
   flushHeldHead(): void {
     const head = this.heldHead;
-    if (head === '' || this.finished) return;
-    this.heldHead = '';
-    this.conn.writeRaw(Buffer.from(head, 'latin1'));
+    if (head === null || this.finished) return;
+    this.heldHead = null;
+    this.conn.writeRaw(head);
   }
 
   /** Body bytes of a response framed here (declared length): the held head goes with the first ones. */
@@ -388,11 +417,11 @@ export class H2Bridge implements ExchangeHooks {
     this.bodyLeft -= chunk.length;
     const head = this.heldHead;
     // The codec never reuses the buffer under its chunks (api.ts onData): the socket may keep it as is.
-    if (head === '') return conn.writeRaw(chunk);
-    this.heldHead = '';
+    if (head === null) return conn.writeRaw(chunk);
+    this.heldHead = null;
     const out = Buffer.allocUnsafe(head.length + chunk.length);
-    const at = latin1Write(out, head, 0);
-    chunk.copy(out, at);
+    out.set(head, 0);
+    out.set(chunk, head.length);
     return conn.writeRaw(out);
   }
 
@@ -440,7 +469,7 @@ export class H2Bridge implements ExchangeHooks {
     this.finished = true;
     this.#detach(false);
     if (this.bodyLeft >= 0) {
-      if (this.heldHead !== '' || this.bodyLeft !== 0) {
+      if (this.heldHead !== null || this.bodyLeft !== 0) {
         // Fewer (or more) bytes than the upstream declared: the client can only learn it from a reset.
         this.#done(false, new ProxyError('UPSTREAM_PROTOCOL_ERROR', `${this.target} sent a body that does not match its content-length`));
         this.conn.destroy(new Error('response body length mismatch'));
@@ -507,8 +536,8 @@ export class H2Bridge implements ExchangeHooks {
    * with an error response instead of a reset connection.
    */
   #forgetUnwrittenHead(): void {
-    if (this.heldHead === '') return;
-    this.heldHead = '';
+    if (this.heldHead === null) return;
+    this.heldHead = null;
     this.bodyLeft = -1;
     this.responded = false;
   }
@@ -520,4 +549,4 @@ export class H2Bridge implements ExchangeHooks {
   }
 }
 
-export { declaredLengthHead as declaredLengthHeadForTest, pairsOf as pairsOfForTest };
+export { declaredLengthHead as declaredLengthHeadForTest, declaredLengthHeadBytes as declaredLengthHeadBytesForTest, pairsOf as pairsOfForTest };

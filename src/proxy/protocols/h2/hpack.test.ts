@@ -511,3 +511,45 @@ describe('HpackEncoder.encodeInto and HpackDecoder ranges (the session encodes i
     assert.throws(() => new HpackDecoder().decode(Buffer.from([0xff, 0x80, 0x01]), [], 65536, 0, 2), HpackError);
   });
 });
+
+describe('HpackDecoder: repeated literal values', () => {
+  it('hands out the same string for a raw literal value repeated at the same field position, and the right one whenever the bytes change', () => {
+    // Literal without indexing, static name index (4-bit prefix), raw value.
+    const lit = (nameIndex: number, value: string, huffman = false): Buffer => {
+      if (huffman) {
+        const out = Buffer.alloc(huffmanEncodedLength(value));
+        huffmanEncodeInto(value, out, 0);
+        return Buffer.concat([Buffer.from([nameIndex, 0x80 | out.length]), out]);
+      }
+      return Buffer.concat([Buffer.from([nameIndex, value.length]), Buffer.from(value, 'latin1')]);
+    };
+    const decoder = new HpackDecoder();
+    const decode = (...fields: Buffer[]): string[] => {
+      const out: string[] = [];
+      assert.equal(decoder.decode(Buffer.concat(fields), out, 65536), true);
+      return out;
+    };
+    // content-length is static index 28 (4-bit prefix 15 + 13), date 33 (15 + 18).
+    const cl = (v: string, h = false): Buffer => Buffer.concat([Buffer.from([0x0f, 13]), lit(0, v, h).subarray(1)]);
+    const date = (v: string): Buffer => Buffer.concat([Buffer.from([0x0f, 18]), lit(0, v).subarray(1)]);
+    const a = decode(cl('1024'), date('Wed, 25 Nov 2026 15:41:09 GMT'));
+    const b = decode(cl('1024'), date('Wed, 25 Nov 2026 15:41:09 GMT'));
+    assert.deepEqual(a, ['content-length', '1024', 'date', 'Wed, 25 Nov 2026 15:41:09 GMT']);
+    assert.deepEqual(b, a);
+    const c = decode(cl('1025'), date('Wed, 25 Nov 2026 15:41:10 GMT'));
+    assert.deepEqual(c, ['content-length', '1025', 'date', 'Wed, 25 Nov 2026 15:41:10 GMT']);
+    assert.deepEqual(decode(date('Wed, 25 Nov 2026 15:41:10 GMT'), cl('1025')), ['date', 'Wed, 25 Nov 2026 15:41:10 GMT', 'content-length', '1025']);
+    assert.deepEqual(decode(cl('')), ['content-length', '']);
+    assert.deepEqual(decode(cl('7')), ['content-length', '7']);
+    assert.deepEqual(decode(cl('7', true)), ['content-length', '7'], 'Huffman after raw');
+    assert.deepEqual(decode(cl('8')), ['content-length', '8']);
+    assert.deepEqual(decode(cl('\xe9\xff')), ['content-length', '\xe9\xff'], 'bytes stay bytes');
+    assert.deepEqual(decode(cl('\xe9\xfe')), ['content-length', '\xe9\xfe']);
+    const long = 'x'.repeat(200);
+    assert.deepEqual(decode(lit(0x0f, '').subarray(0, 1), Buffer.from([13, 0x7f, 200 - 127]), Buffer.from(long)), ['content-length', long], 'a length past the prefix');
+    assert.deepEqual(decode(lit(0x0f, '').subarray(0, 1), Buffer.from([13, 0x7f, 200 - 127]), Buffer.from('y'.repeat(200))), ['content-length', 'y'.repeat(200)]);
+    // A value whose bytes run past the block is still malformed, whatever was remembered.
+    decode(cl('abcd'));
+    assert.throws(() => decoder.decode(cl('abcd').subarray(0, 5), [], 65536), HpackError);
+  });
+});

@@ -17,6 +17,9 @@ export class HpackError extends WeftError {
 const ENTRY_OVERHEAD = 32;
 /** Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
 export const DEFAULT_HEADER_TABLE_SIZE = 4096;
+/** Field positions per block whose last literal value the decoder remembers, and the longest value it keeps. */
+const REMEMBERED_LITERALS = 32;
+const MAX_REMEMBERED_LITERAL = 126;
 /** Integers above this are refused (RFC 7541 §5.1 leaves the limit to the implementation). */
 const MAX_INTEGER = 0x7fffffff;
 
@@ -161,6 +164,7 @@ export class HpackDecoder {
     let listBytes = 0;
     let withinLimit = true;
     let fieldsSeen = false;
+    let field = 0;
     while (position < end) {
       const first = block[position]!;
       let name: string;
@@ -218,11 +222,12 @@ export class HpackDecoder {
           if (dynamicIndex >= this.count) throw new HpackError(`name index ${index} is beyond the tables (${STATIC_COUNT + this.count} entries)`);
           name = this.names[(this.newest - dynamicIndex) & this.mask]!;
         }
-        value = this.readString(block, position);
+        value = this.readLiteralValue(block, position, field);
         position = this.stringEnd;
         if (indexing) this.insert(name, value);
       }
       fieldsSeen = true;
+      field++;
       if (withinLimit) {
         listBytes += name.length + value.length + ENTRY_OVERHEAD;
         if (listBytes > maxListBytes) withinLimit = false;
@@ -256,6 +261,42 @@ export class HpackDecoder {
     this.integerEnd = position;
     return value;
   }
+
+  /**
+   * The value of a literal field, the `field`-th of its block: like readString, but a raw value with
+   * the same bytes as the literal value last decoded at that position is that same string (a peer
+   * that does not index a field — content-length, date — sends it again and again: no new string,
+   * and whoever compares it with the last one finds it identical).
+   */
+  private readLiteralValue(block: Buffer, position: number, field: number): string {
+    if (field >= REMEMBERED_LITERALS || position >= this.blockEnd) return this.readString(block, position);
+    const first = block[position]!;
+    const last = this.lastLiterals[field]!;
+    // Raw (not Huffman) and short enough for the length to sit in the prefix: compare in place.
+    if (first === last.length && first < 0x7f) {
+      const start = position + 1;
+      const end = start + first;
+      if (end <= this.blockEnd) {
+        let same = true;
+        for (let i = 0; i < first; i++) {
+          if (block[start + i] !== last.charCodeAt(i)) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          this.stringEnd = end;
+          return last;
+        }
+      }
+    }
+    const value = this.readString(block, position);
+    if (first < 0x80 && value.length <= MAX_REMEMBERED_LITERAL) this.lastLiterals[field] = value;
+    return value;
+  }
+
+  /** The last raw literal value decoded at each field position (see readLiteralValue). */
+  private readonly lastLiterals: string[] = new Array<string>(REMEMBERED_LITERALS).fill('');
 
   /** Reads a string literal (§5.2) at `position`; sets `stringEnd`. Bytes map 1:1 to latin1 characters. */
   private readString(block: Buffer, position: number): string {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { connectH2, serveH2, validateHeaderListForTest, KIND_REQUEST } from './session.ts';
 import type { H2ClientSession, H2ServerSession, H2Stream } from './api.ts';
 import { H2_ENHANCE_YOUR_CALM, H2_FLOW_CONTROL_ERROR, H2_PROTOCOL_ERROR } from './api.ts';
-import { declaredLengthHeadForTest, pairsOfForTest } from '../h2-bridge.ts';
+import { declaredLengthHeadForTest, declaredLengthHeadBytesForTest, pairsOfForTest } from '../h2-bridge.ts';
 import { FrameType, Flag, frame, literal, requestBlock } from '../../../../test/support/h2-frames.ts';
 import { eventually, waitFor } from '../../../../test/support/wait.ts';
 import { h2Loopback, u32, expectGoaway } from '../../../../test/support/h2-loopback.ts';
@@ -364,6 +364,34 @@ describe('finding 10: control characters in values; repeated content-length towa
     const head = declaredLengthHeadForTest(200, list, null, false);
     assert.equal(head.match(/content-length/g)?.length, 1, head);
     assert.deepEqual(pairsOfForTest(list, null), [['content-length', '5'], ['x-a', 'b']]);
+  });
+
+  test('the bridge reuses the bytes of the last declared-length head only for an equal head (status, fields, edits, close)', () => {
+    const editsA = { remove: ['x-drop'], append: ['x-mesh', '1'] };
+    const editsB = { remove: [], append: [] };
+    const base = [':status', '200', 'content-type', 'text/plain', 'x-drop', 'd', 'content-length', '5'];
+    const calls: [number, string[], typeof editsA | null, boolean][] = [
+      [200, base, editsA, false],
+      [200, [...base], editsA, false], // equal strings, other array: same bytes
+      [201, base, editsA, false], // other status
+      [201, base, editsB, false], // other edits
+      [201, base, editsB, true], // connection: close
+      [201, base, null, true],
+      [201, [...base.slice(0, 7), '6'], null, true], // one value changed
+      [201, [...base.slice(0, 2), 'content-typf', ...base.slice(3)], null, true], // one name changed
+      [201, [...base, 'x-more', 'm'], null, true], // one field more
+      [201, base.slice(0, 6), null, true], // fewer
+      [200, base, editsA, false], // back to the first
+    ];
+    let previous: Buffer | null = null;
+    for (const [status, list, edits, close] of calls) {
+      const bytes = declaredLengthHeadBytesForTest(status, list, edits, close);
+      assert.equal(bytes.toString('latin1'), declaredLengthHeadForTest(status, list, edits, close), JSON.stringify([status, list, edits, close]));
+      if (previous !== null && bytes === previous) assert.equal(bytes.toString('latin1'), previous.toString('latin1'));
+      previous = bytes;
+    }
+    const first = declaredLengthHeadBytesForTest(200, base, editsA, false);
+    assert.equal(declaredLengthHeadBytesForTest(200, [...base], editsA, false), first, 'an equal head reuses the same bytes');
   });
 });
 

@@ -823,7 +823,7 @@ class SessionCore {
   #closeStream(stream: Stream, code: number | null, error: Error | undefined): void {
     if (stream.closed) return;
     stream.closed = true;
-    stream.queue.length = 0;
+    if (stream.queue.length !== 0) stream.queue.length = 0; // setting the length is a runtime call even when it is 0
     stream.queueBytes = 0;
     stream.pendingTrailers = null;
     this.streams.delete(stream.id);
