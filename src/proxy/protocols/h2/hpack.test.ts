@@ -553,3 +553,16 @@ describe('HpackDecoder: repeated literal values', () => {
     assert.throws(() => decoder.decode(cl('abcd').subarray(0, 5), [], 65536), HpackError);
   });
 });
+
+describe('HpackEncoder: raw strings of every length keep their bytes', () => {
+  it('round-trips latin1 values (0x80–0xff included) short and long, as names and values', () => {
+    const encoder = new HpackEncoder();
+    const decoder = new HpackDecoder();
+    for (let n = 0; n <= 40; n++) {
+      let value = '';
+      for (let i = 0; i < n; i++) value += String.fromCharCode(0x20 + ((i * 37 + n) % 0xe0));
+      const list = [`x-\xe9${n}`, value, 'content-length', value];
+      assert.deepEqual(decodeAll(decoder, encoder.encode(list)), pairs(list), `length ${n}`);
+    }
+  });
+});

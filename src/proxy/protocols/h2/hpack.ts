@@ -13,6 +13,8 @@ export class HpackError extends WeftError {
   }
 }
 
+/** Raw string literals up to this length are written by a JS loop instead of a call to latin1Write. */
+const SHORT_RAW_STRING = 24;
 /** Size of a table entry or header field per RFC 7541 §4.1 / RFC 9113 §6.5.2. */
 const ENTRY_OVERHEAD = 32;
 /** Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). */
@@ -645,9 +647,12 @@ export class HpackEncoder {
         return huffmanEncodeInto(value, buffer, position);
       }
     }
-    position = writeInteger(buffer, position, 0x00, 0x7f, value.length);
-    if (value.length === 0) return position;
-    return position + latin1Write(buffer, value, position);
+    const n = value.length;
+    position = writeInteger(buffer, position, 0x00, 0x7f, n);
+    if (n > SHORT_RAW_STRING) return position + latin1Write(buffer, value, position);
+    // Short strings are copied here: a call into latin1Write costs more than the loop (bytes stay latin1).
+    for (let i = 0; i < n; i++) buffer[position + i] = value.charCodeAt(i);
+    return position + n;
   }
 
   /** Adds an entry to the dynamic table; returns the EncoderName that now holds it. */
