@@ -770,7 +770,8 @@ export class Http1Parser {
   #finish(buf: Buffer, end: number): number {
     const h = this.head;
     h.end = end;
-    h.buf = buf;
+    // Usually set already with the start line (a store of a new chunk into the long-lived head costs a write barrier).
+    if (h.buf !== buf) h.buf = buf;
     h.inChunk = buf !== this.#acc;
     if (h.hasTransferEncoding && h.contentLength !== -1) {
       return this.#fail(Http1Codes.CL_TE_CONFLICT, 'both Content-Length and Transfer-Encoding present');
