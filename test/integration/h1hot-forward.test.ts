@@ -1,15 +1,17 @@
 // The HTTP/1 engine's zero-copy forwarding and the outbound listener's per-connection lookups:
 // a request head that needs no change goes upstream byte for byte as the client sent it (with the body
 // bytes that came with it), a response head whose hop-by-hop lines are dropped in place reaches the client
-// exactly as if it had been re-serialised, and a keep-alive client connection follows snapshot changes and
-// Host changes although the proxy remembers the previous request's service port, plan and pool.
+// exactly as if it had been re-serialised, and a keep-alive connection follows snapshot changes and Host
+// (outbound) or weft-dst-port (inbound) changes although the proxy remembers the previous request's service
+// port, plan and pool.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { startForwardProxy, rawExchange } from '../../src/proxy/protocols/http1/test-helpers.ts';
 import { startHttpServer, collect } from '../support/servers.ts';
-import { snapshotOf } from '../support/proxies.ts';
+import { snapshotOf, identitySpec } from '../support/proxies.ts';
+import { makeTestPki } from '../support/pki.ts';
 import { WeftProxy } from '../../src/proxy/proxy.ts';
 import { Watch } from '../../src/core/watch.ts';
 import type { ClusterSpec, ProxyConfigSpec } from '../../src/proxy/runtime/spec.ts';
@@ -193,4 +195,47 @@ test('outbound: on one keep-alive connection, a weighted split still spreads and
   }
   for (let i = 0; i < 3; i++) assert.equal(await get('/only-b/y'), 'B');
   assert.ok((seen.get('A') ?? 0) >= 10 && (seen.get('B') ?? 0) >= 10, `both weighted backends get traffic: ${JSON.stringify([...seen])}`);
+});
+
+test('inbound: one keep-alive connection follows weft-dst-port changes and snapshot updates', async () => {
+  const a = await startHttpServer((_q, r) => r.end('A'));
+  const b = await startHttpServer((_q, r) => r.end('B'));
+  const c = await startHttpServer((_q, r) => r.end('C'));
+  cleanups.push(() => a.close(), () => b.close(), () => c.close());
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const identity = identitySpec(await pki.issue('shop/catalog'));
+  const spec = (ports: number[]): ProxyConfigSpec => ({
+    workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity, inbound: { mtlsMode: 'PERMISSIVE', ports: ports.map((port) => ({ port, protocol: 'http1' as const })) } },
+    listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+  });
+  const watch = new Watch(snapshotOf(spec([a.port, b.port])));
+  const proxy = await WeftProxy.start({ snapshot: watch });
+  cleanups.push(() => proxy.close());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
+  const sockets = new Set<unknown>();
+  const get = (dstPort?: number): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { host: 'catalog' };
+      if (dstPort !== undefined) headers['weft-dst-port'] = String(dstPort);
+      http
+        .get({ host: '127.0.0.1', port: proxy.addresses.inbound!.port, path: '/', headers, agent }, (res) => {
+          sockets.add(res.socket);
+          void collect(res).then((body) => resolve({ status: res.statusCode!, body: body.toString() }));
+        })
+        .on('error', reject);
+    });
+  assert.deepEqual(await get(a.port), { status: 200, body: 'A' });
+  assert.deepEqual(await get(b.port), { status: 200, body: 'B' });
+  assert.deepEqual(await get(b.port), { status: 200, body: 'B' });
+  assert.deepEqual(await get(), { status: 200, body: 'A' });
+  watch.set(snapshotOf(spec([c.port])));
+  assert.equal((await get(b.port)).status, 403);
+  assert.deepEqual(await get(c.port), { status: 200, body: 'C' });
+  assert.deepEqual(await get(), { status: 200, body: 'C' });
+  // C's pool is closed by a snapshot without C, and a new one made by the next snapshot with C again.
+  watch.set(snapshotOf(spec([a.port])));
+  watch.set(snapshotOf(spec([c.port])));
+  assert.deepEqual(await get(c.port), { status: 200, body: 'C' });
+  assert.equal(sockets.size, 1, 'every request went over one connection');
 });

@@ -62,5 +62,18 @@ export function inboundHttp1(conn: Http1ServerConn, head: Http1Head): void {
   }
   st.started = performance.now();
   ctx.inflight++;
-  forward(conn, ctx.h1Pools.plain(inbound.appAddress, port.port, appLimits(ctx.snapshot.limits)), inboundPlan(ctx));
+  // The pool and plan of the previous request on this (pooled, keep-alive) peer connection, while the
+  // snapshot is the same object: pools are closed only when a snapshot drops them.
+  const snapshot = ctx.snapshot;
+  let pool = st.memoPool;
+  let plan = st.memoPlan;
+  if (pool === null || plan === null || st.memoSnapshot !== snapshot || st.memoAppPort !== port.port) {
+    pool = ctx.h1Pools.plain(inbound.appAddress, port.port, appLimits(snapshot.limits));
+    plan = inboundPlan(ctx);
+    st.memoSnapshot = snapshot;
+    st.memoAppPort = port.port;
+    st.memoPool = pool;
+    st.memoPlan = plan;
+  }
+  forward(conn, pool, plan);
 }

@@ -54,6 +54,8 @@ export class H1State {
   memoPlan: ForwardPlan | null = null;
   memoEndpoint: EndpointConfig | null = null;
   memoPool: Http1Pool | null = null;
+  /** Inbound: the app port whose pool memoPool is. */
+  memoAppPort = 0;
   /** The routing decision of the previous request (a route with one backend: the same cluster again). */
   memoDecision: RouteDecision | null = null;
   /** This connection's routing view, refilled per request (one request at a time per connection). */
