@@ -239,3 +239,25 @@ test('inbound: one keep-alive connection follows weft-dst-port changes and snaps
   assert.deepEqual(await get(c.port), { status: 200, body: 'C' });
   assert.equal(sockets.size, 1, 'every request went over one connection');
 });
+
+test('inbound: weft-dst-port is dropped in place; the app gets the rest of the head and the body byte for byte', async () => {
+  const up = await rawUpstream(['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok']);
+  const pki = await makeTestPki({ trustDomain: 'test.local' });
+  const identity = identitySpec(await pki.issue('shop/catalog'));
+  const proxy = await WeftProxy.start({
+    snapshot: snapshotOf({
+      workload: { name: 'catalog', namespace: 'shop', trustDomain: 'test.local', identity, inbound: { mtlsMode: 'PERMISSIVE', ports: [{ port: up.port, protocol: 'http1' }] } },
+      listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: null },
+    }),
+  });
+  cleanups.push(() => proxy.close());
+  const first = `POST /x HTTP/1.1\r\nHost: catalog\r\nweft-dst-port: ${up.port}\r\nX-A: 1\r\nContent-Length: 3\r\n\r\nabc`;
+  const second = `GET /y HTTP/1.1\r\nWEFT-DST-PORT: ${up.port}\r\nHost: catalog\r\n\r\n`;
+  const third = 'GET /z HTTP/1.1\r\nHost: catalog\r\nConnection: keep-alive\r\nweft-dst-port:' + ` ${up.port}\r\n\r\n`;
+  const r = await rawExchange(proxy.addresses.inbound!.port, [first, second, third], { timeoutMs: 600, gapMs: 60 });
+  assert.equal(r.data, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'.repeat(3));
+  assert.equal(
+    up.received(),
+    'POST /x HTTP/1.1\r\nHost: catalog\r\nX-A: 1\r\nContent-Length: 3\r\n\r\nabc' + 'GET /y HTTP/1.1\r\nHost: catalog\r\n\r\n' + 'GET /z HTTP/1.1\r\nHost: catalog\r\n\r\n',
+  );
+});

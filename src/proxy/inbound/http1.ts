@@ -31,6 +31,8 @@ function inboundPlan(ctx: ProxyContext): ForwardPlan {
   if (plan === undefined) {
     plan = compileForward({
       requestHeaders: { remove: [DST_PORT_HEADER] },
+      // weft-dst-port is dropped in place in the peer's chunk: this listener reads nothing of the head by offset afterwards, and never retries.
+      compactRequestHead: true,
       onError: (conn, error) => {
         const st = conn.context as H1State;
         const code = fromUpstreamError(error);

@@ -2,9 +2,9 @@
 // upstream connection and the response back. Heads are re-serialised once with precompiled header
 // edits (hop-by-hop fields dropped per RFC 9110 §7.6.1, configured set/add/remove applied) and sent in
 // the same write as the first body bytes — or, when nothing is added, not copied at all: a request head
-// that loses nothing goes out as the client's bytes, a response head that only loses lines is compacted
-// in place in the upstream's chunk, in front of its body; bodies pass through untouched, chunk framing
-// included, with back-pressure both ways. 1xx responses are relayed (Expect: 100-continue), 101 turns the exchange
+// that loses nothing goes out as the client's bytes, a response head (and, when the plan allows, a request
+// head) that only loses lines is compacted in place in the chunk it came in, in front of its body; bodies
+// pass through untouched, chunk framing included, with back-pressure both ways. 1xx responses are relayed (Expect: 100-continue), 101 turns the exchange
 // into a byte tunnel (WebSocket), an HTTP/1.0 client gets a chunked response de-chunked.
 //
 // API:
@@ -104,6 +104,12 @@ export interface ForwardSpec {
   readonly responseHeaders?: HeaderEditsSpec;
   /** Whole exchange must finish within this (0 = no limit); else UPSTREAM_RESPONSE_TIMEOUT. */
   readonly requestTimeoutMs?: number;
+  /**
+   * The request head may be compacted in place in the client's chunk when forwarding only drops lines from it
+   * (as for responses). Only for callers that never read the head's fields by offset afterwards — no retry
+   * that forwards the same head again, no `head.get()` later (the inbound listener; not the outbound one).
+   */
+  readonly compactRequestHead?: boolean;
   /** Answers a failed exchange (before any response byte). Default: respondError with defaultUpstreamStatus. */
   readonly onError?: (conn: Http1ServerConn, error: UpstreamError) => void;
   /** Observes each upstream response head (metrics, access log, passive health). */
@@ -117,6 +123,7 @@ export interface ForwardPlan {
   readonly requestEdits: HeaderEdits | null;
   readonly responseEdits: HeaderEdits | null;
   readonly requestTimeoutMs: number;
+  readonly compactRequestHead: boolean;
   readonly onError: (conn: Http1ServerConn, error: UpstreamError) => void;
   readonly onResponseHead: ((conn: Http1ServerConn, head: Http1Head) => void) | null;
   readonly onDone: ((conn: Http1ServerConn, outcome: ForwardOutcome) => void) | null;
@@ -145,6 +152,7 @@ export function compileForward(spec: ForwardSpec = {}): ForwardPlan {
     requestEdits: compileHeaderEdits(spec.requestHeaders),
     responseEdits: compileHeaderEdits(spec.responseHeaders),
     requestTimeoutMs: spec.requestTimeoutMs ?? 0,
+    compactRequestHead: spec.compactRequestHead ?? false,
     onError: spec.onError ?? defaultOnError,
     onResponseHead: spec.onResponseHead ?? null,
     onDone: spec.onDone ?? null,
@@ -247,7 +255,8 @@ function keepsEveryField(head: Http1Head, edits: HeaderEdits | null, flags: numb
  * up against the empty line that ends the head, over the dropped ones, so the head now occupies
  * head.buf[returned offset, head.end) and is still followed by the body bytes that came with it — one
  * write for both, with no new buffer and no body copy. The head's offsets no longer describe its bytes
- * afterwards: only for a response head, which nothing reads again once it is forwarded.
+ * afterwards: only for a response head, which nothing reads again once it is forwarded, and for a request
+ * head when the plan says so (`compactRequestHead`).
  */
 function compactHeadInPlace(head: Http1Head, edits: HeaderEdits | null, flags: number): number {
   const buf = head.buf;
@@ -255,12 +264,13 @@ function compactHeadInPlace(head: Http1Head, edits: HeaderEdits | null, flags: n
   const kinds = head.kinds;
   const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
   const dropTe = (flags & F_DROP_TE) !== 0;
+  const replaceHost = (flags & F_REPLACE_HOST) !== 0;
   // Walk backwards; each kept run moves right (never left), so no byte is overwritten before it moved.
   let dst = head.end - 2;
   let runStart = -1;
   let runEnd = -1;
   for (let i = head.headerCount - 1; i >= 0; i--) {
-    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, false)) continue;
+    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) continue;
     const o = i * 5;
     if (offsets[o + 4] === runStart) {
       runStart = offsets[o]!;
@@ -374,10 +384,17 @@ class ForwardExchange implements ExchangeHooks, UpstreamHooks {
       if (head.host === '' && head.versionMinor === 0) tail += `host: ${this.pool.name}\r\n`;
     }
     const edits = this.plan.requestEdits;
-    if (startLine === null && tail === '' && this.extra === '' && (edits === null || edits.block.length === 0) && head.inChunk && keepsEveryField(head, edits, flags)) {
+    const nothingAdded = startLine === null && tail === '' && this.extra === '' && (edits === null || edits.block.length === 0) && head.inChunk;
+    if (nothingAdded && keepsEveryField(head, edits, flags)) {
       // Nothing to change: the head goes out as the client sent it (with the body bytes that follow it).
       this.reqHead = head.buf;
       this.reqHeadStart = head.start;
+      this.reqHeadEnd = head.end;
+      this.reqView = true;
+    } else if (nothingAdded && this.plan.compactRequestHead) {
+      // Only lines to drop, and nobody reads this head again: drop them in place, as for responses.
+      this.reqHead = head.buf;
+      this.reqHeadStart = compactHeadInPlace(head, edits, flags);
       this.reqHeadEnd = head.end;
       this.reqView = true;
     } else {
