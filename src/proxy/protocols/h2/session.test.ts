@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { connectH2, serveH2, H2SessionError, validateHeaderListForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS } from './session.ts';
+import { connectH2, serveH2, H2SessionError, validateHeaderListForTest, StreamTableForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS } from './session.ts';
 import { HpackDecoder } from './hpack.ts';
 import type { H2ClientSession, H2HeaderList, H2Stream, H2StreamHandler } from './api.ts';
 import {
@@ -961,5 +961,67 @@ describe('per-request fast paths (shared callbacks, heads encoded in place, dire
         assert.equal(validateHeaderListForTest(list, kind, seen), validateHeaderListForTest(list, kind), JSON.stringify(list));
       }
     }
+  });
+});
+
+describe('the stream table (a slot per stream id, a Map for taken slots)', () => {
+  test('behaves like a Map under random opens and closes: sequential ids, long-lived streams passed by later ids, growth', () => {
+    interface Entry {
+      id: number;
+      until: number;
+    }
+    const table = new StreamTableForTest();
+    const model = new Map<number, Entry>();
+    let seed = 3;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let next = 1;
+    const open = (step: number): void => {
+      // One stream in ten lives long: later ids wrap around the table onto its slot.
+      const e = { id: next, until: random(10) === 0 ? step + 200 + random(3000) : -1 };
+      next += 2;
+      table.add(e as never);
+      model.set(e.id, e);
+    };
+    const close = (id: number): void => {
+      table.delete(id);
+      model.delete(id);
+    };
+    const check = (): void => {
+      assert.equal(table.size, model.size);
+      for (const [id, e] of model) assert.equal(table.get(id), e, `stream ${id}`);
+      assert.deepEqual(new Set(table.values()), new Set(model.values()));
+    };
+    let target = 24;
+    let wrapped = 0;
+    for (let step = 0; step < 30_000; step++) {
+      // Mostly a few dozen streams open; now and then a burst of a few hundred, so the table grows.
+      if (step % 5000 === 2500) target = 300;
+      if (step % 5000 === 3000) target = 24;
+      if (model.size === 0 || (model.size < target && random(100) < 60)) {
+        for (const e of model.values()) if (((e.id - next) >> 1) % 64 === 0) wrapped++;
+        open(step);
+      } else {
+        const expired = [...model.values()].find((e) => e.until >= 0 && e.until <= step);
+        if (expired !== undefined) close(expired.id);
+        else {
+          // One of the oldest short-lived streams.
+          const short = [...model.values()].filter((e) => e.until < 0);
+          if (short.length > 0) close(short[random(Math.min(short.length, 3))]!.id);
+        }
+      }
+      assert.equal(table.get(next), undefined, 'an id not opened yet');
+      if (step % 50 === 0) check();
+    }
+    check();
+    assert.ok(wrapped > 100, `later ids landed on the home slots of open streams (${wrapped} times)`);
+    for (const id of [...model.keys()]) {
+      close(id);
+      table.delete(id); // twice: nothing happens
+    }
+    check();
+    assert.equal(table.size, 0);
   });
 });

@@ -386,6 +386,69 @@ class Stream implements H2Stream {
   }
 }
 
+/**
+ * A session's open streams by id: slot `(id >>> 1) & mask` of an array, at most half full. The ids one
+ * side opens are consecutive odd (or even) numbers, so the live streams of a busy session sit in
+ * consecutive slots and a lookup is one array load; a stream whose slot is taken (a long-lived stream
+ * that later ids wrapped around to) goes to a small Map instead. Unlike a Map for all of them, streams
+ * coming and going cost no hashing, rehashing or shrinking.
+ */
+class StreamTable {
+  #slots: (Stream | undefined)[] = new Array<Stream | undefined>(64).fill(undefined);
+  #mask = 63;
+  /** Streams whose slot was taken when they were added. */
+  #overflow: Map<number, Stream> | null = null;
+  size = 0;
+
+  get(id: number): Stream | undefined {
+    const s = this.#slots[(id >>> 1) & this.#mask];
+    if (s !== undefined && s.id === id) return s;
+    return this.#overflow === null ? undefined : this.#overflow.get(id);
+  }
+
+  /** Adds a stream whose id is not in the table. */
+  add(stream: Stream): void {
+    if (++this.size * 2 > this.#slots.length) this.#grow();
+    this.#place(stream);
+  }
+
+  delete(id: number): void {
+    const slots = this.#slots;
+    const i = (id >>> 1) & this.#mask;
+    const s = slots[i];
+    if (s !== undefined && s.id === id) {
+      slots[i] = undefined;
+      this.size--;
+    } else if (this.#overflow !== null && this.#overflow.delete(id)) this.size--;
+  }
+
+  /** The open streams (a copy: callers may close streams while they walk it). */
+  values(): Stream[] {
+    const out: Stream[] = [];
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      if (s !== undefined) out.push(s);
+    }
+    if (this.#overflow !== null) for (const s of this.#overflow.values()) out.push(s);
+    return out;
+  }
+
+  #place(stream: Stream): void {
+    const i = (stream.id >>> 1) & this.#mask;
+    if (this.#slots[i] === undefined) this.#slots[i] = stream;
+    else (this.#overflow ??= new Map()).set(stream.id, stream);
+  }
+
+  #grow(): void {
+    const all = this.values();
+    this.#slots = new Array<Stream | undefined>(this.#slots.length * 2).fill(undefined);
+    this.#mask = this.#slots.length - 1;
+    this.#overflow = null;
+    for (let i = 0; i < all.length; i++) this.#place(all[i]!);
+  }
+}
+
 /** Both roles: reading, writing, settings, flow control, limits. */
 class SessionCore {
   readonly socket: Duplex;
@@ -403,7 +466,7 @@ class SessionCore {
   peerMaxConcurrentStreams = Infinity;
 
   protected readonly options: ResolvedOptions;
-  protected readonly streams = new Map<number, Stream>();
+  protected readonly streams = new StreamTable();
   protected readonly onStream: H2StreamHandler | null;
   /** @internal */ readonly streamUpdateThreshold: number;
 
@@ -852,7 +915,7 @@ class SessionCore {
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     const stream = new Stream(this, id, this.#peerInitialWindow, this.options.initialWindowSize, false);
-    this.streams.set(id, stream);
+    this.streams.add(stream);
     this.activeStreams++;
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i] === ':method') {
@@ -935,8 +998,7 @@ class SessionCore {
 
   #failAll(code: number, error: Error | undefined): void {
     if (this.streams.size === 0) return;
-    const all = [...this.streams.values()];
-    for (const s of all) this.#closeStream(s, code, error);
+    for (const s of this.streams.values()) this.#closeStream(s, code, error);
   }
 
   #onSocketClose(): void {
@@ -1388,7 +1450,7 @@ class SessionCore {
     stream.headReceived = true;
     stream.expectedLength = contentLength;
     stream.remoteEnded = endStream;
-    this.streams.set(streamId, stream);
+    this.streams.add(stream);
     this.#lastStream = stream;
     this.activeStreams++;
     const handler = this.onStream;
@@ -1585,4 +1647,4 @@ export function serveH2(socket: Duplex, onStream: H2StreamHandler, options?: H2S
   return new SessionCore(socket, false, options, onStream, initial);
 }
 
-export { validateHeaders as validateHeaderListForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS };
+export { validateHeaders as validateHeaderListForTest, StreamTable as StreamTableForTest, KIND_REQUEST, KIND_RESPONSE, KIND_TRAILERS };
