@@ -112,7 +112,10 @@ export interface ForwardSpec {
   readonly compactRequestHead?: boolean;
   /** Answers a failed exchange (before any response byte). Default: respondError with defaultUpstreamStatus. */
   readonly onError?: (conn: Http1ServerConn, error: UpstreamError) => void;
-  /** Observes each upstream response head (metrics, access log, passive health). */
+  /**
+   * Observes each upstream response head (metrics, access log, passive health). Read the head during the
+   * call only: it may then be compacted in place for forwarding, after which its field offsets are stale.
+   */
   readonly onResponseHead?: (conn: Http1ServerConn, head: Http1Head) => void;
   /** Called once per exchange when it ends, however it ends. */
   readonly onDone?: (conn: Http1ServerConn, outcome: ForwardOutcome) => void;
