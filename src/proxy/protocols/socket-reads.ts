@@ -21,6 +21,7 @@
 // The latter uses two undocumented fields of node's net module (`_handle`, `_server`); when they are
 // not as expected it returns the accepted socket unchanged, which then reads the usual way.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** Receives each chunk read from a socket (a copy the sink may keep). */
 export type ByteSink = (chunk: Buffer) => void;
@@ -61,7 +62,7 @@ function onreadFor(owner: { socket: DirectReadSocket | null }): net.OnReadOpts {
 }
 
 /** True when `socket` reads directly (made by connectDirect or adoptAccepted). */
-export function readsDirectly(socket: net.Socket): boolean {
+export function readsDirectly(socket: Duplex): boolean {
   return kSink in socket;
 }
 
@@ -70,15 +71,15 @@ export function readsDirectly(socket: net.Socket): boolean {
  * when the socket does not read directly — then attach a 'data' listener as usual. Bytes already
  * waiting in the Readable go to the sink first.
  */
-export function setSink(socket: net.Socket, sink: ByteSink | null): boolean {
+export function setSink(socket: Duplex, sink: ByteSink | null): boolean {
   if (!(kSink in socket)) return false;
   const direct = socket as DirectReadSocket;
   direct[kSink] = sink;
   if (sink !== null && socket.readableLength > 0) {
     let chunk: Buffer | null;
-    while (direct[kSink] === sink && (chunk = socket.read() as Buffer | null) !== null) sink(chunk);
+    while (direct[kSink] === sink && (chunk = direct.read() as Buffer | null) !== null) sink(chunk);
     // read() restarts reading at the handle; a reader that paused the socket meanwhile keeps it paused.
-    if (socket.isPaused()) socket.pause();
+    if (direct.isPaused()) direct.pause();
   }
   return true;
 }

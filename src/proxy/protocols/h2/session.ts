@@ -4,6 +4,7 @@
 // rapid reset, settings timeout). Every frame a session produces in one event-loop turn leaves in one
 // socket write (a single shared setImmediate flushes every session with pending output).
 import type { Duplex } from 'node:stream';
+import { readsDirectly, setSink } from '../socket-reads.ts';
 import { WeftError } from '../../../core/errors.ts';
 import { sharedTimer } from '../../../core/coarse-timer.ts';
 import type { Deadline } from '../../../core/coarse-timer.ts';
@@ -546,7 +547,12 @@ class SessionCore {
     this.#nextStreamId = isClient ? 1 : 2;
     this.#awaitingPreface = !isClient;
 
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    // A direct-read socket (the h2 link to a peer proxy, socket-reads.ts) hands each read straight over.
+    // Not before the constructor returns: bytes already waiting (the peer's SETTINGS) would be parsed
+    // before the owner set onReady/onGoaway — a 'data' listener, too, first delivers on a later tick.
+    const onData = (chunk: Buffer): void => this.#onData(chunk);
+    if (readsDirectly(socket)) process.nextTick(() => setSink(socket, onData));
+    else socket.on('data', onData);
     socket.on('drain', () => this.#onDrain());
     socket.on('error', (error: Error) => {
       this.#closeError ??= new H2SessionError('H2_SOCKET', `socket error: ${error.message}`, { cause: error });
