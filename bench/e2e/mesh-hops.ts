@@ -1,8 +1,8 @@
 // Proxy CPU per request on each hop of the two-proxy mTLS path, measured apart: the client-side
 // (outbound) proxy and the server-side (inbound) proxy, for weft with each peer protocol (h2 on the
 // own codec — the default — and pooled HTTP/1.1) and for HAProxy (h2 and HTTP/1.1 between the hops),
-// all in one run so the ratios share the machine's load; plus weft as one plain hop (no TLS), whose
-// figure the mTLS hops are compared with for the cost of TLS, and optionally weft's h2 path from an
+// all in one run so the ratios share the machine's load; plus weft and HAProxy as one plain hop (no
+// TLS) — weft's figure is what the mTLS hops are compared with for the cost of TLS — and optionally weft's h2 path from an
 // older commit (--baseline REV) for a before/after inside the same run. wrk drives 1 KiB GETs at 64
 // connections; CPU is utime+stime from /proc/PID/stat divided by the requests served, each hop's
 // process measured on its own; read()/write() syscalls per request from /proc/PID/io (weft only:
@@ -12,12 +12,12 @@
 // happens (outbound = inbound = 22.2145… µs in one round on 25 Nov, distinct pids); the hops are
 // still measured apart (the check below refuses one process for both).
 //
-// Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,weft-hop,haproxy-h2,haproxy-h1]
+// Usage: npm run bench -- e2e/mesh-hops [--quick] [--seconds N] [--only weft-h2,weft-http1,weft-hop,haproxy-h2,haproxy-h1,haproxy-hop]
 //        [--baseline REV] [--rounds N] [--profile DIR]
 import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { startUpstream, startHaproxyMesh, type Endpoint, type MtlsPair } from '../lib/servers.ts';
+import { startUpstream, startHaproxyMesh, startHaproxyHop, type Endpoint, type MtlsPair } from '../lib/servers.ts';
 import { makeBenchPki } from '../lib/certs.ts';
 import { startWeftMesh, startWeftHop, weftProxyAvailable, weftSourceCommit, WEFT_SERVICE } from '../lib/weft.ts';
 import { runWrk } from '../lib/load-tools.ts';
@@ -131,6 +131,8 @@ async function main(): Promise<void> {
       : []),
     { key: 'haproxy-h2', start: () => startHaproxyMesh(upstream.port, pair, 'h2') },
     { key: 'haproxy-h1', start: () => startHaproxyMesh(upstream.port, pair, 'http/1.1') },
+    // HAProxy as one plain hop: what weft-hop is held against (issue 4 (iv): ≤ 1.6× HAProxy per plain hop).
+    { key: 'haproxy-hop', start: () => startHaproxyHop(upstream.port) },
   ];
   if (baseline !== undefined && weftProxyAvailable()) {
     plans.splice(1, 0, { key: `weft-h2@${baseline}`, authority: WEFT_SERVICE, start: () => startWeftMesh(upstream.port, pair, { link: 'h2', tag: 'h2-base', rev: baseline }) });
@@ -158,11 +160,15 @@ async function main(): Promise<void> {
   const rows: Row[] = chosen.filter((p) => samples.has(p.key)).map((p) => medianRow(samples.get(p.key)!));
   const haproxy = rows.find((r) => r.key === 'haproxy-h2');
   const plainHop = rows.find((r) => r.key === 'weft-hop');
+  /** The HAProxy row doing the same work as a weft row: h2 link, HTTP/1.1 link, or one plain hop. */
+  const sameWork = (key: string): Row | undefined =>
+    rows.find((r) => r.key === (key.startsWith('weft-h2') ? 'haproxy-h2' : key === 'weft-http1' ? 'haproxy-h1' : key === 'weft-hop' ? 'haproxy-hop' : ''));
   printTable(
     `proxy CPU per request per hop (wrk c=${CONNECTIONS}, ${seconds}s, 1 KiB GET${rounds > 1 ? `; median of ${rounds} rounds` : ''}), µs`,
-    ['path', 'rps', 'outbound', 'inbound', 'outbound / HAProxy h2', 'inbound / HAProxy h2', 'TLS Δ out', 'TLS Δ in', 'rd+wr/req out', 'rd+wr/req in', 'bg cores'],
+    ['path', 'rps', 'outbound', 'inbound', 'outbound / HAProxy h2', 'inbound / HAProxy h2', 'out / HAProxy same path', 'in / HAProxy same path', 'TLS Δ out', 'TLS Δ in', 'rd+wr/req out', 'rd+wr/req in', 'bg cores'],
     rows.map((r) => {
       const meshWeft = r.key.startsWith('weft') && r.key !== 'weft-hop';
+      const same = sameWork(r.key);
       return [
         r.key,
         r.rps,
@@ -170,6 +176,8 @@ async function main(): Promise<void> {
         num(r.inboundUs),
         haproxy ? num(r.outboundUs / haproxy.outboundUs, 2) : '-',
         haproxy ? num(r.inboundUs / haproxy.inboundUs, 2) : '-',
+        same ? num(r.outboundUs / same.outboundUs, 2) : '-',
+        same ? num(r.inboundUs / same.inboundUs, 2) : '-',
         // Against weft's own plain hop (same engine, no TLS): what the mTLS hop adds.
         plainHop && meshWeft ? num(r.outboundUs - plainHop.outboundUs) : '-',
         plainHop && meshWeft ? num(r.inboundUs - plainHop.outboundUs) : '-',
@@ -197,6 +205,12 @@ async function main(): Promise<void> {
     rounds,
     perRound: Object.fromEntries([...samples].map(([k, rs]) => [k, rs.map((r) => ({ outboundUs: r.outboundUs, inboundUs: finite(r.inboundUs), rps: r.rps }))])),
     rows: rows.map((r) => ({ ...r, inboundUs: finite(r.inboundUs), outboundSyscalls: finite(r.outboundSyscalls), inboundSyscalls: finite(r.inboundSyscalls) })),
+    // weft over HAProxy doing the same work (h2 link, HTTP/1.1 link, one plain hop), per hop.
+    ratios: Object.fromEntries(
+      rows
+        .filter((r) => r.key.startsWith('weft') && sameWork(r.key) !== undefined)
+        .map((r) => [r.key, { outbound: finite(r.outboundUs / sameWork(r.key)!.outboundUs), inbound: finite(r.inboundUs / sameWork(r.key)!.inboundUs) }]),
+    ),
   });
 }
 
