@@ -1,10 +1,9 @@
 // The proxy process: binds the listeners of the runtime snapshot — outbound by Host (HTTP/1.1 and
 // h2c), one port per upstream (any protocol, detection only where undeclared), inbound (mTLS with
 // ALPN dispatch; plaintext detection in PERMISSIVE) and admin — and hands connections to the
-// protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown. HTTP/2 from
-// peer proxies runs on weft's own codec (inbound/h2.ts); node's http2 serves h2c from apps only and
-// is loaded on the first h2c connection (a proxy without h2c traffic never pays its memory).
-import type http2 from 'node:http2';
+// protocol adapters and the per-direction stacks. Also owns graceful drain and shutdown. All HTTP/2
+// runs on weft's own codec: from peer proxies in inbound/h2.ts, h2c from apps in protocols/h2-server.ts;
+// each is loaded on its first connection (a proxy without h2 traffic never pays its memory).
 import net from 'node:net';
 import type { SecureContextOptions, Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
 import { tls } from '../core/tls-module.ts';
@@ -18,7 +17,7 @@ import { trustDomainOf } from '../identity/spiffe.ts';
 import { ProxyContext } from './context.ts';
 import type { ProxyError } from './errors.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { H2Exchange, type Exchange } from './protocols/exchange.ts';
+import type { Exchange } from './protocols/exchange.ts';
 import { detect } from './protocols/detect.ts';
 import { adoptAccepted } from './protocols/socket-reads.ts';
 import { ALPN_H2, ALPN_HTTP1, ALPN_TCP, connectTcp, inboundTlsOptions, peerExpectation, verifyPeerSpiffeId } from './protocols/mesh-tls.ts';
@@ -54,28 +53,7 @@ export interface ProxyAddresses {
   upstreams: Map<string, AddressInfo>;
 }
 
-/** HTTP/2 server settings and limits shared by every downstream h2 listener (hardening). */
-function h2ServerOptions(s: RuntimeSnapshot): http2.ServerOptions {
-  return {
-    settings: {
-      maxConcurrentStreams: s.limits.maxConcurrentStreams,
-      maxHeaderListSize: s.limits.maxHeaderBytes,
-      enablePush: false,
-      initialWindowSize: 1 << 20,
-    },
-    maxHeaderListPairs: 256,
-    maxSessionMemory: 16,
-    maxSessionInvalidFrames: 100,
-    maxSessionRejectedStreams: 100,
-    maxOutstandingPings: 10,
-    maxSettings: 32,
-  };
-}
-
 type Handler = (ex: Exchange) => void;
-
-/** node:http2's NGHTTP2_ENHANCE_YOUR_CALM, written out so that loading this module does not load node:http2. */
-const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
 
 type InboundH2Module = typeof import('./inbound/h2.ts');
 let inboundH2Loading: Promise<InboundH2Module> | undefined;
@@ -86,45 +64,19 @@ function loadInboundH2(): Promise<InboundH2Module> {
   return (inboundH2Loading ??= import('./inbound/h2.ts').then((m) => (inboundH2Module = m)));
 }
 
-let http2Loading: Promise<typeof http2> | undefined;
-let http2Module: typeof http2 | undefined;
+type H2ServerModule = typeof import('./protocols/h2-server.ts');
+let h2ServerLoading: Promise<H2ServerModule> | undefined;
+let h2ServerModule: H2ServerModule | undefined;
 
-/** node:http2, imported on first use and cached. */
-function loadHttp2(): Promise<typeof http2> {
-  return (http2Loading ??= import('node:http2').then((m) => (http2Module = m.default)));
+/** The app-facing HTTP/2 server (own codec): imported on the first h2c connection and cached (idle RSS). */
+function loadH2Server(): Promise<H2ServerModule> {
+  return (h2ServerLoading ??= import('./protocols/h2-server.ts').then((m) => (h2ServerModule = m)));
 }
 
-/**
- * An HTTP/2 server (node's http2) created on the first connection handed to it, after node:http2 was
- * loaded; from then on sockets go to it synchronously.
- */
-class LazyH2Server {
-  #server: http2.Http2Server | undefined;
-  readonly #create: (module: typeof http2) => http2.Http2Server;
-
-  constructor(create: (module: typeof http2) => http2.Http2Server) {
-    this.#create = create;
-  }
-
-  /** Gives a socket to the server. HTTP/2 has no half-close: a FIN from the client ends the session. */
-  handOff(socket: Duplex): void {
-    (socket as net.Socket).allowHalfOpen = false;
-    if (this.#server === undefined && http2Module !== undefined) this.#server = this.#create(http2Module);
-    if (this.#server !== undefined) {
-      this.#server.emit('connection', socket);
-      return;
-    }
-    // The socket is paused (detection, or no reader yet): its bytes wait in its buffer meanwhile.
-    loadHttp2().then(
-      () => {
-        if (!socket.destroyed) this.handOff(socket);
-      },
-      (e: unknown) => {
-        log.error({ err: e }, 'node:http2 could not be loaded');
-        socket.destroy();
-      },
-    );
-  }
+/** Where a listener's h2c connections go: a stack's handler, served on the own codec. */
+interface H2cListener {
+  readonly handler: Handler;
+  readonly direction: 'outbound' | 'inbound';
 }
 
 export class WeftProxy {
@@ -132,7 +84,6 @@ export class WeftProxy {
   readonly addresses: ProxyAddresses = { outbound: undefined, inbound: undefined, admin: undefined, upstreams: new Map() };
   readonly #servers: net.Server[] = [];
   readonly #sockets = new Set<Duplex>();
-  readonly #h2Sessions = new Set<http2.Http2Session>();
   /** Sessions of weft's own HTTP/2 codec (inbound from peer proxies). */
   readonly #ownH2Sessions = new Set<H2ServerSession>();
   #idleSweep: NodeJS.Timeout | undefined;
@@ -175,7 +126,7 @@ export class WeftProxy {
       const h2 = this.#h2Server((ex) => void outboundHttp(this.ctx, ex, undefined));
       this.addresses.outbound = await this.#bind('outbound', listeners.outbound.address, listeners.outbound.port, (socket) => {
         whenDetected(socket, s.limits.detectTimeoutMs, (kind) => {
-          if (kind === 'h2') handOffH2(h2, socket);
+          if (kind === 'h2') this.#serveH2c(h2, socket);
           else if (kind === 'http1') handOffH1(h1, socket);
           else socket.destroy();
         });
@@ -279,47 +230,32 @@ export class WeftProxy {
     }
   }
 
-  /** An HTTP/2 server for h2c from apps (node's http2, loaded on first use), with rapid-reset protection. */
-  #h2Server(handler: Handler): LazyH2Server {
-    return new LazyH2Server((module) => this.#createH2Server(module, handler));
+  /** Where h2c from apps on a listener goes: `handler`, one own-codec session per connection. */
+  #h2Server(handler: Handler, direction: 'outbound' | 'inbound' = 'outbound'): H2cListener {
+    return { handler, direction };
   }
 
-  #createH2Server(h2: typeof http2, handler: Handler): http2.Http2Server {
-    const limits = this.ctx.snapshot.limits;
-    const server = h2.createServer(h2ServerOptions(this.ctx.snapshot));
-    server.on('session', (session: http2.ServerHttp2Session) => {
-      this.#h2Sessions.add(session);
-      let resets = 0;
-      let windowStart = performance.now();
-      session.on('close', () => this.#h2Sessions.delete(session));
-      session.on('error', () => {});
-      session.setTimeout(limits.idleTimeoutMs, () => session.close());
-      session.on('stream', (stream: http2.ServerHttp2Stream) => {
-        stream.once('aborted', () => {
-          const now = performance.now();
-          if (now - windowStart > 10_000) {
-            windowStart = now;
-            resets = 0;
-          }
-          if (++resets > limits.maxResetsPer10s && !session.destroyed) {
-            log.warn({ resets, remote: session.socket?.remoteAddress }, 'HTTP/2 rapid reset: closing the connection');
-            session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-            session.destroy();
-          }
-        });
-      });
-      if (this.ctx.draining) session.close();
-    });
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
-      const method = headers[':method'];
-      if (method === 'CONNECT') {
-        stream.respond({ ':status': 405, 'weft-error': 'BAD_REQUEST; CONNECT is not supported on this listener' }, { endStream: true });
-        return;
-      }
-      handler(new H2Exchange(stream, headers, flags));
-    });
-    server.on('sessionError', () => {});
-    return server;
+  /** Serves h2c (prior knowledge) on `socket`, loading the h2 stack on first use; its bytes wait in its buffer meanwhile. */
+  #serveH2c(l: H2cListener, socket: Duplex): void {
+    if (h2ServerModule === undefined) {
+      loadH2Server().then(
+        () => {
+          if (!socket.destroyed) this.#serveH2c(l, socket);
+        },
+        (e: unknown) => {
+          log.error({ err: e }, 'the HTTP/2 stack could not be loaded');
+          socket.destroy();
+        },
+      );
+      return;
+    }
+    const metrics = this.ctx.metrics;
+    h2ServerModule.serveH2Exchanges(
+      socket,
+      h2ServerModule.serverSessionOptions(this.ctx.snapshot.limits),
+      { sessions: this.#ownH2Sessions, draining: this.ctx.draining, onRefused: (code) => metrics.error(l.direction, code) },
+      l.handler,
+    );
   }
 
   /** Connection handler of one upstream listener (fixed destination; detection only when `auto`). */
@@ -345,9 +281,9 @@ export class WeftProxy {
       const protocol = up.protocol;
       if (protocol === 'tcp') return tcp(socket); // declared TCP: never wait for client bytes
       if (protocol === 'http1') return void handOffH1(h1, socket);
-      if (protocol === 'http2' || protocol === 'grpc') return void handOffH2(h2, socket);
+      if (protocol === 'http2' || protocol === 'grpc') return void this.#serveH2c(h2, socket);
       whenDetected(socket, this.ctx.snapshot.limits.detectTimeoutMs, (kind) => {
-        if (kind === 'h2') handOffH2(h2, socket);
+        if (kind === 'h2') this.#serveH2c(h2, socket);
         else if (kind === 'http1') handOffH1(h1, socket);
         else if (kind === 'closed') socket.destroy();
         else tcp(socket);
@@ -358,7 +294,7 @@ export class WeftProxy {
   /** Connection handler of the inbound port: mTLS (ALPN dispatch), or plaintext where permitted. */
   #inboundHandler(): (socket: net.Socket) => void {
     const appH1 = this.#h1Server(inboundHttp1, 'inbound', undefined);
-    const appH2 = this.#h2Server((ex) => void inboundHttp(this.ctx, ex));
+    const appH2 = this.#h2Server((ex) => void inboundHttp(this.ctx, ex), 'inbound');
     const snapshot = () => this.ctx.snapshot;
     // One TlsServer (never listening itself) terminates mTLS for sockets the inbound listener hands
     // it; it follows identity renewals through setSecureContext.
@@ -421,7 +357,7 @@ export class WeftProxy {
       if (mode === 'STRICT') return onTls(socket);
       void detect(socket, snapshot().limits.detectTimeoutMs).then((kind) => {
         if (kind === 'tls') return mode === 'PERMISSIVE' ? onTls(socket) : socket.destroy();
-        if (kind === 'h2') return void handOffH2(appH2, socket);
+        if (kind === 'h2') return void this.#serveH2c(appH2, socket);
         if (kind === 'http1') return void handOffH1(appH1, socket);
         if (kind === 'closed') return socket.destroy();
         // Opaque plaintext TCP: only to a declared tcp port, the first one.
@@ -451,7 +387,6 @@ export class WeftProxy {
     this.ctx.draining = true;
     log.info({ deadlineMs, inflight: this.ctx.inflight }, 'draining');
     for (const server of this.#servers) server.close();
-    for (const session of this.#h2Sessions) if (!session.closed) session.close();
     for (const session of this.#ownH2Sessions) session.close();
     for (const server of this.#h1Servers) void server.drain(deadlineMs);
     this.#drained = new Promise<void>((resolve) => {
@@ -470,7 +405,6 @@ export class WeftProxy {
   async close(): Promise<void> {
     this.ctx.draining = true;
     for (const server of this.#servers) server.close();
-    for (const session of this.#h2Sessions) session.destroy();
     for (const session of this.#ownH2Sessions) session.destroy();
     if (this.#idleSweep !== undefined) clearInterval(this.#idleSweep);
     for (const server of this.#h1Servers) server.close();
@@ -492,10 +426,6 @@ function handOffH1(l: H1Listener, socket: Duplex): void {
   l.server.adopt(socket as net.Socket, undefined, new H1State(l.ctx, l.direction, l.fixed));
 }
 
-/** Gives a socket to an h2c server (node's http2, loaded on first use). */
-function handOffH2(server: LazyH2Server, socket: Duplex): void {
-  server.handOff(socket);
-}
 
 /** Runs `fn` once the protocol of `socket` is known; a failure closes that connection only. */
 function whenDetected(socket: net.Socket, timeoutMs: number, fn: (kind: Awaited<ReturnType<typeof detect>>) => void): void {

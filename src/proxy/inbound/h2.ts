@@ -10,8 +10,9 @@ import { ERROR_MAP, ProxyError, fromUpstreamError, rescue } from '../errors.ts';
 import { HOP_BY_HOP } from '../protocols/exchange.ts';
 import { H2StreamExchange, parseRequestHead } from '../protocols/h2-exchange.ts';
 import { DST_PORT_HEADER } from '../protocols/mesh-tls.ts';
-import { H2_INTERNAL_ERROR, type H2HeaderList, type H2ServerSession, type H2SessionOptions, type H2Stream } from '../protocols/h2/api.ts';
+import { H2_INTERNAL_ERROR, type H2HeaderList, type H2ServerSession, type H2Stream } from '../protocols/h2/api.ts';
 import { serveH2 } from '../protocols/h2/session.ts';
+import { dropRequestBody, serverSessionOptions } from '../protocols/h2-server.ts';
 import { Http1ClientRequest, type Http1ResponseHandler } from '../protocols/http1/client.ts';
 import type { Http1Pool, Http1UpstreamConn } from '../protocols/http1/pool.ts';
 import { K_CONTENT_LENGTH, K_EXPECT, K_OTHER, type Http1Head } from '../protocols/http1/parser.ts';
@@ -20,24 +21,7 @@ import type { PoolLimits } from '../protocols/http1-pools.ts';
 import type { LimitsConfig } from '../runtime/snapshot.ts';
 import { inboundHttp } from './stack.ts';
 
-const sessionOptionsByLimits = new WeakMap<LimitsConfig, H2SessionOptions>();
 const appPoolLimitsByLimits = new WeakMap<LimitsConfig, PoolLimits>();
-
-/** Settings and limits of inbound sessions, from the snapshot's limits (built once per snapshot). */
-export function inboundSessionOptions(limits: LimitsConfig): H2SessionOptions {
-  let o = sessionOptionsByLimits.get(limits);
-  if (o === undefined) {
-    o = {
-      maxConcurrentStreams: limits.maxConcurrentStreams,
-      maxHeaderListSize: limits.maxHeaderBytes,
-      maxEarlyResetsPer10s: limits.maxResetsPer10s,
-      // Stream windows: the session's default. Its connection window is credited on delivery, so what a
-      // peer can make this proxy hold is bounded by maxConcurrentStreams × initialWindowSize.
-    };
-    sessionOptionsByLimits.set(limits, o);
-  }
-  return o;
-}
 
 /** Limits of the pools towards the app (as inbound/http1.ts uses). */
 function appPoolLimits(limits: LimitsConfig): PoolLimits {
@@ -55,7 +39,7 @@ function appPoolLimits(limits: LimitsConfig): PoolLimits {
  */
 export function serveInboundH2(ctx: ProxyContext, socket: Duplex, sessions: Set<H2ServerSession>, initial?: Buffer): H2ServerSession {
   const conn = new InboundH2Connection(ctx);
-  const session = serveH2(socket, conn.onStream, inboundSessionOptions(ctx.snapshot.limits), initial);
+  const session = serveH2(socket, conn.onStream, serverSessionOptions(ctx.snapshot.limits), initial);
   conn.session = session;
   sessions.add(session);
   session.onClose = () => sessions.delete(session);
@@ -119,12 +103,6 @@ function respondError(ctx: ProxyContext, stream: H2Stream, error: ProxyError, gr
 }
 
 /** The rest of a request body we will not forward is read and dropped (the stream then closes normally). */
-function dropRequestBody(stream: H2Stream): void {
-  stream.onData = (chunk) => {
-    if (chunk.length > 0) stream.consume(chunk.length);
-  };
-  stream.onTrailers = null;
-}
 
 // The stream callbacks of every H2ToHttp1Bridge: the codec calls them with the stream as `this`, and
 // the bridge is the stream's context — no closures per request.
