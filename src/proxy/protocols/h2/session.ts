@@ -793,11 +793,7 @@ class SessionCore {
       this.#endSent(stream);
       return false;
     }
-    if (this.#backedUp()) {
-      this.#stall(stream);
-      stream.wantWritable = true;
-      return false;
-    }
+    if (this.#parkIfBackedUp(stream)) return false;
     if (stream.wantWritable) {
       stream.wantWritable = false;
       if (stream.onWritable !== null) {
@@ -810,6 +806,14 @@ class SessionCore {
         }
       }
     }
+    return true;
+  }
+
+  /** The output is backed up: `stream` waits for the socket to drain (onWritable fires then). */
+  #parkIfBackedUp(stream: Stream): boolean {
+    if (!this.#backedUp()) return false;
+    this.#stall(stream);
+    stream.wantWritable = true;
     return true;
   }
 
@@ -835,11 +839,7 @@ class SessionCore {
       this.#endSent(stream);
       return false;
     }
-    if (this.#backedUp()) {
-      this.#stall(stream);
-      stream.wantWritable = true;
-      return false;
-    }
+    if (this.#parkIfBackedUp(stream)) return false;
     return true;
   }
 

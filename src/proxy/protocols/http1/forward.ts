@@ -189,16 +189,12 @@ let lastHeadLength = 0;
 function serializeHead(head: Http1Head, startLine: string | null, edits: HeaderEdits | null, extra: string, tail: string, flags: number, spare: number): Buffer {
   const buf = head.buf;
   const offsets = head.offsets;
-  const kinds = head.kinds;
   const count = head.headerCount;
-  const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
-  const dropTe = (flags & F_DROP_TE) !== 0;
-  const replaceHost = (flags & F_REPLACE_HOST) !== 0;
   // Pass 1: size.
   let size = startLine === null ? head.startLineEnd - head.start : Buffer.byteLength(startLine, 'latin1');
   let dropped = 0;
   for (let i = 0; i < count; i++) {
-    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) {
+    if (dropHeader(head, i, edits, flags)) {
       dropped++;
       continue;
     }
@@ -220,7 +216,7 @@ function serializeHead(head: Http1Head, startLine: string | null, edits: HeaderE
   }
   for (let i = 0; i < count; i++) {
     const o = i * 5;
-    if (dropped > 0 && dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) continue;
+    if (dropped > 0 && dropHeader(head, i, edits, flags)) continue;
     if (offsets[o] === runEnd) {
       runEnd = offsets[o + 4]!;
     } else {
@@ -241,14 +237,8 @@ function serializeHead(head: Http1Head, startLine: string | null, edits: HeaderE
 
 /** True when forwarding `head` drops none of its fields (its bytes can go out as received). */
 function keepsEveryField(head: Http1Head, edits: HeaderEdits | null, flags: number): boolean {
-  const buf = head.buf;
-  const offsets = head.offsets;
-  const kinds = head.kinds;
-  const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
-  const dropTe = (flags & F_DROP_TE) !== 0;
-  const replaceHost = (flags & F_REPLACE_HOST) !== 0;
   for (let i = 0; i < head.headerCount; i++) {
-    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) return false;
+    if (dropHeader(head, i, edits, flags)) return false;
   }
   return true;
 }
@@ -264,16 +254,12 @@ function keepsEveryField(head: Http1Head, edits: HeaderEdits | null, flags: numb
 function compactHeadInPlace(head: Http1Head, edits: HeaderEdits | null, flags: number): number {
   const buf = head.buf;
   const offsets = head.offsets;
-  const kinds = head.kinds;
-  const keepUpgrade = (flags & F_KEEP_UPGRADE) !== 0;
-  const dropTe = (flags & F_DROP_TE) !== 0;
-  const replaceHost = (flags & F_REPLACE_HOST) !== 0;
   // Walk backwards; each kept run moves right (never left), so no byte is overwritten before it moved.
   let dst = head.end - 2;
   let runStart = -1;
   let runEnd = -1;
   for (let i = head.headerCount - 1; i >= 0; i--) {
-    if (dropHeader(kinds[i]!, buf, offsets, i, edits, keepUpgrade, dropTe, replaceHost)) continue;
+    if (dropHeader(head, i, edits, flags)) continue;
     const o = i * 5;
     if (offsets[o + 4] === runStart) {
       runStart = offsets[o]!;
@@ -313,13 +299,16 @@ const F_KEEP_UPGRADE = 1;
 const F_DROP_TE = 2;
 const F_REPLACE_HOST = 4;
 
-function dropHeader(kind: number, buf: Buffer, offsets: Int32Array, i: number, edits: HeaderEdits | null, keepUpgrade: boolean, dropTe: boolean, replaceHost: boolean): boolean {
-  if (kind === K_OTHER || kind === K_EXPECT) {
-    return edits !== null && edits.removes(buf, offsets[i * 5]!, offsets[i * 5 + 1]! - offsets[i * 5]!);
+/** Whether field `i` of `head` is left out of the forwarded head (hop-by-hop, or removed by an edit). */
+function dropHeader(head: Http1Head, i: number, edits: HeaderEdits | null, flags: number): boolean {
+  const kind = head.kinds[i]!;
+  if (kind === K_OTHER || kind === K_EXPECT || kind === K_HOST) {
+    if (kind === K_HOST && (flags & F_REPLACE_HOST) !== 0) return true;
+    const offsets = head.offsets;
+    return edits !== null && edits.removes(head.buf, offsets[i * 5]!, offsets[i * 5 + 1]! - offsets[i * 5]!);
   }
-  if (kind === K_HOST) return replaceHost || (edits !== null && edits.removes(buf, offsets[i * 5]!, offsets[i * 5 + 1]! - offsets[i * 5]!));
-  if (kind === K_UPGRADE) return !keepUpgrade;
-  if (kind === K_TRANSFER_ENCODING) return dropTe;
+  if (kind === K_UPGRADE) return (flags & F_KEEP_UPGRADE) === 0;
+  if (kind === K_TRANSFER_ENCODING) return (flags & F_DROP_TE) !== 0;
   return isHopByHop(kind);
 }
 
