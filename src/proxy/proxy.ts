@@ -138,11 +138,12 @@ export class WeftProxy {
     }
     if (listeners.inbound) {
       this.addresses.inbound = await this.#bind('inbound', listeners.inbound.address, listeners.inbound.port, this.#inboundHandler());
-      // Idle own-codec sessions (no stream, nothing read or written for idleTimeoutMs) are closed by one sweep.
-      const idleMs = s.limits.idleTimeoutMs;
-      this.#idleSweep = setInterval(() => this.#sweepIdleSessions(), Math.max(250, Math.min(idleMs / 4, 10_000)));
-      this.#idleSweep.unref();
     }
+    // Idle own-codec sessions (no stream, nothing read or written for idleTimeoutMs) are closed by one
+    // sweep: peers' h2 on the inbound port and apps' h2c on every listener (a client-only sidecar too).
+    const idleMs = s.limits.idleTimeoutMs;
+    this.#idleSweep = setInterval(() => this.#sweepIdleSessions(), Math.max(250, Math.min(idleMs / 4, 10_000)));
+    this.#idleSweep.unref();
     if (listeners.admin) {
       this.#admin = await startAdminServer(this, listeners.admin.address, listeners.admin.port);
       this.addresses.admin = this.#admin.address;

@@ -102,8 +102,6 @@ function respondError(ctx: ProxyContext, stream: H2Stream, error: ProxyError, gr
   if (!remoteEnded && !stream.remoteEnded) dropRequestBody(stream);
 }
 
-/** The rest of a request body we will not forward is read and dropped (the stream then closes normally). */
-
 // The stream callbacks of every H2ToHttp1Bridge: the codec calls them with the stream as `this`, and
 // the bridge is the stream's context — no closures per request.
 function bridgeOnData(this: H2Stream, chunk: Buffer, endStream: boolean): void {

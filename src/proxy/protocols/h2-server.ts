@@ -29,7 +29,7 @@ export function serverSessionOptions(limits: LimitsConfig): H2SessionOptions {
   return o;
 }
 
-/** Reads and discards what is left of a request body (the stream was already answered). */
+/** The rest of a request body we will not forward is read and dropped (the stream then closes normally). */
 export function dropRequestBody(stream: H2Stream): void {
   stream.onData = (chunk) => {
     if (chunk.length > 0) stream.consume(chunk.length);

@@ -460,7 +460,10 @@ export class Http1ServerConn {
     this.#unpause(done);
   }
 
-  /** Hands the raw socket over (Upgrade after 101, CONNECT); `rest` holds bytes already read after the head. */
+  /**
+   * Hands the raw socket over (Upgrade after 101, CONNECT), paused: the new owner resumes it once it
+   * reads. `rest` holds bytes already read after the head.
+   */
   takeOver(): { socket: net.Socket; rest: Buffer } {
     const rest = this.#pending === null ? EMPTY : this.#pending.subarray(this.#pendingOff);
     this.#pending = null;
@@ -473,6 +476,9 @@ export class Http1ServerConn {
     s.removeListener('end', this.onEnd);
     s.removeListener('close', this.onClose);
     s.removeListener('error', this.onError);
+    // Paused until the new owner reads (it resumes): a flowing socket with no reader would hand the
+    // client's next bytes, and its FIN, to nobody while the owner is still connecting its tunnel.
+    s.pause();
     return { socket: s, rest };
   }
 
