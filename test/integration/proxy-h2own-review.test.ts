@@ -9,6 +9,7 @@ import net from 'node:net';
 import type http from 'node:http';
 import http2 from 'node:http2';
 import { identitySpec, startProxy, startProxyPair } from '../support/proxies.ts';
+import { startHeldRelay } from '../support/relay.ts';
 import { makeTestPki } from '../support/pki.ts';
 import { startHttpServer } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
@@ -237,23 +238,10 @@ test('H1: a retry after a refused stream keeps the request body bytes that arriv
     listeners: { outbound: null, inbound: { address: '127.0.0.1', port: 0 }, admin: { port: 0 } },
   });
   cleanups.push(() => server.close());
-  const waitingAtRelay: Array<() => void> = [];
-  const relay = net.createServer((down) => {
-    down.pause();
-    down.on('error', () => {});
-    waitingAtRelay.push(() => {
-      const up = net.connect(server.addresses.inbound!.port, '127.0.0.1', () => {
-        down.pipe(up);
-        up.pipe(down);
-        down.resume();
-      });
-      up.on('error', () => down.destroy());
-      down.on('close', () => up.destroy());
-    });
-  });
-  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+  const relay = await startHeldRelay(() => server.addresses.inbound!.port);
   cleanups.push(() => relay.close());
-  const portB = (relay.address() as net.AddressInfo).port;
+  const waitingAtRelay = relay.waiting;
+  const portB = relay.port;
   let checked = 0;
   // Round robin may start on either endpoint: a trial counts when A refused first.
   for (let trial = 0; trial < 6 && checked === 0; trial++) {

@@ -10,6 +10,7 @@ import http2 from 'node:http2';
 import { startProxy, identitySpec } from '../support/proxies.ts';
 import { makeTestPki } from '../support/pki.ts';
 import { waitFor } from '../support/wait.ts';
+import { startHeldRelay } from '../support/relay.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -47,22 +48,10 @@ test('F1: an Upgrade over the default h2 link keeps the client bytes sent while 
   });
   cleanups.push(() => server.close());
   // A relay in front of the peer's inbound port that connects only when told: the tunnel is "still connecting".
-  const held: Array<() => void> = [];
-  const relay = net.createServer((a) => {
-    a.pause();
-    a.on('error', () => {});
-    held.push(() => {
-      const b = net.connect(server.addresses.inbound!.port, '127.0.0.1', () => {
-        a.pipe(b);
-        b.pipe(a);
-        a.resume();
-      });
-      b.on('error', () => a.destroy());
-      a.on('close', () => b.destroy());
-    });
-  });
-  const relayPort = await listen(relay);
+  const relay = await startHeldRelay(() => server.addresses.inbound!.port);
   cleanups.push(() => relay.close());
+  const held = relay.waiting;
+  const relayPort = relay.port;
   const client = await startProxy({
     workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', identity: identitySpec(clientId), inbound: { mtlsMode: 'STRICT', ports: [] } },
     listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
