@@ -19,6 +19,18 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A client-side proxy whose service `blob` is an h2c app on `appPort` (no mesh peer: plain h2c upstream). */
+async function blobClient(appPort: number) {
+  const client = await startProxy({
+    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', inbound: { mtlsMode: 'DISABLED', ports: [] } },
+    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
+    services: [{ name: 'blob', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'blob' }] }],
+    clusters: [{ name: 'blob', protocol: 'http2', endpoints: [{ address: '127.0.0.1', port: appPort }] }],
+  });
+  cleanups.push(() => client.close());
+  return client;
+}
+
 /** The catalog side of a mesh pair: an inbound-only proxy over `appPorts` (HTTP/1), and web's identity for the client. */
 async function catalogInbound(appPorts: number[]) {
   const pki = await makeTestPki({ trustDomain: 'test.local' });
@@ -338,13 +350,7 @@ test('interop: the own codec as a client of node http2 (h2c upstream) — stream
     });
   });
   cleanups.push(() => app.close());
-  const client = await startProxy({
-    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', inbound: { mtlsMode: 'DISABLED', ports: [] } },
-    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
-    services: [{ name: 'blob', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'blob' }] }],
-    clusters: [{ name: 'blob', protocol: 'http2', endpoints: [{ address: '127.0.0.1', port: app.port }] }],
-  });
-  cleanups.push(() => client.close());
+  const client = await blobClient(app.port);
   const session = http2.connect(`http://127.0.0.1:${client.addresses.outbound!.port}`);
   cleanups.push(() => session.destroy());
   const one = (i: number): Promise<void> =>
@@ -440,13 +446,7 @@ test('HTTP/1 client → h2c app (plain cluster, protocol http2): bridged onto on
     });
   });
   cleanups.push(() => app.close());
-  const client = await startProxy({
-    workload: { name: 'web', namespace: 'shop', trustDomain: 'test.local', inbound: { mtlsMode: 'DISABLED', ports: [] } },
-    listeners: { outbound: { address: '127.0.0.1', port: 0 }, inbound: null, admin: null },
-    services: [{ name: 'blob', namespace: 'shop', ports: [{ port: 80, protocol: 'http2', cluster: 'blob' }] }],
-    clusters: [{ name: 'blob', protocol: 'http2', endpoints: [{ address: '127.0.0.1', port: app.port }] }],
-  });
-  cleanups.push(() => client.close());
+  const client = await blobClient(app.port);
   const c = rawClient(client.addresses.outbound!.port);
   c.socket.write('GET /one HTTP/1.1\r\nhost: blob\r\n\r\n');
   // No content-length from the app: chunked to the HTTP/1.1 client.
